@@ -1,0 +1,74 @@
+// The storage seam (after distribution's StorageDriver): a small path-based interface that knows
+// nothing about registries. Drivers never import registry/core; paths.ts is the only file that
+// knows which paths mean what.
+import type { Readable, Writable } from 'node:stream';
+
+export interface OpOptions { signal?: AbortSignal }
+
+export interface FileInfo { path: string; size: number; modTime: Date; isDir: boolean }
+
+/**
+ * A writer for one path. Feed `stream` with stream.pipeline; ending the stream only flushes.
+ * Content becomes visible to reader()/getContent()/stat() only after commit() resolves.
+ * Exactly one of commit() or cancel() ends a writer; cancel() after commit() is a no-op and
+ * cancel() may be called twice. With `append`, `size` starts at the bytes already committed.
+ */
+export interface FileWriter {
+  readonly size: number;
+  readonly stream: Writable;
+  commit(o?: OpOptions): Promise<void>;
+  cancel(o?: OpOptions): Promise<void>;
+}
+
+/**
+ * Paths are absolute ("/docker/registry/v2/..."), components match [A-Za-z0-9._-]+ (checked by base.ts).
+ * - getContent/putContent are for small objects; putContent is atomic (readers see old or new, never half).
+ * - reader() with offset beyond size throws InvalidOffsetError; a missing path throws PathNotFoundError.
+ * - list() returns the full paths of the direct children of a directory, sorted; missing → PathNotFoundError.
+ * - move() replaces the destination atomically, creating parents; missing source → PathNotFoundError.
+ * - delete() is recursive; a missing path → PathNotFoundError.
+ * - walk() yields every file and directory below path in lexical order of full path, depth first,
+ *   starting strictly after `startAfter` when given.
+ * - redirectURL() returns null when the driver cannot redirect (filesystem, inmemory).
+ */
+export interface StorageDriver {
+  readonly name: string;
+  getContent(path: string, o?: OpOptions): Promise<Buffer>;
+  putContent(path: string, data: Uint8Array, o?: OpOptions): Promise<void>;
+  reader(path: string, o?: OpOptions & { offset?: number }): Promise<Readable>;
+  writer(path: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter>;
+  stat(path: string, o?: OpOptions): Promise<FileInfo>;
+  list(path: string, o?: OpOptions): Promise<string[]>;
+  move(from: string, to: string, o?: OpOptions): Promise<void>;
+  delete(path: string, o?: OpOptions): Promise<void>;
+  redirectURL(path: string, method: 'GET' | 'HEAD'): Promise<string | null>;
+  walk(path: string, o?: OpOptions & { startAfter?: string }): AsyncIterable<FileInfo>;
+}
+
+/** Base of every driver error; `code` is stable, callers check it (or instanceof), never the message. */
+export class StorageDriverError extends Error {
+  constructor(readonly code: string, message: string, public driver = '', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+export class PathNotFoundError extends StorageDriverError {
+  constructor(readonly path: string, driver = '', options?: { cause?: unknown }) {
+    super('STORAGE_PATH_NOT_FOUND', `path not found: ${path}`, driver, options);
+  }
+}
+export class InvalidPathError extends StorageDriverError {
+  constructor(readonly path: string, driver = '') {
+    super('STORAGE_INVALID_PATH', `invalid path: ${JSON.stringify(path)}`, driver);
+  }
+}
+export class InvalidOffsetError extends StorageDriverError {
+  constructor(readonly path: string, readonly offset: number, driver = '') {
+    super('STORAGE_INVALID_OFFSET', `invalid offset ${offset} for ${path}`, driver);
+  }
+}
+export class UnsupportedError extends StorageDriverError {
+  constructor(what: string, driver = '') {
+    super('STORAGE_UNSUPPORTED', `unsupported: ${what}`, driver);
+  }
+}
