@@ -1,0 +1,129 @@
+// The checking wrapper every driver goes through (after distribution's storagedriver/base): one path
+// pattern for all drivers, the driver name on every driver error, a debug line with the duration of
+// each call. It adds no storage semantics of its own, so drivers stay plain.
+import type { Readable } from 'node:stream';
+import type { Logger } from '../../log/logger.js';
+import {
+  InvalidPathError, StorageDriverError,
+  type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
+} from './driver.js';
+
+/** One path component: what distribution accepts, minus the "." and ".." names. */
+const COMPONENT = /^[A-Za-z0-9._-]+$/;
+export const MAX_COMPONENT_LENGTH = 255;   // NAME_MAX on every filesystem we care about
+export const MAX_PATH_LENGTH = 4096;       // PATH_MAX on Linux
+
+/** True for a valid absolute driver path; "/" itself only when `allowRoot` (list and walk). */
+export function isValidPath(p: unknown, allowRoot = false): p is string {
+  if (typeof p !== 'string' || !p.startsWith('/') || p.length > MAX_PATH_LENGTH) return false;
+  if (p === '/') return allowRoot;
+  const parts = p.slice(1).split('/');
+  return parts.every(isValidComponent);
+}
+
+/** True for one valid path component (a file or directory name). */
+export function isValidComponent(c: string): boolean {
+  return c.length <= MAX_COMPONENT_LENGTH && COMPONENT.test(c) && c !== '.' && c !== '..';
+}
+
+/**
+ * The walk order shared by every driver and by callers that resume a walk (catalog pagination):
+ * component-wise, so a directory's whole subtree sorts right after it and before its next sibling
+ * ("/a" < "/a/z" < "/a-b"), which is depth-first order with sorted siblings. Same as distribution's
+ * lessPath (which sorts "/" before every other byte).
+ */
+export function comparePaths(a: string, b: string): number {
+  const x = a.replaceAll('/', '\0');
+  const y = b.replaceAll('/', '\0');
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** True when `dir` is a strict ancestor of `p` ("/a" of "/a/b"; "/" of everything else). */
+export function isAncestor(dir: string, p: string): boolean {
+  if (dir === '/') return p !== '/';
+  return p.startsWith(dir + '/');
+}
+
+/**
+ * A driver parameter is missing or wrong. `key` is the config path (e.g.
+ * `registry.storage.filesystem.rootdirectory`) so config errors can point at it.
+ */
+export class StorageParameterError extends StorageDriverError {
+  constructor(readonly key: string, message: string, driver = '') {
+    super('STORAGE_INVALID_PARAMETER', `${key}: ${message}`, driver);
+  }
+}
+
+/**
+ * Wraps a driver: rejects invalid paths with InvalidPathError before the driver sees them, fails fast
+ * on an already-aborted signal, stamps the driver name on every StorageDriverError and logs each call
+ * at debug ({ module: 'storage', driver }, op, path, durationMs). `startAfter` of walk() is only a
+ * bound for comparison and is never opened, so it is not checked.
+ */
+export function wrapDriver(driver: StorageDriver, log?: Logger): StorageDriver {
+  const name = driver.name;
+  const dlog = log?.child({ module: 'storage', driver: name });
+
+  const check = (p: unknown, allowRoot = false): void => {
+    if (!isValidPath(p, allowRoot)) throw new InvalidPathError(String(p), name);
+  };
+  const stamp = (err: unknown): unknown => {
+    if (err instanceof StorageDriverError && !err.driver) err.driver = name;
+    return err;
+  };
+  async function call<T>(op: string, path: string, o: OpOptions | undefined, fn: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      o?.signal?.throwIfAborted();
+      return await fn();
+    } catch (err) {
+      throw stamp(err);
+    } finally {
+      dlog?.debug({ op, path, durationMs: Math.round((performance.now() - start) * 1000) / 1000 }, 'storage call');
+    }
+  }
+  const wrapWriter = (w: FileWriter, path: string): FileWriter => ({
+    get size() { return w.size; },
+    get stream() { return w.stream; },
+    commit: (o) => call('writer.commit', path, undefined, () => w.commit(o)),
+    // cancel must work after an abort: it is how callers clean up, so no signal check here.
+    cancel: (o) => call('writer.cancel', path, undefined, () => w.cancel(o)),
+  });
+
+  return {
+    name,
+    getContent: async (p, o) => { check(p); return call('getContent', p, o, () => driver.getContent(p, o)); },
+    putContent: async (p, data, o) => { check(p); return call('putContent', p, o, () => driver.putContent(p, data, o)); },
+    reader: async (p, o): Promise<Readable> => { check(p); return call('reader', p, o, () => driver.reader(p, o)); },
+    writer: async (p, o) => {
+      check(p);
+      return wrapWriter(await call('writer', p, o, () => driver.writer(p, o)), p);
+    },
+    stat: async (p, o) => { check(p); return call('stat', p, o, () => driver.stat(p, o)); },
+    list: async (p, o) => { check(p, true); return call('list', p, o, () => driver.list(p, o)); },
+    move: async (from, to, o) => {
+      check(from); check(to);
+      return call('move', `${from} -> ${to}`, o, () => driver.move(from, to, o));
+    },
+    delete: async (p, o) => { check(p); return call('delete', p, o, () => driver.delete(p, o)); },
+    redirectURL: async (p, method) => { check(p); return call('redirectURL', p, undefined, () => driver.redirectURL(p, method)); },
+    walk: (p, o) => walkChecked(p, o),
+  };
+
+  async function* walkChecked(p: string, o?: OpOptions & { startAfter?: string }): AsyncGenerator<FileInfo> {
+    const start = performance.now();
+    let count = 0;
+    try {
+      check(p, true);
+      o?.signal?.throwIfAborted();
+      for await (const fi of driver.walk(p, o)) {
+        count++;
+        yield fi;
+      }
+    } catch (err) {
+      throw stamp(err);
+    } finally {
+      dlog?.debug({ op: 'walk', path: p, entries: count, durationMs: Math.round((performance.now() - start) * 1000) / 1000 }, 'storage call');
+    }
+  }
+}

@@ -1,0 +1,338 @@
+// The filesystem driver: driver paths map 1:1 under `rootdirectory`, so the tree is the one
+// registry:2 writes (see paths.ts). Small objects are replaced atomically (temp file + fsync + rename);
+// it must not interpret paths or know the registry layout, and it trusts base.ts to have checked them.
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  InvalidOffsetError, InvalidPathError, PathNotFoundError,
+  type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
+} from '../driver.js';
+import { StorageParameterError, comparePaths, isAncestor, isValidComponent } from '../base.js';
+
+const NAME = 'filesystem';
+const STREAM_CHUNK = 1024 * 1024;   // 1 MiB reads and write buffering: few syscalls for blobs
+
+export interface FilesystemParameters {
+  /** Absolute directory holding the tree (distribution's default: /var/lib/registry). */
+  rootdirectory: string;
+  /** Accepted for config compatibility with distribution (minimum 25); Node's libuv pool does the I/O. */
+  maxthreads?: number;
+}
+
+/**
+ * Stores each driver path as the file of the same name under `rootdirectory`.
+ *
+ * Visibility: putContent() and move() are atomic (rename), and they are how registry-visible content
+ * (blobs, links, tags) is made visible. writer() writes straight into the file at `path`, like
+ * distribution's filesystem writer: the bytes of an upload's `data` file can be seen before commit(),
+ * which is fine because upload data is not registry content until it is moved into place.
+ * commit() flushes, fsyncs and closes; cancel() closes and deletes the file, including bytes that
+ * earlier writers committed to it. commit() after the stream was destroyed (an aborted pipeline)
+ * keeps the bytes that reached the file, and `size` says how many.
+ *
+ * Temporary files are named with a "~", which no valid path contains, and list()/walk() skip every
+ * name that is not a valid component, so a crash can leave a temp file but never make it visible.
+ * getContent()/reader() on a directory and list()/walk() on a file throw PathNotFoundError.
+ */
+export class FilesystemDriver implements StorageDriver {
+  readonly name = NAME;
+  readonly root: string;
+
+  constructor(params: FilesystemParameters) {
+    const root = params?.rootdirectory;
+    if (typeof root !== 'string' || root === '') {
+      throw new StorageParameterError('registry.storage.filesystem.rootdirectory', 'required', NAME);
+    }
+    if (!nodePath.isAbsolute(root)) {
+      throw new StorageParameterError('registry.storage.filesystem.rootdirectory',
+        `must be an absolute path, got ${JSON.stringify(root)}`, NAME);
+    }
+    const mt = params.maxthreads;
+    if (mt !== undefined && (!Number.isInteger(mt) || mt < 25)) {
+      throw new StorageParameterError('registry.storage.filesystem.maxthreads',
+        `must be an integer >= 25, got ${JSON.stringify(mt)}`, NAME);
+    }
+    this.root = nodePath.resolve(root);
+  }
+
+  /** The OS path of a driver path. Refuses anything that would leave the root (defence in depth). */
+  private full(p: string): string {
+    const f = nodePath.join(this.root, p);
+    if (f !== this.root && !f.startsWith(this.root + nodePath.sep)) throw new InvalidPathError(p, NAME);
+    return f;
+  }
+
+  async getContent(p: string, o?: OpOptions): Promise<Buffer> {
+    try {
+      return await fsp.readFile(this.full(p), { signal: o?.signal });
+    } catch (err) {
+      throw mapErr(err, p, true);
+    }
+  }
+
+  async putContent(p: string, data: Uint8Array, o?: OpOptions): Promise<void> {
+    const target = this.full(p);
+    const dir = nodePath.dirname(target);
+    await fsp.mkdir(dir, { recursive: true });
+    const tmp = `${target}~${randomBytes(6).toString('hex')}.tmp`;
+    let fh: fsp.FileHandle | undefined;
+    try {
+      fh = await fsp.open(tmp, 'wx', 0o644);
+      await fh.writeFile(data, { signal: o?.signal });
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      o?.signal?.throwIfAborted();
+      await fsp.rename(tmp, target);
+    } catch (err) {
+      await fh?.close().catch(() => {});
+      await fsp.rm(tmp, { force: true }).catch(() => {});
+      throw mapErr(err, p);
+    }
+    await syncDir(dir);
+  }
+
+  async reader(p: string, o?: OpOptions & { offset?: number }): Promise<Readable> {
+    const offset = o?.offset ?? 0;
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(p, offset, NAME);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(this.full(p), 'r');
+    } catch (err) {
+      throw mapErr(err, p, true);
+    }
+    try {
+      const st = await fh.stat();
+      if (st.isDirectory()) throw new PathNotFoundError(p, NAME);
+      if (offset > st.size) throw new InvalidOffsetError(p, offset, NAME);
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
+    // fs streams accept a FileHandle as fd and close it when done or destroyed (autoClose).
+    return createReadStream('', { fd: fh as any, start: offset, highWaterMark: STREAM_CHUNK, signal: o?.signal });
+  }
+
+  async writer(p: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter> {
+    const target = this.full(p);
+    await fsp.mkdir(nodePath.dirname(target), { recursive: true }).catch((err) => { throw mapErr(err, p); });
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(target, o?.append ? 'a' : 'w', 0o644);
+    } catch (err) {
+      throw mapErr(err, p);
+    }
+    let initial = 0;
+    try {
+      if (o?.append) initial = (await fh.stat()).size;
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
+    const stream = createWriteStream('', {
+      fd: fh as any, autoClose: false, highWaterMark: STREAM_CHUNK, signal: o?.signal,
+    });
+    return new FsWriter(target, fh, stream, initial);
+  }
+
+  async stat(p: string, _o?: OpOptions): Promise<FileInfo> {
+    try {
+      const st = await fsp.stat(this.full(p));
+      return toInfo(p, st);
+    } catch (err) {
+      throw mapErr(err, p);
+    }
+  }
+
+  async list(p: string, o?: OpOptions): Promise<string[]> {
+    o?.signal?.throwIfAborted();
+    return (await this.children(p)).map((c) => c.path);
+  }
+
+  async move(from: string, to: string, o?: OpOptions): Promise<void> {
+    const src = this.full(from);
+    const dst = this.full(to);
+    try {
+      await fsp.stat(src);
+    } catch (err) {
+      throw mapErr(err, from);
+    }
+    o?.signal?.throwIfAborted();
+    await fsp.mkdir(nodePath.dirname(dst), { recursive: true });
+    try {
+      await fsp.rename(src, dst);
+    } catch (err) {
+      throw mapErr(err, from);
+    }
+    await syncDir(nodePath.dirname(dst));
+  }
+
+  async delete(p: string, _o?: OpOptions): Promise<void> {
+    const f = this.full(p);
+    if (f === this.root) throw new InvalidPathError(p, NAME);
+    try {
+      await fsp.lstat(f);
+    } catch (err) {
+      throw mapErr(err, p);
+    }
+    await fsp.rm(f, { recursive: true, force: true });
+  }
+
+  async redirectURL(_p: string, _method: 'GET' | 'HEAD'): Promise<string | null> {
+    return null;
+  }
+
+  async *walk(p: string, o?: OpOptions & { startAfter?: string }): AsyncGenerator<FileInfo> {
+    const st = await fsp.stat(this.full(p)).catch((err) => { throw mapErr(err, p); });
+    if (!st.isDirectory()) throw new PathNotFoundError(p, NAME);
+    yield* this.walkDir(p, o?.startAfter, o?.signal, true);
+  }
+
+  private async *walkDir(p: string, startAfter: string | undefined, signal: AbortSignal | undefined,
+    top: boolean): AsyncGenerator<FileInfo> {
+    let entries: FileInfo[];
+    try {
+      entries = await this.children(p, true);
+    } catch (err) {
+      if (!top && err instanceof PathNotFoundError) return;   // removed while we walked
+      throw err;
+    }
+    for (const fi of entries) {
+      signal?.throwIfAborted();
+      if (startAfter !== undefined && comparePaths(fi.path, startAfter) <= 0) {
+        if (fi.isDir && isAncestor(fi.path, startAfter)) yield* this.walkDir(fi.path, startAfter, signal, false);
+        continue;
+      }
+      yield fi;
+      if (fi.isDir) yield* this.walkDir(fi.path, undefined, signal, false);
+    }
+  }
+
+  /** Direct children as FileInfo (stat'ed only when `withInfo`), sorted, invalid names skipped. */
+  private async children(p: string, withInfo = false): Promise<FileInfo[]> {
+    const dir = this.full(p);
+    let names: string[];
+    try {
+      names = await fsp.readdir(dir);
+    } catch (err) {
+      throw mapErr(err, p);
+    }
+    const prefix = p === '/' ? '/' : p + '/';
+    const out: FileInfo[] = [];
+    for (const n of names.filter(isValidComponent).sort()) {
+      const cp = prefix + n;
+      if (!withInfo) { out.push({ path: cp, size: 0, modTime: new Date(0), isDir: false }); continue; }
+      try {
+        out.push(toInfo(cp, await fsp.stat(nodePath.join(dir, n))));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;   // vanished meanwhile
+      }
+    }
+    return out;
+  }
+}
+
+class FsWriter implements FileWriter {
+  private state: 'open' | 'committed' | 'cancelled' = 'open';
+  private closed = false;
+
+  constructor(private readonly file: string, private readonly fh: fsp.FileHandle,
+    readonly stream: WriteStream, private readonly initial: number) {
+    // Errors reach whoever pipes into the stream; this listener only keeps a stray error
+    // (e.g. an abort after the pipeline settled) from crashing the process.
+    stream.on('error', () => {});
+  }
+
+  get size(): number {
+    return this.initial + this.stream.bytesWritten + this.stream.writableLength;
+  }
+
+  async commit(_o?: OpOptions): Promise<void> {
+    if (this.state === 'committed') return;
+    if (this.state === 'cancelled') throw new Error(`writer for ${this.file} was cancelled`);
+    if (this.stream.destroyed && !this.stream.writableFinished) {
+      // An aborted pipeline destroyed the stream, which closed our handle: keep what reached the file.
+      await waitClosed(this.stream);
+      this.closed = true;
+      await syncFile(this.file);
+      this.state = 'committed';
+      return;
+    }
+    try {
+      await settle(this.stream);
+      await this.fh.sync();
+      this.state = 'committed';
+    } finally {
+      await this.close();
+    }
+  }
+
+  async cancel(_o?: OpOptions): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'cancelled';
+    if (!this.stream.destroyed) this.stream.destroy();
+    await waitClosed(this.stream);
+    await this.close();
+    await fsp.rm(this.file, { force: true });
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close().catch(() => {});
+  }
+}
+
+/** Ends the stream and waits until everything is written. */
+async function settle(s: WriteStream): Promise<void> {
+  if (s.writableFinished) return;
+  if (s.errored) throw s.errored;
+  await new Promise<void>((resolve, reject) => {
+    const onFinish = () => { s.off('error', onError); resolve(); };
+    const onError = (err: Error) => { s.off('finish', onFinish); reject(err); };
+    s.once('finish', onFinish);
+    s.once('error', onError);
+    if (!s.writableEnded) s.end();
+  });
+}
+
+function waitClosed(s: WriteStream): Promise<void> {
+  if (s.closed) return Promise.resolve();
+  return new Promise((resolve) => s.once('close', () => resolve()));
+}
+
+function toInfo(p: string, st: { size: number; mtime: Date; isDirectory(): boolean }): FileInfo {
+  const isDir = st.isDirectory();
+  return { path: p, size: isDir ? 0 : st.size, modTime: st.mtime, isDir };
+}
+
+/** ENOENT/ENOTDIR (and EISDIR where a file was wanted) become PathNotFoundError; the rest pass through. */
+function mapErr(err: unknown, p: string, dirIsMissing = false): unknown {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT' || code === 'ENOTDIR' || (dirIsMissing && code === 'EISDIR')) {
+    return new PathNotFoundError(p, NAME, { cause: err });
+  }
+  return err;
+}
+
+/** fsync a file through a fresh handle (Linux flushes the inode's data whichever fd asks). */
+async function syncFile(file: string): Promise<void> {
+  const fh = await fsp.open(file, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
+}
+
+/** fsync a directory so a rename survives a crash; best effort (not every platform allows it). */
+async function syncDir(dir: string): Promise<void> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // ignore: durability of the directory entry is best effort
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}

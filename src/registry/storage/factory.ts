@@ -1,0 +1,32 @@
+// Maps `registry.storage` to a driver, always wrapped by base.ts. Each driver validates its own
+// parameters (StorageParameterError names the config key); this file must not add storage logic.
+import type { StorageConfig } from '../../config/schema.js';
+import type { Logger } from '../../log/logger.js';
+import type { StorageDriver } from './driver.js';
+import { StorageParameterError, wrapDriver } from './base.js';
+import { FilesystemDriver } from './drivers/filesystem.js';
+import { InMemoryDriver } from './drivers/inmemory.js';
+
+export { FilesystemDriver } from './drivers/filesystem.js';
+export { InMemoryDriver } from './drivers/inmemory.js';
+export { StorageParameterError, wrapDriver } from './base.js';
+
+type Constructor = (storage: StorageConfig) => StorageDriver;
+
+const DRIVERS: Record<StorageConfig['driver'], Constructor> = {
+  filesystem: (s) => new FilesystemDriver({
+    rootdirectory: s.filesystem?.rootdirectory ?? '/var/lib/registry',
+    maxthreads: s.filesystem?.maxthreads,
+  }),
+  inmemory: () => new InMemoryDriver(),
+};
+
+/** The driver named by `storage.driver`, wrapped (path checks, error stamping, debug timing). */
+export function createDriver(storage: StorageConfig, log?: Logger): StorageDriver {
+  const make = Object.hasOwn(DRIVERS, storage?.driver) ? DRIVERS[storage.driver] : undefined;
+  if (!make) {
+    throw new StorageParameterError('registry.storage',
+      `unknown storage driver ${JSON.stringify(storage?.driver)}; expected one of: ${Object.keys(DRIVERS).join(', ')}`);
+  }
+  return wrapDriver(make(storage), log);
+}
