@@ -1,0 +1,54 @@
+// Parsers for the few config value syntaxes that are not plain YAML scalars: Go durations and
+// "host:port". Pure functions returning a value or an error message; no positions, no I/O.
+import { isIPv4, isIPv6 } from 'node:net';
+
+const UNIT_MS: Record<string, number> = {
+  ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000,
+};
+const DURATION_PART = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
+export const DURATION_HINT = 'a duration like 168h, 90m, 1h30m, 10s or 500ms';
+
+/** Go's time.ParseDuration syntax (unsigned) → milliseconds. "0" is allowed without a unit. */
+export function parseDuration(text: string): { ms: number } | { error: string } {
+  if (text === '0') return { ms: 0 };
+  if (/^[-+]/.test(text)) return { error: `expected ${DURATION_HINT}, found "${text}" (signed durations are not allowed)` };
+  let rest = text;
+  let ms = 0;
+  while (rest.length > 0) {
+    const m = DURATION_PART.exec(rest);
+    if (!m) {
+      const why = /^\d+(\.\d*)?$/.test(rest) ? ` (missing unit after "${rest}")` : '';
+      return { error: `expected ${DURATION_HINT}, found "${text}"${why}` };
+    }
+    ms += Number(m[1]) * UNIT_MS[m[2]];
+    rest = rest.slice(m[0].length);
+  }
+  if (text.length === 0) return { error: `expected ${DURATION_HINT}, found an empty string` };
+  return { ms: Math.round(ms * 1e6) / 1e6 };
+}
+
+const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+export const HOSTPORT_HINT = 'host:port like 127.0.0.1:5000, [::1]:5000 or :5000';
+
+/** "host:port", "[ipv6]:port" or ":port" (all interfaces, 0.0.0.0). Port 0 picks a free port. */
+export function parseHostPort(text: string): { host: string; port: number } | { error: string } {
+  const bad = (why = '') => ({ error: `expected ${HOSTPORT_HINT}, found "${text}"${why}` });
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(text);
+  if (!m) {
+    if (isIPv6(text.replace(/:\d+$/, '')) || (text.match(/:/g)?.length ?? 0) > 1) {
+      return bad(' (IPv6 hosts go in brackets)');
+    }
+    return bad(/:\d*$/.test(text) ? '' : ' (missing :port)');
+  }
+  const port = Number(m[3]);
+  if (port > 65535) return bad(' (port above 65535)');
+  if (m[1] !== undefined) return isIPv6(m[1]) ? { host: m[1], port } : bad(' (not an IPv6 address in brackets)');
+  const host = m[2] === '' ? '0.0.0.0' : m[2];
+  if (!isIPv4(host) && !HOSTNAME.test(host)) return bad(' (invalid host name)');
+  return { host, port };
+}
+
+/** The URL clients use for an address; IPv6 hosts get brackets. */
+export function httpURL(host: string, port: number, scheme = 'http'): string {
+  return `${scheme}://${isIPv6(host) ? `[${host}]` : host}:${port}`;
+}
