@@ -1,0 +1,65 @@
+// The access-control seam between the gateway and authentication back ends (htpasswd now, token auth
+// later). Implementations decide who the caller is and whether it may do what it asks; they never
+// write responses: a refusal is a thrown ChallengeError that the gateway turns into an OCI 401.
+import type { IncomingMessage } from 'node:http';
+
+/** One thing the request wants to do, in the token-auth "scope" shape (`repository:name:pull,push`). */
+export interface Access {
+  type: 'repository' | 'registry';
+  /** Repository name, or `catalog` for `type: 'registry'`. */
+  name: string;
+  actions: ('pull' | 'push' | 'delete' | '*')[];
+}
+
+/** Who was let in. `user` is null for anonymous access. */
+export interface Grant {
+  user: string | null;
+}
+
+export interface AccessController {
+  /**
+   * Resolves with a Grant when the request may perform every item of `access` (an empty list
+   * means "just authenticate", e.g. `GET /v2/`). Rejects with a ChallengeError when credentials
+   * are missing or wrong; any other rejection is an internal error (the gateway answers 500).
+   * Never reads the request body and never writes to the response.
+   */
+  authorize(req: IncomingMessage, access: Access[]): Promise<Grant>;
+  /** Releases timers/watchers. Idempotent. */
+  close(): void;
+}
+
+export type ChallengeReason = 'missing' | 'malformed' | 'invalid';
+
+/**
+ * "Authenticate and try again": the gateway answers 401 with `WWW-Authenticate: <wwwAuthenticate>`
+ * and the OCI body `{"errors":[{"code":"UNAUTHORIZED",...}]}` (see `body()`). `reason` is for the
+ * log line only; the client always gets the same generic answer.
+ */
+export class ChallengeError extends Error {
+  readonly code = 'UNAUTHORIZED' as const;
+  readonly status = 401;
+  /** `user` is set only for a known user with a wrong password (safe to log; an unknown name might be a password). */
+  constructor(readonly wwwAuthenticate: string, readonly reason: ChallengeReason = 'missing', readonly user?: string) {
+    super('authentication required');
+    this.name = 'ChallengeError';
+  }
+
+  /** The OCI error envelope, as a JSON string. */
+  body(): string {
+    return JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] });
+  }
+}
+
+/** `Basic realm="..."`, with the realm made a valid quoted-string (RFC 9110 §5.6.4). */
+export function basicChallenge(realm: string): string {
+  const safe = realm.replace(/[\x00-\x1f\x7f]/g, '').replace(/["\\]/g, (c) => '\\' + c);
+  return `Basic realm="${safe}"`;
+}
+
+/** No auth configured: everyone may do everything, as an anonymous user. */
+export class AnonymousAccess implements AccessController {
+  async authorize(): Promise<Grant> {
+    return { user: null };
+  }
+  close(): void {}
+}

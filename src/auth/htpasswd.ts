@@ -1,0 +1,272 @@
+// htpasswd files: parse (pure), verify one password per hash kind, and keep a user table that is
+// re-read and REPLACED when the file changes. Supports bcrypt ($2y$/$2a$/$2b$), apr1 and {SHA}; every
+// other line is reported with its number, never skipped silently. Must not log hashes or passwords.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { Logger } from '../log/logger.js';
+
+// apache-md5 is CommonJS with an ESM-style .d.ts; require() it to get the function itself.
+const aprMd5: (password: string, salt?: string) => string = createRequire(import.meta.url)('apache-md5');
+
+export type HashKind = 'bcrypt' | 'apr1' | 'sha';
+
+export interface HtpasswdEntry {
+  user: string;
+  kind: HashKind;
+  hash: string;
+  /** 1-based line number in the file. */
+  line: number;
+}
+
+export interface HtpasswdProblem {
+  line: number;
+  message: string;
+}
+
+export interface ParsedHtpasswd {
+  /** Valid entries. For a duplicated user the FIRST entry wins (as Apache does), and the duplicate is a problem. */
+  users: Map<string, HtpasswdEntry>;
+  problems: HtpasswdProblem[];
+}
+
+const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+const APR1 = /^\$apr1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}$/;
+const SHA = /^\{SHA\}[A-Za-z0-9+/]{27}=$/;
+
+/** Why a hash is not accepted; never includes the hash itself (it might be a plaintext password). */
+function classify(hash: string): { kind: HashKind } | { problem: string } {
+  if (hash.startsWith('$2')) {
+    const m = BCRYPT.exec(hash);
+    if (!m) return { problem: /^\$2x\$/.test(hash) ? 'unsupported hash: bcrypt $2x$' : 'malformed bcrypt hash' };
+    const cost = Number(m[1]);
+    return cost >= 4 && cost <= 31 ? { kind: 'bcrypt' } : { problem: `bcrypt cost ${m[1]} out of range 04..31` };
+  }
+  if (hash.startsWith('$apr1$')) return APR1.test(hash) ? { kind: 'apr1' } : { problem: 'malformed apr1 hash' };
+  if (hash.startsWith('{SHA}')) return SHA.test(hash) ? { kind: 'sha' } : { problem: 'malformed {SHA} hash' };
+  const named: Record<string, string> = { '$1$': 'MD5-crypt $1$', '$5$': 'SHA-256-crypt $5$', '$6$': 'SHA-512-crypt $6$' };
+  const name = Object.keys(named).find((p) => hash.startsWith(p));
+  return {
+    problem: `unsupported hash${name ? ': ' + named[name] : ' (plain text or crypt?)'}; ` +
+      'use bcrypt (htpasswd -B), apr1 (htpasswd -m) or {SHA} (htpasswd -s)',
+  };
+}
+
+/**
+ * Parses htpasswd text. `user:hash[:ignored…]` per line; `#` comments and blank lines are skipped,
+ * surrounding whitespace and CR are trimmed. `file` is only used by callers for messages.
+ */
+export function parseHtpasswd(text: string, _file = ''): ParsedHtpasswd {
+  const users = new Map<string, HtpasswdEntry>();
+  const problems: HtpasswdProblem[] = [];
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
+  lines.forEach((raw, i) => {
+    const line = i + 1;
+    const l = raw.trim();
+    if (l === '' || l.startsWith('#')) return;
+    const colon = l.indexOf(':');
+    if (colon < 0) return problems.push({ line, message: 'malformed line: expected user:hash' });
+    const user = l.slice(0, colon);
+    // Apache reads the hash up to the next ':'; bcrypt/apr1/{SHA} never contain one.
+    const hash = l.slice(colon + 1).split(':')[0].trim();
+    if (user === '') return problems.push({ line, message: 'malformed line: empty user name' });
+    if (hash === '') return problems.push({ line, message: `malformed line: empty hash for user "${user}"` });
+    const c = classify(hash);
+    if ('problem' in c) return problems.push({ line, message: `${c.problem} (user "${user}")` });
+    const first = users.get(user);
+    if (first) return problems.push({ line, message: `duplicate user "${user}" (first defined on line ${first.line})` });
+    users.set(user, { user, kind: c.kind, hash, line });
+  });
+  return { users, problems };
+}
+
+// ---- verification -------------------------------------------------------------------------------
+
+/** Verifies one password (raw bytes as sent by the client) against one stored hash. */
+export interface PasswordVerifier {
+  verify(kind: HashKind, password: Buffer, hash: string): Promise<boolean>;
+}
+
+type BcryptVerify = (password: Buffer, hash: string) => Promise<boolean>;
+let bcryptImpl: Promise<{ name: string; verify: BcryptVerify }> | undefined;
+
+/** @node-rs/bcrypt (async verify runs on the libuv threadpool); bcryptjs async if the native module fails. */
+function loadBcrypt(): Promise<{ name: string; verify: BcryptVerify }> {
+  bcryptImpl ??= import('@node-rs/bcrypt').then(
+    (m) => ({ name: '@node-rs/bcrypt', verify: (pw: Buffer, h: string) => m.verify(pw, h) }),
+    async () => {
+      const m = (await import('bcryptjs')).default;
+      return { name: 'bcryptjs', verify: (pw: Buffer, h: string) => m.compare(pw.toString('utf8'), h) };
+    });
+  return bcryptImpl;
+}
+
+/** Name of the bcrypt implementation in use (for a startup log line). */
+export async function bcryptBackend(): Promise<string> {
+  return (await loadBcrypt()).name;
+}
+
+function equalStrings(a: string, b: string): boolean {
+  const x = Buffer.from(a), y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export const defaultVerifier: PasswordVerifier = {
+  async verify(kind, password, hash) {
+    switch (kind) {
+      case 'bcrypt':
+        return (await loadBcrypt()).verify(password, hash);
+      case 'apr1':
+        // apache-md5 hashes each char's low byte, so hand it the UTF-8 bytes as a latin1 string.
+        return equalStrings(aprMd5(password.toString('latin1'), hash), hash);
+      case 'sha':
+        return equalStrings('{SHA}' + createHash('sha1').update(password).digest('base64'), hash);
+    }
+  },
+};
+
+// Compared against for unknown users, so they cost what a wrong password costs. None matches anything.
+const DUMMY_BCRYPT_TAIL = 'aOTz/n6sZCPyHqteHTLpluEbcXdfNfgNiQxTKDCNLv/d8dNPcAjCi';
+const DUMMY: Record<Exclude<HashKind, 'bcrypt'>, string> = {
+  apr1: '$apr1$Gymf2YfF$3wdCmzPCGbyJD8y39W4eI0',
+  sha: '{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=',
+};
+
+/** A dummy of the most common kind (and bcrypt cost) in the table; bcrypt cost 10 for an empty table. */
+export function dummyEntry(users: Map<string, HtpasswdEntry>): { kind: HashKind; hash: string } {
+  const counts = new Map<string, number>();
+  for (const e of users.values()) {
+    const key = e.kind === 'bcrypt' ? 'bcrypt:' + e.hash.slice(4, 6) : e.kind;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  let best = 'bcrypt:10', n = 0;
+  for (const [k, c] of counts) if (c > n) [best, n] = [k, c];
+  if (best.startsWith('bcrypt:')) return { kind: 'bcrypt', hash: `$2y$${best.slice(7)}$${DUMMY_BCRYPT_TAIL}` };
+  return { kind: best as 'apr1' | 'sha', hash: DUMMY[best as 'apr1' | 'sha'] };
+}
+
+// ---- the live file ------------------------------------------------------------------------------
+
+export class HtpasswdError extends Error {
+  readonly code = 'BERTH_ERR_HTPASSWD';
+  constructor(readonly file: string, readonly problems: HtpasswdProblem[], options?: { cause?: unknown }) {
+    super(problems.map((p) => `${file}:${p.line}  ${p.message}`).join('\n'), options);
+    this.name = 'HtpasswdError';
+  }
+}
+
+export interface HtpasswdTable {
+  readonly users: ReadonlyMap<string, HtpasswdEntry>;
+  readonly dummy: { kind: HashKind; hash: string };
+  /** Increments on every replacement. */
+  readonly generation: number;
+}
+
+export interface HtpasswdFileOptions {
+  log: Logger;
+  /** Minimum ms between two stats of the file; 0 (default) = stat on every `current()` (concurrent calls share one). */
+  checkIntervalMs?: number;
+  /** Monotonic-ish clock for checkIntervalMs (tests). */
+  now?: () => number;
+}
+
+interface Signature { ino: number; size: number; mtimeMs: number; ctimeMs: number }
+
+/** Within this many ms of the file's mtime, a same-stat rewrite is possible: compare content hashes. */
+const RACY_MS = 2000;
+
+/**
+ * The user table of one htpasswd file. `load()` fails on any problem (startup must be clean).
+ * Afterwards, a changed file (ino/size/mtime/ctime, or content hash while the mtime is recent) is
+ * re-parsed and its valid entries REPLACE the table, so removed users are refused at once; invalid
+ * lines are logged at error level and their users refused until fixed. If the file cannot be read on
+ * reload, the previous table is kept and the error logged.
+ */
+export class HtpasswdFile {
+  private table!: HtpasswdTable;
+  private sig!: Signature;
+  private contentHash = '';
+  private readAtWallMs = 0;
+  private lastCheck = -Infinity;
+  private checking: Promise<HtpasswdTable> | null = null;
+  private listeners: ((t: HtpasswdTable) => void)[] = [];
+  private lastErrorCode: string | undefined;
+
+  private constructor(readonly path: string, private readonly opts: HtpasswdFileOptions) {}
+
+  /** Reads and parses `path`; rejects with HtpasswdError (listing every bad line) or the fs error. */
+  static async load(path: string, opts: HtpasswdFileOptions): Promise<HtpasswdFile> {
+    const f = new HtpasswdFile(path, opts);
+    const st = await stat(path);
+    const text = await readFile(path, 'utf8');
+    const parsed = parseHtpasswd(text, path);
+    if (parsed.problems.length) throw new HtpasswdError(path, parsed.problems);
+    f.install(st, text, parsed, 1);
+    return f;
+  }
+
+  /** The table as of the last check (no I/O). */
+  get latest(): HtpasswdTable {
+    return this.table;
+  }
+
+  /** Called with the new table after every replacement (e.g. to flush a credential cache). */
+  onReload(fn: (t: HtpasswdTable) => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** The current table, after checking the file for changes (see checkIntervalMs). */
+  current(): Promise<HtpasswdTable> {
+    if (this.checking) return this.checking;
+    const now = (this.opts.now ?? Date.now)();
+    if (now - this.lastCheck < (this.opts.checkIntervalMs ?? 0)) return Promise.resolve(this.table);
+    this.lastCheck = now;
+    this.checking = this.check().finally(() => { this.checking = null; });
+    return this.checking;
+  }
+
+  close(): void {
+    this.listeners = [];
+  }
+
+  private install(st: Signature, text: string, parsed: ParsedHtpasswd, generation: number): void {
+    this.sig = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    this.contentHash = createHash('sha256').update(text).digest('hex');
+    this.readAtWallMs = Date.now();
+    this.table = { users: parsed.users, dummy: dummyEntry(parsed.users), generation };
+  }
+
+  private async check(): Promise<HtpasswdTable> {
+    const log = this.opts.log;
+    try {
+      const st = await stat(this.path);
+      const s = this.sig;
+      const same = st.ino === s.ino && st.size === s.size && st.mtimeMs === s.mtimeMs && st.ctimeMs === s.ctimeMs;
+      if (same && this.readAtWallMs - st.mtimeMs > RACY_MS) return this.table;
+      const text = await readFile(this.path, 'utf8');
+      const hash = createHash('sha256').update(text).digest('hex');
+      this.lastErrorCode = undefined;
+      if (hash === this.contentHash) {
+        this.sig = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+        this.readAtWallMs = Date.now();
+        return this.table;
+      }
+      const parsed = parseHtpasswd(text, this.path);
+      this.install(st, text, parsed, this.table.generation + 1);
+      if (parsed.problems.length) {
+        log.error({ file: this.path, problems: parsed.problems, users: parsed.users.size },
+          'htpasswd reloaded with invalid lines; those users are refused until the lines are fixed');
+      } else {
+        log.info({ file: this.path, users: parsed.users.size }, 'htpasswd reloaded');
+      }
+      for (const fn of this.listeners) fn(this.table);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
+      if (code !== this.lastErrorCode) {
+        log.error({ file: this.path, err }, 'htpasswd reload failed; keeping the previous user table');
+        this.lastErrorCode = code;
+      }
+    }
+    return this.table;
+  }
+}
