@@ -1,0 +1,124 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dummyEntry, parseHtpasswd } from '../../src/auth/htpasswd.js';
+import { basicChallenge } from '../../src/auth/access.js';
+import { parseBasicAuthorization } from '../../src/auth/basic.js';
+
+// Real outputs of `htpasswd -nb{B,m,s,2,5,d,p}` (apache2-utils 2.4) for the password "secret".
+const BCRYPT = '$2y$05$TlisH/gfrVq/6uXpZLXPVOlq.QKueUak3EEV6gG13zhrm4bqGs.Ue';
+const APR1 = '$apr1$Gymf2YfF$3wdCmzPCGbyJD8y39W4eI0';
+const SHA = '{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=';
+const SHA256CRYPT = '$5$0DespS2ePgT9eYO/$7gyylhYccVGlyCY4Rvb.Nsdi/WnIgG.RwXXaxZO8QV5';
+
+const accepted: [string, string, string][] = [
+  ['bcrypt $2y$', `alice:${BCRYPT}`, 'bcrypt'],
+  ['bcrypt $2a$', `alice:${BCRYPT.replace('$2y$', '$2a$')}`, 'bcrypt'],
+  ['bcrypt $2b$', `alice:${BCRYPT.replace('$2y$', '$2b$')}`, 'bcrypt'],
+  ['apr1', `alice:${APR1}`, 'apr1'],
+  ['{SHA}', `alice:${SHA}`, 'sha'],
+  ['CRLF line end', `alice:${BCRYPT}\r`, 'bcrypt'],
+  ['surrounding whitespace', `  alice:${APR1}  `, 'apr1'],
+  ['extra colon field ignored (as Apache does)', `alice:${SHA}:comment`, 'sha'],
+  ['non-ASCII user name', `üser:${BCRYPT}`, 'bcrypt'],
+];
+
+for (const [name, line, kind] of accepted) {
+  test(`parse accepts ${name}`, () => {
+    const r = parseHtpasswd(line + '\n');
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.users.size, 1);
+    const e = [...r.users.values()][0];
+    assert.equal(e.kind, kind);
+    assert.equal(e.line, 1);
+    assert.ok(!e.hash.endsWith('\r') && !e.hash.includes(' '));
+  });
+}
+
+const rejected: [string, string, RegExp][] = [
+  ['no colon', 'justaword', /malformed line: expected user:hash/],
+  ['empty user', `:${BCRYPT}`, /empty user name/],
+  ['empty hash', 'alice:', /empty hash for user "alice"/],
+  ['truncated bcrypt', `alice:${BCRYPT.slice(0, 40)}`, /malformed bcrypt hash/],
+  ['bcrypt cost 03', `alice:${BCRYPT.replace('$05$', '$03$')}`, /cost 03 out of range/],
+  ['bcrypt $2x$', `alice:${BCRYPT.replace('$2y$', '$2x$')}`, /\$2x\$/],
+  ['malformed apr1', 'alice:$apr1$abc', /malformed apr1 hash/],
+  ['malformed {SHA}', 'alice:{SHA}abc', /malformed \{SHA\} hash/],
+  ['SHA-256 crypt', `alice:${SHA256CRYPT}`, /unsupported hash: SHA-256-crypt/],
+  ['SHA-512 crypt', 'alice:$6$salt$abc', /unsupported hash: SHA-512-crypt/],
+  ['MD5 crypt', 'alice:$1$salt$abc', /unsupported hash: MD5-crypt/],
+  ['DES crypt', 'alice:JCOAAMGW6emig', /unsupported hash \(plain text or crypt\?\)/],
+  ['plain text', 'alice:secret', /unsupported hash/],
+];
+
+for (const [name, line, message] of rejected) {
+  test(`parse reports ${name} with its line number`, () => {
+    const r = parseHtpasswd(`# header\n\nbob:${APR1}\n${line}\n`);
+    assert.equal(r.problems.length, 1, JSON.stringify(r.problems));
+    assert.equal(r.problems[0].line, 4);
+    assert.match(r.problems[0].message, message);
+    assert.deepEqual([...r.users.keys()], ['bob']);
+  });
+}
+
+test('problem messages never contain the hash (it might be a plaintext password)', () => {
+  const r = parseHtpasswd('alice:hunter2secret\nbob:$6$x$hunter3\n');
+  assert.equal(r.problems.length, 2);
+  for (const p of r.problems) assert.ok(!p.message.includes('hunter'), p.message);
+});
+
+test('comments, blank lines, CRLF and a BOM; line numbers count every line', () => {
+  const text = '\uFEFF# users\r\n\r\n   # indented comment\r\nalice:' + BCRYPT + '\r\n\t\r\nbob:' + APR1 + '\r\ncarol:' + SHA;
+  const r = parseHtpasswd(text);
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual([...r.users.values()].map((e) => [e.user, e.kind, e.line]),
+    [['alice', 'bcrypt', 4], ['bob', 'apr1', 6], ['carol', 'sha', 7]]);
+});
+
+test('every bad line is reported, not just the first', () => {
+  const r = parseHtpasswd(`a\nalice:${BCRYPT}\nb\nc:\n`);
+  assert.deepEqual(r.problems.map((p) => p.line), [1, 3, 4]);
+});
+
+test('duplicate users: the first entry wins (as Apache) and the duplicate is a problem', () => {
+  const r = parseHtpasswd(`alice:${BCRYPT}\nbob:${SHA}\nalice:${APR1}\n`);
+  assert.equal(r.users.get('alice')?.kind, 'bcrypt');
+  assert.deepEqual(r.problems, [{ line: 3, message: 'duplicate user "alice" (first defined on line 1)' }]);
+});
+
+test('dummy entry follows the most common kind and bcrypt cost', () => {
+  assert.deepEqual(dummyEntry(new Map()).hash.slice(0, 7), '$2y$10$');
+  const t = parseHtpasswd(`a:${BCRYPT}\nb:${BCRYPT.replace('$05$', '$12$')}\nc:${BCRYPT}\n`).users;
+  assert.equal(dummyEntry(t).hash.slice(0, 7), '$2y$05$');
+  assert.equal(dummyEntry(parseHtpasswd(`a:${APR1}\nb:${APR1}\nc:${BCRYPT}`).users).kind, 'apr1');
+  assert.equal(dummyEntry(parseHtpasswd(`a:${SHA}`).users).kind, 'sha');
+});
+
+test('Basic challenge escapes quotes and backslashes and drops control characters', () => {
+  assert.equal(basicChallenge('Registry Realm'), 'Basic realm="Registry Realm"');
+  assert.equal(basicChallenge('a "b" \\c\r\nd'), 'Basic realm="a \\"b\\" \\\\cd"');
+});
+
+const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
+const headerCases: [string, string, { user: string; password: string } | null][] = [
+  ['ok', 'Basic ' + b64('alice:secret'), { user: 'alice', password: 'secret' }],
+  ['scheme is case-insensitive', 'bAsIc ' + b64('alice:secret'), { user: 'alice', password: 'secret' }],
+  ['password may contain colons', 'Basic ' + b64('alice:a:b'), { user: 'alice', password: 'a:b' }],
+  ['empty password', 'Basic ' + b64('alice:'), { user: 'alice', password: '' }],
+  ['unpadded base64', 'Basic ' + b64('alice:secre').replace(/=+$/, ''), { user: 'alice', password: 'secre' }],
+  ['UTF-8 user', 'Basic ' + b64('üser:pässwörd'), { user: 'üser', password: 'pässwörd' }],
+  ['missing colon', 'Basic ' + b64('alicesecret'), null],
+  ['empty user', 'Basic ' + b64(':secret'), null],
+  ['bad base64', 'Basic !!!notbase64', null],
+  ['impossible base64 length', 'Basic abcde', null],
+  ['other scheme', 'Bearer abc.def', null],
+  ['no credentials', 'Basic', null],
+  ['garbage', '\u0000\u00ff', null],
+  ['invalid UTF-8 user', 'Basic ' + b64(Buffer.from([0xff, 0xfe, 0x3a, 0x61])), null],
+  ['very long header', 'Basic ' + 'A'.repeat(100_000), null],
+];
+for (const [name, value, want] of headerCases) {
+  test(`parseBasicAuthorization: ${name}`, () => {
+    const got = parseBasicAuthorization(value);
+    assert.deepEqual(got && { user: got.user, password: got.password.toString('utf8') }, want);
+  });
+}
