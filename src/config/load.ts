@@ -52,8 +52,8 @@ export function loadConfigFromString(text: string, file: string, env: Env = {}, 
   }
   if (syntaxOk) {
     applyEnv(env, ctx, warnings);
-    const raw = walk(doc.contents, SCHEMA, [], undefined, ctx) as Record<string, any>;
-    crossChecks(raw, ctx);
+    const raw = walk(doc.contents, SCHEMA, [], undefined, ctx) as Record<string, any> | undefined;
+    if (raw) crossChecks(raw, ctx);
     if (ctx.problems.length === 0) {
       return deepFreeze({ source: resolve(file), ...raw } as Config);
     }
@@ -175,8 +175,10 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
           });
           continue;
         }
-        const value = (pair.value ?? null) as Node | null;
-        out[key] = walk(value === null ? nullAt(keyNode) : value, field.fields[key], keyPath, origin, ctx);
+        // `key:` with no value is reported at the key
+        const value = pair.value as Node | null;
+        const empty = value === null || (isScalar(value) && value.value === null && !ctx.envOrigin.has(value));
+        out[key] = walk(empty ? nullAt(keyNode) : value, field.fields[key], keyPath, origin, ctx);
       }
       for (const [k, f] of Object.entries(field.fields)) {
         if (!(k in out) && !(f.kind === 'object' && f.optional)) out[k] = defaults(f, ctx);
