@@ -1,0 +1,49 @@
+// Small helpers over the StorageDriver for the core: "not found" detection by stable error code and
+// existence checks. No registry logic, no layout knowledge (that is paths.ts).
+import type { OpOptions, StorageDriver } from '../storage/driver.js';
+
+export function isNotFound(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'STORAGE_PATH_NOT_FOUND';
+}
+
+/** Size of the file at path, or undefined when it does not exist. Other errors propagate. */
+export async function sizeIfExists(driver: StorageDriver, path: string, o?: OpOptions): Promise<number | undefined> {
+  try {
+    const fi = await driver.stat(path, o);
+    return fi.isDir ? undefined : fi.size;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export async function existsPath(driver: StorageDriver, path: string, o?: OpOptions): Promise<boolean> {
+  try {
+    await driver.stat(path, o);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+/** Content of a small file, or undefined when it does not exist. */
+export async function contentIfExists(driver: StorageDriver, path: string, o?: OpOptions): Promise<Buffer | undefined> {
+  try {
+    return await driver.getContent(path, o);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** delete() that treats a missing path as success. */
+export async function deleteIfExists(driver: StorageDriver, path: string, o?: OpOptions): Promise<boolean> {
+  try {
+    await driver.delete(path, o);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}

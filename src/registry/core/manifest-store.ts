@@ -1,0 +1,103 @@
+// Manifests of one repository (Distribution's manifestStore): exact bytes stored as a blob under
+// blobs/<alg>/../data, visible through `_manifests/revisions/<alg>/<hex>/link`. Validates structure
+// and that every referenced blob/child exists in THIS repository before anything is written; keeps
+// the referrers index in step. Tags are TagStore's; this file only calls it.
+import type { OpOptions, StorageDriver } from '../storage/driver.js';
+import { pathFor } from '../storage/paths.js';
+import type { BlobStore } from './blob-store.js';
+import { digestOf, tryParseDigest, type Digest } from './digest.js';
+import { contentIfExists, deleteIfExists, sizeIfExists } from './driver-util.js';
+import { DigestMismatchError, ManifestBlobUnknownError, ManifestUnknownError } from './errors.js';
+import type { ManifestCache } from './manifest-cache.js';
+import { parseManifestJson, storedMediaType, validateManifest, type Descriptor } from './manifest-validate.js';
+import type { ReferrersIndex } from './referrers.js';
+
+export interface StoredManifest { digest: Digest; bytes: Buffer; mediaType: string }
+export interface PutResult { digest: Digest; mediaType: string; subject?: Digest }
+
+export class ManifestStore {
+  constructor(
+    private readonly driver: StorageDriver,
+    readonly name: string,
+    private readonly blobs: BlobStore,
+    private readonly referrers: ReferrersIndex,
+    private readonly cache: ManifestCache,
+  ) {}
+
+  /** True when d is a manifest revision of this repository (or, as Distribution ≥2.1, linked in _layers). */
+  async exists(d: Digest, o?: OpOptions): Promise<boolean> {
+    const link = await contentIfExists(this.driver, pathFor({ kind: 'manifestRevisionLink', name: this.name, digest: d }), o);
+    if (link && tryParseDigest(link.toString('utf8').trim())) return true;
+    return this.blobs.exists(d, o);
+  }
+
+  /** The exact stored bytes and their media type; ManifestUnknownError when not in this repository. */
+  async get(d: Digest, o?: OpOptions): Promise<StoredManifest> {
+    if (!(await this.exists(d, o))) throw new ManifestUnknownError(d.text);
+    return { digest: d, ...(await this.load(d, o)) };
+  }
+
+  private async load(d: Digest, o?: OpOptions): Promise<{ bytes: Buffer; mediaType: string }> {
+    const hit = this.cache.get(d.text);
+    if (hit) return hit;
+    const bytes = await contentIfExists(this.driver, pathFor({ kind: 'blobData', digest: d }), o);
+    if (!bytes) throw new ManifestUnknownError(d.text);
+    let mediaType: string;
+    try {
+      mediaType = storedMediaType(parseManifestJson(bytes));
+    } catch {
+      throw new ManifestUnknownError(d.text);   // not a manifest we can serve (e.g. a layer linked in _layers)
+    }
+    const v = { bytes, mediaType };
+    this.cache.set(d.text, v);
+    return v;
+  }
+
+  /**
+   * Validates and stores a manifest. `expected` (PUT by digest) must equal the body's digest under
+   * the same algorithm, else DigestMismatchError. Tags are not touched here.
+   */
+  async put(bytes: Buffer, contentType: string | undefined, expected: Digest | undefined, o?: OpOptions): Promise<PutResult> {
+    const m = validateManifest(bytes, contentType);
+    const digest = digestOf(bytes, expected?.algorithm ?? 'sha256');
+    if (expected && expected.hex !== digest.hex) throw new DigestMismatchError(expected.text, digest.text);
+
+    const checks: Promise<void>[] = [];
+    const needBlob = (desc: Descriptor) => checks.push(this.blobs.exists(desc.digest, o).then((ok) => {
+      if (!ok) throw new ManifestBlobUnknownError(desc.digest.text);
+    }));
+    if (m.config) needBlob(m.config);
+    for (const l of m.layers) if (!l.urls?.length) needBlob(l);   // foreign layers are exempt
+    for (const c of m.manifests) {
+      checks.push(this.exists(c.digest, o).then((ok) => { if (!ok) throw new ManifestBlobUnknownError(c.digest.text); }));
+    }
+    const results = await Promise.allSettled(checks);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    const dataPath = pathFor({ kind: 'blobData', digest });
+    if ((await sizeIfExists(this.driver, dataPath, o)) === undefined) await this.driver.putContent(dataPath, bytes, o);
+    if (m.subject) await this.referrers.add(m.subject.digest, digest, o);
+    await this.driver.putContent(pathFor({ kind: 'manifestRevisionLink', name: this.name, digest }), Buffer.from(digest.text), o);
+    this.cache.set(digest.text, { bytes, mediaType: m.mediaType });
+    return { digest, mediaType: m.mediaType, subject: m.subject?.digest };
+  }
+
+  /** Removes the revision link (bytes stay for GC) and, when it had a subject, its referrers entry. */
+  async delete(d: Digest, o?: OpOptions): Promise<void> {
+    if (!(await this.exists(d, o))) throw new ManifestUnknownError(d.text);
+    try {
+      const { bytes } = await this.load(d, o);
+      const subject = parseManifestJson(bytes).subject as { digest?: unknown } | undefined;
+      const sd = typeof subject?.digest === 'string' ? tryParseDigest(subject.digest) : undefined;
+      if (sd) await this.referrers.remove(sd, d, o);
+    } catch (err) {
+      if (!(err instanceof ManifestUnknownError)) throw err;
+    }
+    await deleteIfExists(this.driver, pathFor({ kind: 'manifestRevisionLink', name: this.name, digest: d }), o);
+    await deleteIfExists(this.driver, pathFor({ kind: 'layerLink', name: this.name, digest: d }), o);
+  }
+
+  /** Loader for the referrers listing: only manifests still linked in this repository. */
+  readonly loadLinked = async (d: Digest): Promise<{ bytes: Buffer; mediaType: string }> => (await this.get(d));
+}

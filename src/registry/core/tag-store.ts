@@ -1,0 +1,70 @@
+// Tags of one repository, on Distribution's layout: `_manifests/tags/<tag>/current/link` names the
+// manifest digest and `index/<alg>/<hex>/link` records every digest the tag pointed at. Writes use
+// atomic putContent, so concurrent pushes of one tag leave one winner, never a torn link.
+import type { OpOptions, StorageDriver } from '../storage/driver.js';
+import { pathFor } from '../storage/paths.js';
+import { tryParseDigest, type Digest } from './digest.js';
+import { contentIfExists, deleteIfExists, isNotFound } from './driver-util.js';
+import { ManifestUnknownError } from './errors.js';
+import { isValidTag } from './names.js';
+
+export class TagStore {
+  constructor(private readonly driver: StorageDriver, readonly name: string) {}
+
+  /** The digest a tag points at; ManifestUnknownError when the tag does not exist. */
+  async get(tag: string, o?: OpOptions): Promise<Digest> {
+    const link = await contentIfExists(this.driver, pathFor({ kind: 'manifestTagCurrent', name: this.name, tag }), o);
+    const d = link && tryParseDigest(link.toString('utf8').trim());
+    if (!d) throw new ManifestUnknownError(tag);
+    return d;
+  }
+
+  /** Points tag at d (index entry first, then current, as Distribution writes them). */
+  async set(tag: string, d: Digest, o?: OpOptions): Promise<void> {
+    const content = Buffer.from(d.text);
+    await this.driver.putContent(pathFor({ kind: 'manifestTagIndexEntry', name: this.name, tag, digest: d }), content, o);
+    await this.driver.putContent(pathFor({ kind: 'manifestTagCurrent', name: this.name, tag }), content, o);
+  }
+
+  /** Removes a tag; ManifestUnknownError when it does not exist. */
+  async delete(tag: string, o?: OpOptions): Promise<void> {
+    if (!(await deleteIfExists(this.driver, pathFor({ kind: 'manifestTag', name: this.name, tag }), o))) {
+      throw new ManifestUnknownError(tag);
+    }
+  }
+
+  /** All tag names in lexical order; [] when the repository has none. */
+  async list(o?: OpOptions): Promise<string[]> {
+    let paths: string[];
+    try {
+      paths = await this.driver.list(pathFor({ kind: 'manifestTagsRoot', name: this.name }), o);
+    } catch (err) {
+      if (isNotFound(err)) return [];
+      throw err;
+    }
+    const tags: string[] = [];
+    for (const p of paths) {
+      const t = p.slice(p.lastIndexOf('/') + 1);
+      if (isValidTag(t)) tags.push(t);
+    }
+    return tags.sort(cmp);
+  }
+
+  /** Tags whose current link names d (Distribution's tagStore.Lookup). */
+  async lookup(d: Digest, o?: OpOptions): Promise<string[]> {
+    const out: string[] = [];
+    for (const tag of await this.list(o)) {
+      try {
+        if ((await this.get(tag, o)).text === d.text) out.push(tag);
+      } catch (err) {
+        if (!(err instanceof ManifestUnknownError)) throw err;
+      }
+    }
+    return out;
+  }
+}
+
+/** Byte-wise (code unit) lexical order, as the spec's tag and catalog lists use. */
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

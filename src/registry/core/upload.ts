@@ -1,0 +1,179 @@
+// Blob upload sessions (Distribution's blobWriter): bytes are appended to `_uploads/<id>/data`,
+// hashed while streaming, verified at commit and then moved atomically into the content-addressed
+// store and linked into the repository. Must not trust in-memory state blindly: after a restart (or
+// when another process appended) the stored bytes are re-hashed at commit, as Distribution does.
+//
+// Concurrency: one in-process async lock per upload id (UploadStates.locked). Two *processes* sharing
+// a storage dir get no mutual exclusion for the same upload id (same as registry:2 without redis
+// locks); commits stay safe because moves and link writes are atomic and idempotent.
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { OpOptions, StorageDriver } from '../storage/driver.js';
+import { pathFor } from '../storage/paths.js';
+import type { BlobDescriptor, BlobStore } from './blob-store.js';
+import { HashTap, type Algorithm, type Digest } from './digest.js';
+import { contentIfExists, deleteIfExists, isNotFound, sizeIfExists } from './driver-util.js';
+import { DigestMismatchError, SizeInvalidError, UploadRangeError, UploadUnknownError } from './errors.js';
+
+/** Upload ids are ours (UUIDs) or registry:2's (UUIDs); anything else can't name a session. */
+const UPLOAD_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+interface HashState { size: number; algorithm: Algorithm; hash: Hash }
+
+/** Process-wide running hashes and per-upload locks, keyed by "<repo>/<id>". */
+export class UploadStates {
+  private readonly hashes = new Map<string, HashState>();
+  private readonly locks = new Map<string, Promise<void>>();
+
+  get(key: string): HashState | undefined { return this.hashes.get(key); }
+  set(key: string, s: HashState): void { this.hashes.set(key, s); }
+  drop(key: string): void { this.hashes.delete(key); }
+
+  /** Runs fn with the lock for key held; callers queue in FIFO order. */
+  async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => { release = r; });
+    const tail = prev.then(() => mine);
+    this.locks.set(key, tail);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+}
+
+export class UploadStore {
+  constructor(
+    private readonly driver: StorageDriver,
+    readonly name: string,
+    private readonly states: UploadStates,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  /** Starts a session: empty data file plus `startedat` (RFC 3339), as registry:2 writes them. */
+  async start(o?: OpOptions & { algorithm?: Algorithm }): Promise<UploadSession> {
+    const id = randomUUID();
+    const startedAt = new Date();
+    await this.driver.putContent(pathFor({ kind: 'uploadData', name: this.name, id }), new Uint8Array(0), o);
+    await this.driver.putContent(pathFor({ kind: 'uploadStartedAt', name: this.name, id }),
+      Buffer.from(startedAt.toISOString()), o);
+    const algorithm = o?.algorithm ?? 'sha256';
+    this.states.set(this.key(id), { size: 0, algorithm, hash: createHash(algorithm) });
+    return new UploadSession(this.driver, this.name, id, startedAt, 0, this.states, this.blobs);
+  }
+
+  /** Re-opens a session from storage; throws UploadUnknownError when it does not exist. */
+  async resume(id: string, o?: OpOptions): Promise<UploadSession> {
+    if (!UPLOAD_ID_RE.test(id)) throw new UploadUnknownError(id.slice(0, 130));
+    const [started, size] = await Promise.all([
+      contentIfExists(this.driver, pathFor({ kind: 'uploadStartedAt', name: this.name, id }), o),
+      sizeIfExists(this.driver, pathFor({ kind: 'uploadData', name: this.name, id }), o),
+    ]);
+    if (started === undefined || size === undefined) throw new UploadUnknownError(id);
+    const t = new Date(started.toString('utf8').trim());
+    return new UploadSession(this.driver, this.name, id, Number.isNaN(t.getTime()) ? new Date(0) : t, size,
+      this.states, this.blobs);
+  }
+
+  /** Serialises work on one upload id within this process. */
+  locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.states.locked(this.key(id), fn);
+  }
+
+  private key(id: string): string { return `${this.name}/${id}`; }
+}
+
+export class UploadSession {
+  constructor(
+    private readonly driver: StorageDriver,
+    readonly name: string,
+    readonly id: string,
+    readonly startedAt: Date,
+    /** Bytes stored so far (from the driver's stat, or after our own append). */
+    public size: number,
+    private readonly states: UploadStates,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  private get key(): string { return `${this.name}/${this.id}`; }
+  private get dataPath(): string { return pathFor({ kind: 'uploadData', name: this.name, id: this.id }); }
+
+  /**
+   * Appends src to the upload. `start` (from Content-Range) must equal the current size, else
+   * UploadRangeError; `length`, when declared, must equal the bytes received, else SizeInvalidError.
+   * On failure (including a client disconnect) the bytes that reached storage are KEPT (the writer
+   * is committed, never cancelled: the drivers' cancel() deletes the whole file), so the session stays
+   * resumable at its stored size; the running hash is dropped and commit() re-hashes.
+   */
+  async append(src: Readable, o: OpOptions & { start?: number; length?: number } = {}): Promise<void> {
+    if (o.start !== undefined && o.start !== this.size) throw new UploadRangeError(this.size, String(o.start));
+    const w = await this.driver.writer(this.dataPath, { append: true, signal: o.signal });
+    const base = w.size;
+    const st = this.states.get(this.key);
+    this.states.drop(this.key);                  // the hash is mutated below; only a success restores it
+    const hash = st && st.size === base ? st.hash : undefined;
+    const tap = new HashTap(hash);
+    try {
+      if (o.start !== undefined && o.start !== base) throw new UploadRangeError(base, String(o.start));
+      await pipeline(src, tap, w.stream, { signal: o.signal });
+      if (o.length !== undefined && tap.bytes !== o.length) {
+        throw new SizeInvalidError(`received ${tap.bytes} bytes, declared ${o.length}`);
+      }
+    } catch (err) {
+      await w.commit().catch(() => undefined);   // keep what reached storage; size comes from stat later
+      this.size = base;
+      throw err;
+    }
+    await w.commit(o);
+    this.size = base + tap.bytes;
+    if (hash && st) this.states.set(this.key, { size: this.size, algorithm: st.algorithm, hash });
+  }
+
+  /**
+   * Verifies the stored bytes against `digest` and makes them visible: move into blobs/ (skipped when
+   * the blob already exists), link into the repository, drop the session. On mismatch the session is
+   * deleted (as Distribution does) and DigestMismatchError is thrown; nothing becomes visible.
+   */
+  async commit(digest: Digest, o?: OpOptions): Promise<BlobDescriptor> {
+    const size = await sizeIfExists(this.driver, this.dataPath, o);
+    if (size === undefined) throw new UploadUnknownError(this.id);
+    const st = this.states.get(this.key);
+    const hex = st && st.size === size && st.algorithm === digest.algorithm
+      ? st.hash.copy().digest('hex')
+      : await this.rehash(digest.algorithm, o);
+    if (hex !== digest.hex) {
+      await this.cancel(o);
+      throw new DigestMismatchError(digest.text, `${digest.algorithm}:${hex}`);
+    }
+    const blobPath = this.blobs.dataPath(digest);
+    if ((await sizeIfExists(this.driver, blobPath, o)) === undefined) {
+      try {
+        await this.driver.move(this.dataPath, blobPath, o);
+      } catch (err) {
+        // A concurrent commit of the same session may have moved it first.
+        if (!isNotFound(err) || (await sizeIfExists(this.driver, blobPath, o)) === undefined) throw err;
+      }
+    }
+    await this.blobs.link(digest, o);
+    await this.cancel(o);
+    return { digest, size };
+  }
+
+  /** Deletes the session (data, startedat, anything registry:2 left). Safe to call twice. */
+  async cancel(o?: OpOptions): Promise<void> {
+    this.states.drop(this.key);
+    await deleteIfExists(this.driver, pathFor({ kind: 'upload', name: this.name, id: this.id }), o);
+  }
+
+  private async rehash(algorithm: Algorithm, o?: OpOptions): Promise<string> {
+    const hash = createHash(algorithm);
+    const r = await this.driver.reader(this.dataPath, { signal: o?.signal });
+    for await (const chunk of r) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  }
+}
