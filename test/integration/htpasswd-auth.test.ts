@@ -1,0 +1,251 @@
+// HtpasswdAccessController against files written by Apache's real `htpasswd`, over real HTTP.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer, type IncomingMessage } from 'node:http';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { ChallengeError } from '../../src/auth/access.js';
+import { HtpasswdAccessController, type HtpasswdAccessOptions } from '../../src/auth/basic.js';
+import { defaultVerifier, HtpasswdError, type HashKind, type PasswordVerifier } from '../../src/auth/htpasswd.js';
+import { createLogger } from '../../src/log/logger.js';
+import { makeTempDir } from '../support/tmp.js';
+
+const run = promisify(execFile);
+
+/** One `user:hash` line from the real tool (-n prints to stdout). */
+async function htpasswdLine(flags: string, user: string, password: string): Promise<string> {
+  const [letters, ...rest] = flags.split(' ');
+  const { stdout } = await run('htpasswd', [`-nb${letters}`, ...rest, user, password]);
+  return stdout.trim();
+}
+
+/** The real verifier, counting calls per kind (and the hashes it was asked about). */
+function countingVerifier(): PasswordVerifier & { calls: { kind: HashKind; hash: string }[] } {
+  const calls: { kind: HashKind; hash: string }[] = [];
+  return { calls, verify: (kind, pw, hash) => { calls.push({ kind, hash }); return defaultVerifier.verify(kind, pw, hash); } };
+}
+
+interface Env {
+  dir: string;
+  file: string;
+  url: string;
+  ac: HtpasswdAccessController;
+  verifier: ReturnType<typeof countingVerifier>;
+  logs: () => string;
+  clock: { t: number };
+  sleeps: number[];
+  /** GET with an optional Authorization value → status, challenge header, body text. */
+  get(authorization?: string): Promise<{ status: number; challenge: string | null; body: string }>;
+}
+
+const basic = (user: string, password: string) => 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
+
+async function setup(t: TestContext, content: string, opts: Partial<HtpasswdAccessOptions> = {}): Promise<Env> {
+  const tmp = await makeTempDir('berth-auth-');
+  t.after(() => tmp.cleanup());
+  const file = join(tmp.path, 'htpasswd');
+  await writeFile(file, content);
+  let logText = '';
+  const log = createLogger({ level: 'debug', destination: new Writable({ write(c, _e, cb) { logText += c; cb(); } }) });
+  const verifier = countingVerifier();
+  const clock = { t: 1_000_000 };
+  const sleeps: number[] = [];
+  const ac = await HtpasswdAccessController.create({
+    path: file, realm: 'Registry "Realm"', log, verifier, now: () => clock.t,
+    sleep: async (ms) => { sleeps.push(ms); }, ...opts,
+  });
+  t.after(() => ac.close());
+  // What the gateway will do: authorize, then 200 with the user or 401 with the challenge.
+  const server = createServer((req: IncomingMessage, res) => {
+    ac.authorize(req, []).then(
+      (g) => res.end(JSON.stringify(g)),
+      (err) => {
+        if (!(err instanceof ChallengeError)) { res.statusCode = 500; res.end(String(err)); return; }
+        res.writeHead(401, { 'www-authenticate': err.wwwAuthenticate, 'content-type': 'application/json' }).end(err.body());
+      });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const { port } = server.address() as { port: number };
+  const url = `http://127.0.0.1:${port}/v2/`;
+  return {
+    dir: tmp.path, file, url, ac, verifier, logs: () => logText, clock, sleeps,
+    async get(authorization) {
+      const res = await fetch(url, { headers: authorization === undefined ? {} : { authorization } });
+      return { status: res.status, challenge: res.headers.get('www-authenticate'), body: await res.text() };
+    },
+  };
+}
+
+test('files written by the real htpasswd verify: -c (apr1 default), -B, -m, -s, UTF-8 passwords', async (t) => {
+  const tmp = await makeTempDir('berth-auth-c-');
+  t.after(() => tmp.cleanup());
+  const created = join(tmp.path, 'created');
+  await run('htpasswd', ['-cb', created, 'plain', 'pw-plain']);        // what `htpasswd -c` writes
+  const lines = [
+    (await import('node:fs')).readFileSync(created, 'utf8').trim(),
+    await htpasswdLine('B', 'bc', 'pw-bc'),
+    await htpasswdLine('B -C 4', 'bc4', 'pw-bc4'),
+    await htpasswdLine('m', 'md5', 'pw-md5'),
+    await htpasswdLine('s', 'sha', 'pw-sha'),
+    await htpasswdLine('B -C 4', 'üser', 'pässwörd'),
+    await htpasswdLine('m', 'umd5', 'pässwörd'),
+    await htpasswdLine('s', 'usha', 'pässwörd'),
+  ];
+  assert.match(lines[0], /^plain:\$apr1\$/);
+  const env = await setup(t, '# made by htpasswd\n' + lines.join('\n') + '\n');
+  for (const [user, pw] of [['plain', 'pw-plain'], ['bc', 'pw-bc'], ['bc4', 'pw-bc4'], ['md5', 'pw-md5'], ['sha', 'pw-sha'],
+    ['üser', 'pässwörd'], ['umd5', 'pässwörd'], ['usha', 'pässwörd']]) {
+    const r = await env.get(basic(user, pw));
+    assert.equal(r.status, 200, `${user} should verify`);
+    assert.deepEqual(JSON.parse(r.body), { user });
+    const wrong = await env.get(basic(user, pw + 'x'));
+    assert.equal(wrong.status, 401, `${user} with a wrong password`);
+  }
+  assert.deepEqual(new Set(env.verifier.calls.map((c) => c.kind)), new Set(['bcrypt', 'apr1', 'sha']));
+});
+
+test('401s: missing, wrong password, unknown user, garbage headers; challenge + OCI body; nothing secret logged', async (t) => {
+  const env = await setup(t, (await htpasswdLine('B -C 4', 'alice', 'secret')) + '\n', { throttle: false });
+  const expectChallenge = (r: { status: number; challenge: string | null; body: string }) => {
+    assert.equal(r.status, 401);
+    assert.equal(r.challenge, 'Basic realm="Registry \\"Realm\\""');
+    assert.deepEqual(JSON.parse(r.body), { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] });
+  };
+  expectChallenge(await env.get());
+  assert.equal(env.verifier.calls.length, 0, 'no header, no hashing');
+  expectChallenge(await env.get(basic('alice', 'hunter2')));
+  for (const h of ['Basic', 'Basic !!!', 'Basic ' + Buffer.from('nocolon').toString('base64'), 'Bearer x.y.z',
+    'Basic ' + 'A'.repeat(10_000), 'Basic ' + Buffer.from([0xff, 0x3a, 0x41]).toString('base64')]) {
+    expectChallenge(await env.get(h));
+  }
+  const before = env.verifier.calls.length;
+  expectChallenge(await env.get(basic('mallory', 'hunter3')));
+  assert.equal(env.verifier.calls.length, before + 1, 'unknown user still costs one compare');
+  const dummy = env.verifier.calls.at(-1)!;
+  assert.equal(dummy.kind, 'bcrypt');
+  assert.match(dummy.hash, /^\$2y\$04\$/, 'dummy hash has the same cost as the table');
+
+  // Direct call: the rejection is a ChallengeError carrying reason (and the user only when known).
+  const req = { headers: { authorization: basic('alice', 'nope') }, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
+  await assert.rejects(env.ac.authorize(req, []), (e: unknown) =>
+    e instanceof ChallengeError && e.code === 'UNAUTHORIZED' && e.reason === 'invalid' && e.user === 'alice');
+  const logs = env.logs();
+  for (const secret of ['hunter2', 'hunter3', 'mallory', Buffer.from('alice:hunter2').toString('base64')]) {
+    assert.ok(!logs.includes(secret), `log must not contain ${secret}`);
+  }
+});
+
+test('a user removed from the file is refused on the very next call (atomic rename and in-place rewrite)', async (t) => {
+  const alice = await htpasswdLine('B -C 4', 'alice', 'a-pw');
+  const bob = await htpasswdLine('m', 'bob', 'b-pw');
+  const carol = await htpasswdLine('s', 'carol', 'c-pw');
+  const env = await setup(t, [alice, bob, carol].join('\n') + '\n');
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
+  assert.equal((await env.get(basic('bob', 'b-pw'))).status, 200);
+  assert.equal((await env.get(basic('carol', 'c-pw'))).status, 200);
+
+  // Atomic replace (new inode), immediately.
+  await writeFile(env.file + '.tmp', [bob, carol].join('\n') + '\n');
+  await rename(env.file + '.tmp', env.file);
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 401, 'alice is gone (even though cached)');
+  assert.equal((await env.get(basic('bob', 'b-pw'))).status, 200);
+
+  // In-place rewrite of the same size (same inode, possibly the same mtime tick): bob → dave.
+  await writeFile(env.file, [bob.replace(/^bob:/, 'dan:'), carol].join('\n') + '\n');
+  assert.equal((await env.get(basic('bob', 'b-pw'))).status, 401, 'bob is gone');
+  assert.equal((await env.get(basic('dan', 'b-pw'))).status, 200);
+  assert.match(env.logs(), /htpasswd reloaded/);
+});
+
+test('verified credentials are cached, flushed on reload, and cache:false verifies every time', async (t) => {
+  const alice = await htpasswdLine('B -C 4', 'alice', 'a-pw');
+  const env = await setup(t, alice + '\n');
+  const h = basic('alice', 'a-pw');
+  for (let i = 0; i < 5; i++) assert.equal((await env.get(h)).status, 200);
+  assert.equal(env.verifier.calls.length, 1, 'one bcrypt for five requests');
+  await writeFile(env.file, alice + '\n# a comment changes the file\n');
+  assert.equal((await env.get(h)).status, 200);
+  assert.equal(env.verifier.calls.length, 2, 'reload flushed the cache');
+  env.clock.t += 60_001;
+  assert.equal((await env.get(h)).status, 200);
+  assert.equal(env.verifier.calls.length, 3, 'entry expired after the TTL');
+  assert.equal((await env.get(basic('alice', 'wrong'))).status, 401);
+  assert.equal((await env.get(basic('alice', 'wrong'))).status, 401);
+  assert.equal(env.verifier.calls.length, 5, 'failures are never cached');
+
+  const off = await setup(t, alice + '\n', { cache: false });
+  for (let i = 0; i < 3; i++) assert.equal((await off.get(h)).status, 200);
+  assert.equal(off.verifier.calls.length, 3);
+});
+
+test('repeated failures from one address are slowed down (increasing, capped, expiring); no lockout', async (t) => {
+  const alice = await htpasswdLine('s', 'alice', 'a-pw');
+  const env = await setup(t, alice + '\n');
+  for (let i = 0; i < 5; i++) assert.equal((await env.get(basic('alice', 'bad' + i))).status, 401);
+  assert.deepEqual(env.sleeps, [], 'the first five failures are free');
+  for (let i = 0; i < 6; i++) assert.equal((await env.get(basic('alice', 'bad' + i))).status, 401);
+  assert.deepEqual(env.sleeps, [250, 500, 1000, 2000, 4000, 4000]);
+  assert.match(env.logs(), /slowing down this address/);
+  // Still no lockout: the right password works (after the delay).
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
+  assert.equal(env.sleeps.length, 7);
+  // Cached credentials are not delayed.
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
+  assert.equal(env.sleeps.length, 7);
+  // The window expires.
+  env.clock.t += 60_000;
+  assert.equal((await env.get(basic('alice', 'bad'))).status, 401);
+  assert.equal(env.sleeps.length, 7);
+});
+
+test('startup fails listing every bad line; a bad reload keeps valid users and refuses the bad ones', async (t) => {
+  const alice = await htpasswdLine('B -C 4', 'alice', 'a-pw');
+  const bob = await htpasswdLine('m', 'bob', 'b-pw');
+  const tmp = await makeTempDir('berth-auth-bad-');
+  t.after(() => tmp.cleanup());
+  const bad = join(tmp.path, 'htpasswd');
+  await writeFile(bad, `${alice}\nbroken\n# ok\nbob:plaintext\n${bob}\n`);
+  const log = createLogger({ level: 'silent' });
+  await assert.rejects(HtpasswdAccessController.create({ path: bad, realm: 'r', log }), (e: unknown) => {
+    assert.ok(e instanceof HtpasswdError);
+    assert.equal(e.code, 'BERTH_ERR_HTPASSWD');
+    assert.deepEqual(e.problems.map((p) => p.line), [2, 4]);
+    assert.match(e.message, new RegExp(`^${bad}:2  malformed line`, 'm'));
+    assert.ok(!e.message.includes('plaintext'));
+    return true;
+  });
+  await assert.rejects(HtpasswdAccessController.create({ path: join(tmp.path, 'missing'), realm: 'r', log }), { code: 'ENOENT' });
+
+  const env = await setup(t, `${alice}\n${bob}\n`);
+  assert.equal((await env.get(basic('bob', 'b-pw'))).status, 200);
+  await writeFile(env.file, `${alice}\nbob:$apr1$broken\n`);
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
+  assert.equal((await env.get(basic('bob', 'b-pw'))).status, 401, 'a user whose line broke is refused');
+  assert.match(env.logs(), /"level":50.*"problems":\[\{"line":2,"message":"malformed apr1 hash \(user \\"bob\\"\)"\}\]/);
+
+  // An unreadable file on reload keeps the previous table (logged once).
+  await rm(env.file);
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
+  assert.equal(env.logs().match(/htpasswd reload failed/g)?.length, 1);
+  await writeFile(env.file, `${bob}\n`);
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 401);
+  assert.equal((await env.get(basic('bob', 'b-pw'))).status, 200);
+});
+
+test('checkIntervalMs limits stats; concurrent requests share one check', async (t) => {
+  const alice = await htpasswdLine('s', 'alice', 'a-pw');
+  const bob = await htpasswdLine('s', 'bob', 'b-pw');
+  const env = await setup(t, `${alice}\n${bob}\n`, { checkIntervalMs: 1000, cache: false });
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
+  await writeFile(env.file, `${bob}\n`);
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200, 'not re-checked within the interval');
+  env.clock.t += 1000;
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 401);
+  const rs = await Promise.all(Array.from({ length: 20 }, () => env.get(basic('bob', 'b-pw'))));
+  assert.ok(rs.every((r) => r.status === 200));
+});
