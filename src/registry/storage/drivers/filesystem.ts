@@ -203,7 +203,7 @@ export class FilesystemDriver implements StorageDriver {
     for (const fi of entries) {
       signal?.throwIfAborted();
       if (startAfter !== undefined && comparePaths(fi.path, startAfter) <= 0) {
-        if (fi.isDir && isAncestor(fi.path, startAfter)) yield* this.walkDir(fi.path, startAfter, signal, false);
+        if (fi.isDir && (fi.path === startAfter || isAncestor(fi.path, startAfter))) yield* this.walkDir(fi.path, startAfter, signal, false);
         continue;
       }
       yield fi;
@@ -238,6 +238,7 @@ export class FilesystemDriver implements StorageDriver {
 class FsWriter implements FileWriter {
   private state: 'open' | 'committed' | 'cancelled' = 'open';
   private closed = false;
+  private final: number | undefined;   // the file's size once committed
 
   constructor(private readonly file: string, private readonly fh: fsp.FileHandle,
     readonly stream: WriteStream, private readonly initial: number) {
@@ -247,7 +248,7 @@ class FsWriter implements FileWriter {
   }
 
   get size(): number {
-    return this.initial + this.stream.bytesWritten + this.stream.writableLength;
+    return this.final ?? this.initial + this.stream.bytesWritten + this.stream.writableLength;
   }
 
   async commit(_o?: OpOptions): Promise<void> {
@@ -255,15 +256,17 @@ class FsWriter implements FileWriter {
     if (this.state === 'cancelled') throw new Error(`writer for ${this.file} was cancelled`);
     if (this.stream.destroyed && !this.stream.writableFinished) {
       // An aborted pipeline destroyed the stream, which closed our handle: keep what reached the file.
-      await waitClosed(this.stream);
-      this.closed = true;
+      // Its in-flight write may have landed without being counted in bytesWritten: ask the file.
+      await this.close();
       await syncFile(this.file);
+      this.final = (await fsp.stat(this.file)).size;
       this.state = 'committed';
       return;
     }
     try {
       await settle(this.stream);
       await this.fh.sync();
+      this.final = (await this.fh.stat()).size;
       this.state = 'committed';
     } finally {
       await this.close();
@@ -273,16 +276,16 @@ class FsWriter implements FileWriter {
   async cancel(_o?: OpOptions): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'cancelled';
-    if (!this.stream.destroyed) this.stream.destroy();
-    await waitClosed(this.stream);
     await this.close();
     await fsp.rm(this.file, { force: true });
   }
 
+  /** The stream holds a reference on the handle, so the handle is closed by destroying the stream. */
   private async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close().catch(() => {});
+    if (!this.stream.destroyed) this.stream.destroy();
+    await waitClosed(this.stream);
   }
 }
 

@@ -171,7 +171,7 @@ function* walkDir(p: string, d: Dir, startAfter: string | undefined, signal?: Ab
     if (!n) continue;
     const cp = prefix + name;
     if (startAfter !== undefined && comparePaths(cp, startAfter) <= 0) {
-      if (n.kind === 'dir' && isAncestor(cp, startAfter)) yield* walkDir(cp, n, startAfter, signal);
+      if (n.kind === 'dir' && (cp === startAfter || isAncestor(cp, startAfter))) yield* walkDir(cp, n, startAfter, signal);
       continue;
     }
     yield info(cp, n);
