@@ -27,6 +27,7 @@ export type PathSpec =
   | { kind: 'repository'; name: string }
   | { kind: 'layerLink'; name: string; digest: Digest }
   | { kind: 'layersRoot'; name: string }
+  | { kind: 'manifestsRoot'; name: string }   // its presence is what makes a directory a repository
   | { kind: 'manifestRevisionsRoot'; name: string }
   | { kind: 'manifestRevisionLink'; name: string; digest: Digest }
   | { kind: 'manifestRevisionDir'; name: string; digest: Digest }
@@ -51,6 +52,7 @@ export function pathFor(s: PathSpec): string {
     case 'repository': return repo(s.name);
     case 'layersRoot': return `${repo(s.name)}/_layers`;
     case 'layerLink': return `${repo(s.name)}/_layers/${s.digest.algorithm}/${s.digest.hex}/link`;
+    case 'manifestsRoot': return `${repo(s.name)}/_manifests`;
     case 'manifestRevisionsRoot': return `${repo(s.name)}/_manifests/revisions`;
     case 'manifestRevisionDir': return `${repo(s.name)}/_manifests/revisions/${s.digest.algorithm}/${s.digest.hex}`;
     case 'manifestRevisionLink': return `${pathFor({ ...s, kind: 'manifestRevisionDir' })}/link`;
