@@ -46,7 +46,7 @@ export class ChallengeError extends Error {
 
   /** The OCI error envelope, as a JSON string. */
   body(): string {
-    return JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] });
+    return JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
   }
 }
 

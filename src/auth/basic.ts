@@ -4,10 +4,10 @@
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import type { Logger } from '../log/logger.js';
-import { basicChallenge, ChallengeError, type Access, type AccessController, type ChallengeReason, type Grant } from './access.js';
+import { AnonymousAccess, basicChallenge, ChallengeError, type Access, type AccessController, type ChallengeReason, type Grant } from './access.js';
 import { CredentialCache, type CredentialCacheOptions } from './credential-cache.js';
 import { FailureThrottle, type FailureThrottleOptions } from './failure-throttle.js';
-import { defaultVerifier, HtpasswdFile, type PasswordVerifier } from './htpasswd.js';
+import { bcryptBackend, defaultVerifier, HtpasswdFile, type PasswordVerifier } from './htpasswd.js';
 
 export interface HtpasswdAccessOptions {
   /** Absolute path of the htpasswd file. */
@@ -59,6 +59,8 @@ export class HtpasswdAccessController implements AccessController {
   static async create(o: HtpasswdAccessOptions): Promise<HtpasswdAccessController> {
     const log = o.log.child({ module: 'auth' });
     const file = await HtpasswdFile.load(o.path, { log, checkIntervalMs: o.checkIntervalMs, now: o.now });
+    log.info({ file: o.path, users: file.latest.users.size, bcrypt: await bcryptBackend(), cache: o.cache !== false },
+      'htpasswd authentication enabled');
     return new HtpasswdAccessController(file, { ...o, log });
   }
 
@@ -109,4 +111,15 @@ export class HtpasswdAccessController implements AccessController {
     }
     throw new ChallengeError(this.challenge, reason, knownUser);
   }
+}
+
+/**
+ * The gateway's entry point: htpasswd Basic auth when configured, otherwise anonymous access.
+ * Rejects at startup with HtpasswdError (every bad line, `file:line  message`) or the fs error.
+ */
+export async function createAccessController(
+  auth: { htpasswd?: { path: string; realm: string; cache?: boolean } } | undefined, log: Logger,
+): Promise<AccessController> {
+  if (!auth?.htpasswd) return new AnonymousAccess();
+  return HtpasswdAccessController.create({ ...auth.htpasswd, log });
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { ChallengeError } from '../../src/auth/access.js';
-import { HtpasswdAccessController, type HtpasswdAccessOptions } from '../../src/auth/basic.js';
+import { createAccessController, HtpasswdAccessController, type HtpasswdAccessOptions } from '../../src/auth/basic.js';
 import { defaultVerifier, HtpasswdError, type HashKind, type PasswordVerifier } from '../../src/auth/htpasswd.js';
 import { createLogger } from '../../src/log/logger.js';
 import { makeTempDir } from '../support/tmp.js';
@@ -113,7 +113,7 @@ test('401s: missing, wrong password, unknown user, garbage headers; challenge + 
   const expectChallenge = (r: { status: number; challenge: string | null; body: string }) => {
     assert.equal(r.status, 401);
     assert.equal(r.challenge, 'Basic realm="Registry \\"Realm\\""');
-    assert.deepEqual(JSON.parse(r.body), { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] });
+    assert.deepEqual(JSON.parse(r.body), { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
   };
   expectChallenge(await env.get());
   assert.equal(env.verifier.calls.length, 0, 'no header, no hashing');
@@ -248,4 +248,21 @@ test('checkIntervalMs limits stats; concurrent requests share one check', async 
   assert.equal((await env.get(basic('alice', 'a-pw'))).status, 401);
   const rs = await Promise.all(Array.from({ length: 20 }, () => env.get(basic('bob', 'b-pw'))));
   assert.ok(rs.every((r) => r.status === 200));
+});
+
+test('createAccessController: anonymous without auth config, htpasswd with it', async (t) => {
+  const log = createLogger({ level: 'silent' });
+  const req = { headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
+  const anon = await createAccessController(undefined, log);
+  assert.deepEqual(await anon.authorize(req, [{ type: 'repository', name: 'a/b', actions: ['push'] }]), { user: null });
+  anon.close();
+  const tmp = await makeTempDir('berth-auth-f-');
+  t.after(() => tmp.cleanup());
+  const file = join(tmp.path, 'htpasswd');
+  await writeFile(file, (await htpasswdLine('s', 'alice', 'pw')) + '\n');
+  const ac = await createAccessController({ htpasswd: { path: file, realm: 'R' } }, log);
+  t.after(() => ac.close());
+  await assert.rejects(ac.authorize(req, []), (e: unknown) => e instanceof ChallengeError && e.wwwAuthenticate === 'Basic realm="R"');
+  const ok = { headers: { authorization: basic('alice', 'pw') }, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
+  assert.deepEqual(await ac.authorize(ok, []), { user: 'alice' });
 });
