@@ -150,9 +150,10 @@ export async function createSandbox(registries: string[]): Promise<Sandbox> {
 /** skopeo 1.9 ignores CONTAINERS_REGISTRIES_CONF (it reads /etc/containers/registries.conf only), so plain
  *  HTTP needs the explicit flags; they only affect docker:// references. Added unless the caller set them. */
 function skopeoTls(args: string[]): string[] {
-  const [sub, ...rest] = args;
   if (args.some((a) => a.includes('tls-verify'))) return args;
-  if (sub === 'copy' || sub === 'sync') return [sub, '--src-tls-verify=false', '--dest-tls-verify=false', ...rest];
-  if (sub === 'inspect' || sub === 'list-tags' || sub === 'delete' || sub === 'login' || sub === 'logout') return [sub, '--tls-verify=false', ...rest];
-  return args;
+  const i = args.findIndex((a) => SKOPEO_SUBCOMMANDS.has(a));
+  if (i < 0) return args;
+  const flags = args[i] === 'copy' || args[i] === 'sync' ? ['--src-tls-verify=false', '--dest-tls-verify=false'] : ['--tls-verify=false'];
+  return [...args.slice(0, i + 1), ...flags, ...args.slice(i + 1)];
 }
+const SKOPEO_SUBCOMMANDS = new Set(['copy', 'sync', 'inspect', 'list-tags', 'delete', 'login', 'logout']);

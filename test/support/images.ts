@@ -119,7 +119,8 @@ async function writeLayer(blobsDir: string, spec: LayerSpec, prng: Prng, index: 
     for (const f of files) {
       let done!: () => void; let fail!: (e: Error) => void;
       const finished = new Promise<void>((res, rej) => { done = res; fail = rej; });
-      const entry = pack.entry({ name: `layer${index}/${f.name}`, size: f.size, mode: 0o644, mtime: new Date(0) }, (e) => (e ? fail(e) : done()));
+      // streamx's Writable: write() → boolean, 'drain', 'error' and end() as in node's (types differ).
+      const entry = pack.entry({ name: `layer${index}/${f.name}`, size: f.size, mode: 0o644, mtime: new Date(0) }, (e) => (e ? fail(e) : done())) as unknown as Writable;
       for (let off = 0; off < f.size; off += 64 * 1024) {
         const n = Math.min(64 * 1024, f.size - off);
         await writeChunk(entry, f.text ? textChunk(prng, n) : prng.bytes(n));
