@@ -4,7 +4,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RegistryConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
+import { Registry } from '../core/registry.js';
+import { startUploadPurger } from '../core/upload-purger.js';
 import type { StorageDriver } from '../storage/driver.js';
+import { createDriver } from '../storage/factory.js';
+import { createRouter } from './router.js';
 
 export interface RegistryApp {
   /** Handles any request whose path is /v2 or starts with /v2/ (query string allowed). Never throws, never
@@ -15,24 +19,33 @@ export interface RegistryApp {
   close(): Promise<void>;
 }
 
-// TEMPORARY minimal version (answers GET /v2/ only) so others can build on test/support/registry-server.ts.
 export async function createRegistryApp(
-  _cfg: RegistryConfig, opts: { log: Logger; driver?: StorageDriver },
+  cfg: RegistryConfig, opts: { log: Logger; driver?: StorageDriver },
 ): Promise<RegistryApp> {
-  void opts;
+  const log = opts.log.child({ module: 'registry' });
+  const storage = cfg.storage;
+  const driver = opts.driver ?? createDriver(storage, opts.log.child({ module: 'storage', driver: storage.driver }));
+  const readonly = storage.maintenance.readonly.enabled;
+  const registry = new Registry(driver, { deleteEnabled: storage.delete.enabled, readonly });
+  const purging = storage.maintenance.uploadpurging;
+  const purger = purging.enabled && !readonly
+    ? startUploadPurger(driver, purging, log.child({ task: 'uploadpurging' }))
+    : undefined;
+  const route = createRouter({ registry, log, redirect: !storage.redirect.disable });
+  let closed = false;
   return {
     handle(req, res) {
-      res.setHeader('Docker-Distribution-Api-Version', 'registry/2.0');
-      const path = (req.url ?? '/').split('?')[0];
-      if ((path === '/v2/' || path === '/v2') && (req.method === 'GET' || req.method === 'HEAD')) {
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '2' });
-        res.end(req.method === 'HEAD' ? undefined : '{}');
-        return;
+      try {
+        route(req, res);
+      } catch (err) {          // createRouter's handler does not throw; this is the last line of defence
+        log.error({ err }, 'registry handler threw');
+        res.destroy();
       }
-      const body = JSON.stringify({ errors: [{ code: 'UNSUPPORTED', message: 'not implemented yet' }] });
-      res.writeHead(404, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-      res.end(body);
     },
-    async close() {},
+    async close() {
+      if (closed) return;
+      closed = true;
+      purger?.stop();
+    },
   };
 }

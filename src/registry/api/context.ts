@@ -1,0 +1,33 @@
+// The per-request context handed to every handler: request/response, parsed route and query, the
+// repository (name already validated), the abort signal (fires when the client goes away) and a logger.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../../log/logger.js';
+import type { Registry } from '../core/registry.js';
+import type { Repository } from '../core/repository.js';
+
+export type Route =
+  | { kind: 'base' }
+  | { kind: 'catalog' }
+  | { kind: 'tags'; name: string }
+  | { kind: 'manifest'; name: string; ref: string }
+  | { kind: 'blob'; name: string; digest: string }
+  | { kind: 'uploadStart'; name: string }
+  | { kind: 'upload'; name: string; id: string }
+  | { kind: 'referrers'; name: string; digest: string };
+
+export interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  route: Route;
+  /** Empty when the URL had no query string. */
+  query: URLSearchParams;
+  registry: Registry;
+  /** Set for every route that has a name. */
+  repo: Repository;
+  signal: AbortSignal;
+  log: Logger;
+  /** Whether blob GET/HEAD may answer with a driver redirect (storage.redirect.disable is false). */
+  redirect: boolean;
+}
+
+export type Handler = (ctx: Ctx) => Promise<void>;

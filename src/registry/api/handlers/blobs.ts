@@ -1,0 +1,79 @@
+// Blob GET/HEAD/DELETE (spec: "Pulling blobs" end-2/end-10, "Deleting blobs"). Bytes stream
+// straight from the driver to the socket with pipeline(); nothing is buffered.
+import { pipeline } from 'node:stream/promises';
+import { parseDigest } from '../../core/digest.js';
+import type { Ctx } from '../context.js';
+import { OciError } from '../errors.js';
+import { etag, ifNoneMatch, OCTET } from '../headers.js';
+import { parseRange } from '../range.js';
+
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-blobs
+export async function getBlob(ctx: Ctx): Promise<void> {
+  if (ctx.route.kind !== 'blob') return;
+  const { req, res, repo, signal } = ctx;
+  const d = parseDigest(ctx.route.digest);
+  const desc = await repo.blobs.stat(d, { signal });
+  const path = repo.blobs.dataPath(desc.digest);
+  const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
+  if (ctx.redirect) {
+    const url = await ctx.registry.driver.redirectURL(path, method);
+    if (url) {
+      res.writeHead(307, { Location: url, 'Docker-Content-Digest': desc.digest.text, 'Content-Length': '0' }).end();
+      return;
+    }
+  }
+  const tag = etag(desc.digest.text);
+  const headers: Record<string, string> = {
+    'Docker-Content-Digest': desc.digest.text,
+    ETag: tag,
+    'Accept-Ranges': 'bytes',
+    'Content-Type': OCTET,
+    'Cache-Control': 'max-age=31536000',
+  };
+  if (ifNoneMatch(req.headers['if-none-match'], desc.digest.text)) {
+    res.writeHead(304, headers).end();
+    return;
+  }
+  const ifRange = req.headers['if-range'];
+  const range = ifRange && ifRange !== tag ? undefined : parseRange(req.headers.range, desc.size);
+  if (range === 'unsatisfiable') {
+    throw new OciError('RANGE_INVALID', { size: desc.size }, 416, { 'Content-Range': `bytes */${desc.size}` });
+  }
+  const start = range?.start ?? 0;
+  const length = range ? range.end - range.start + 1 : desc.size;
+  headers['Content-Length'] = String(length);
+  if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${desc.size}`;
+  const status = range ? 206 : 200;
+  if (method === 'HEAD' || length === 0) {
+    res.writeHead(status, headers).end();
+    return;
+  }
+  const src = await ctx.registry.driver.reader(path, { offset: start, signal });
+  res.writeHead(status, headers);
+  if (start + length >= desc.size) {
+    await pipeline(src, res, { signal });
+  } else {
+    await pipeline(src, take(length), res, { signal });
+  }
+}
+
+/** Passes exactly n bytes, then stops (returning destroys the source reader). */
+function take(n: number) {
+  return async function* (src: AsyncIterable<Buffer>) {
+    let left = n;
+    for await (const chunk of src) {
+      if (chunk.length >= left) { yield chunk.subarray(0, left); return; }
+      left -= chunk.length;
+      yield chunk;
+    }
+  };
+}
+
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-blobs
+export async function deleteBlob(ctx: Ctx): Promise<void> {
+  if (ctx.route.kind !== 'blob') return;
+  ctx.registry.assertDeletable();
+  const d = parseDigest(ctx.route.digest);
+  await ctx.repo.blobs.unlink(d, { signal: ctx.signal });
+  ctx.res.writeHead(202, { 'Content-Length': '0' }).end();
+}

@@ -1,0 +1,124 @@
+// Manifest GET/HEAD/PUT/DELETE by tag or digest (spec: "Pulling manifests" end-3, "Pushing
+// manifests" end-7, "Deleting tags/manifests" end-9). Manifest bodies are the only thing buffered,
+// capped at 4 MiB while reading. Exact bytes in, exact bytes out, with the stored media type.
+import type { IncomingMessage } from 'node:http';
+import { parseDigest, type Digest } from '../../core/digest.js';
+import { ClientDisconnectError, ManifestTooLargeError, ManifestUnknownError, NameUnknownError } from '../../core/errors.js';
+import { assertTag } from '../../core/names.js';
+import type { Repository } from '../../core/repository.js';
+import type { Ctx } from '../context.js';
+import { etag, ifNoneMatch } from '../headers.js';
+import { contentLength } from '../range.js';
+
+export const MANIFEST_MAX_BYTES = 4 << 20;
+
+type Ref = { digest: Digest } | { tag: string };
+
+function parseRef(ref: string): Ref {
+  if (ref.includes(':')) return { digest: parseDigest(ref) };
+  assertTag(ref);
+  return { tag: ref };
+}
+
+/** Unknown manifest in a repository that does not exist at all → NAME_UNKNOWN (as Distribution). */
+async function unknown(repo: Repository, err: unknown, signal: AbortSignal): Promise<never> {
+  if (err instanceof ManifestUnknownError && !(await repo.exists({ signal }))) throw new NameUnknownError(repo.name);
+  throw err;
+}
+
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
+export async function getManifest(ctx: Ctx): Promise<void> {
+  if (ctx.route.kind !== 'manifest') return;
+  const { req, res, repo, signal } = ctx;
+  const ref = parseRef(ctx.route.ref);
+  let m;
+  try {
+    const d = 'digest' in ref ? ref.digest : await repo.tags.get(ref.tag, { signal });
+    m = await repo.manifests.get(d, { signal });
+  } catch (err) {
+    return unknown(repo, err, signal);
+  }
+  const headers: Record<string, string> = {
+    'Docker-Content-Digest': m.digest.text,
+    ETag: etag(m.digest.text),
+    'Content-Type': m.mediaType,
+  };
+  if (ifNoneMatch(req.headers['if-none-match'], m.digest.text)) {
+    res.writeHead(304, headers).end();
+    return;
+  }
+  headers['Content-Length'] = String(m.bytes.length);
+  res.writeHead(200, headers);
+  res.end(req.method === 'HEAD' ? undefined : m.bytes);
+}
+
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-manifests
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-manifests-with-subject
+export async function putManifest(ctx: Ctx): Promise<void> {
+  if (ctx.route.kind !== 'manifest') return;
+  const { req, res, repo, signal } = ctx;
+  const ref = parseRef(ctx.route.ref);
+  const tags = 'tag' in ref ? [ref.tag] : ctx.query.getAll('tag');
+  for (const t of tags) assertTag(t);
+  const body = await readCapped(req, MANIFEST_MAX_BYTES, signal);
+  const put = await repo.manifests.put(body, req.headers['content-type'], 'digest' in ref ? ref.digest : undefined, { signal });
+  for (const t of new Set(tags)) await repo.tags.set(t, put.digest, { signal });
+  const headers: Record<string, string | string[]> = {
+    Location: `/v2/${repo.name}/manifests/${put.digest.text}`,
+    'Docker-Content-Digest': put.digest.text,
+    'Content-Length': '0',
+  };
+  if (put.subject) headers['OCI-Subject'] = put.subject.text;
+  if ('digest' in ref && tags.length > 0) headers['OCI-Tag'] = [...new Set(tags)];
+  res.writeHead(201, headers).end();
+}
+
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-tags
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-manifests
+export async function deleteManifest(ctx: Ctx): Promise<void> {
+  if (ctx.route.kind !== 'manifest') return;
+  ctx.registry.assertDeletable();
+  const { repo, signal } = ctx;
+  const ref = parseRef(ctx.route.ref);
+  try {
+    if ('tag' in ref) {
+      await repo.tags.delete(ref.tag, { signal });
+    } else {
+      if (!(await repo.manifests.exists(ref.digest, { signal }))) throw new ManifestUnknownError(ref.digest.text);
+      for (const t of await repo.tags.lookup(ref.digest, { signal })) {
+        await repo.tags.delete(t, { signal }).catch((err) => { if (!(err instanceof ManifestUnknownError)) throw err; });
+      }
+      await repo.manifests.delete(ref.digest, { signal });
+    }
+  } catch (err) {
+    return unknown(repo, err, signal);
+  }
+  ctx.res.writeHead(202, { 'Content-Length': '0' }).end();
+}
+
+/**
+ * Reads the whole body, failing with ManifestTooLargeError as soon as it exceeds `max` (the rest is
+ * not read: the 413 goes out with Connection: close). Manifests are the only bodies we buffer.
+ */
+function readCapped(req: IncomingMessage, max: number, signal: AbortSignal): Promise<Buffer> {
+  const declared = contentLength(req.headers['content-length']);
+  if (declared !== undefined && declared > max) return Promise.reject(new ManifestTooLargeError(max));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const done = (err?: unknown) => {
+      req.off('data', onData).off('end', onEnd).off('error', done).off('aborted', onAborted);
+      signal.removeEventListener('abort', onAborted);
+      if (err) { req.pause(); reject(err); } else resolve(Buffer.concat(chunks, total));
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > max) done(new ManifestTooLargeError(max));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => done();
+    const onAborted = () => done(new ClientDisconnectError());
+    req.on('data', onData).on('end', onEnd).on('error', done).on('aborted', onAborted);
+    signal.addEventListener('abort', onAborted);
+  });
+}
