@@ -247,7 +247,7 @@ describe(`e2e: real clients against ${TARGET} serve (plain HTTP)`, () => {
       const sb = await sandbox(t, srv);
       const img = await writeOciLayout(join(work, `raw-${mode}`), { layers: LAYERS.slice(1, 3) });
       const repo = `e2e/raw/${mode}`;
-      const digest = await pushImage(srv.url, repo, 'v1', img, mode);
+      const digest = await pushImage(srv.url, repo, 'v1', img, mode, (how) => t.diagnostic(`blob upload path: ${how}`));
       record(repo, 'v1');
       assert.equal(digest, img.manifestDigest);
       const viaSkopeo = await skopeo.pull(sb, `${srv.host}/${repo}:v1`, work);
@@ -284,8 +284,9 @@ describe(`e2e: ${TARGET} killed (SIGKILL) in the middle of a blob upload`, { ski
     const root = await mkdtemp(join(tmpdir(), 'berth-kill-'));
     const work = await workDir('berth-kill-work');
     t.after(() => Promise.all([rm(root, { recursive: true, force: true }), rm(work, { recursive: true, force: true })]));
-    let srv = await startTarget({ root });
-    t.after(() => srv.close());
+    const first = await startTarget({ root });
+    t.after(() => first.close());
+    let srv = first;
 
     // Some committed content, to check it is unchanged after the crash.
     const img = await writeOciLayout(join(work, 'seed'), { layers: LAYERS.slice(0, 1) });
@@ -314,6 +315,8 @@ describe(`e2e: ${TARGET} killed (SIGKILL) in the middle of a blob upload`, { ski
     await srv.kill();
     await reqDone;
     srv = await startTarget({ root });
+    const second = srv;
+    t.after(() => second.close());
 
     const head = await call(`${srv.url}/v2/kill/big/blobs/${digest}`, { method: 'HEAD' });
     assert.equal(head.status, 404, 'the half-uploaded blob is not visible');
