@@ -1,0 +1,124 @@
+// Sidecar mode: passes /v2 requests to an external registry (Distribution) over keep-alive
+// connections, streaming both ways, like the nginx recipe's `proxy_pass`. It never buffers a
+// body, never rewrites Location, and never throws: upstream failures become a 502 OCI error.
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { createProxyServer } from 'http-proxy-3';
+import type { Logger } from '../log/logger.js';
+
+export interface UpstreamProxyOptions {
+  /** `http://host:port` or `https://host:port`; no path, query or credentials. */
+  target: string;
+  /** Idle timeout on the upstream connection: no byte in either direction for this long → abort. */
+  readTimeoutMs: number;
+  log: Logger;
+  /** Drop the client's Authorization header (the gateway authenticated it). Default false, as nginx. */
+  stripAuthorization?: boolean;
+  /** Add `Docker-Distribution-Api-Version: registry/2.0` when the upstream did not send it. Default true. */
+  ensureApiVersionHeader?: boolean;
+  /** Extra trusted CA(s) for an https upstream. */
+  ca?: string | Buffer | Array<string | Buffer>;
+}
+
+export interface UpstreamProxy {
+  /**
+   * Proxies one request. Call it with req.headers already carrying the forwarding headers
+   * (forwarded.ts) and before anything reads the body. Never throws; always answers or destroys.
+   */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: { reqId: string; log?: Logger }): void;
+  /** Closes pooled upstream connections. In-flight requests are aborted. Idempotent. */
+  close(): void;
+}
+
+export class UpstreamConfigError extends Error {
+  readonly code = 'BERTH_UPSTREAM_TARGET';
+  constructor(readonly target: string, reason: string) {
+    super(`upstream: invalid target ${JSON.stringify(target)}: ${reason}`);
+    this.name = 'UpstreamConfigError';
+  }
+}
+
+export const API_VERSION_HEADER = 'docker-distribution-api-version';
+const UNAVAILABLE = JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'upstream unavailable' }] });
+
+export function parseUpstreamTarget(target: string): URL {
+  let url: URL;
+  try { url = new URL(target); } catch { throw new UpstreamConfigError(target, 'not a URL'); }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UpstreamConfigError(target, 'scheme must be http or https');
+  if (url.username || url.password) throw new UpstreamConfigError(target, 'credentials are not allowed in the URL');
+  if (url.pathname !== '/' || url.search || url.hash) throw new UpstreamConfigError(target, 'must not have a path or query');
+  return url;
+}
+
+export function createUpstreamProxy(opts: UpstreamProxyOptions): UpstreamProxy {
+  const url = parseUpstreamTarget(opts.target);
+  if (!(opts.readTimeoutMs > 0)) throw new UpstreamConfigError(opts.target, 'readTimeoutMs must be > 0');
+  const ensureHeader = opts.ensureApiVersionHeader ?? true;
+  const log = opts.log.child({ module: 'upstream', upstream: url.origin });
+  const agent = url.protocol === 'https:'
+    ? new https.Agent({ keepAlive: true, ca: opts.ca })
+    : new http.Agent({ keepAlive: true });
+
+  const proxy = createProxyServer({
+    target: url.origin,
+    agent,
+    xfwd: false,            // forwarded.ts sets X-Forwarded-* with trusted-proxy rules
+    changeOrigin: false,    // nginx: proxy_set_header Host $http_host (Distribution builds Location from it)
+    toProxy: true,          // send req.url byte for byte: no URL normalisation between auth and upstream
+    proxyTimeout: opts.readTimeoutMs,   // request.setTimeout: socket idle, reads and writes alike
+    secure: true,
+  });
+
+  // The pipe does not end the client response when the upstream response dies mid-body; do it here.
+  // Add the API version header before http-proxy copies the upstream headers onto res.
+  proxy.on('proxyRes', (proxyRes, _req, res) => {
+    if (ensureHeader && proxyRes.headers[API_VERSION_HEADER] === undefined) {
+      proxyRes.headers[API_VERSION_HEADER] = 'registry/2.0';
+    }
+    proxyRes.once('close', () => {
+      if (!proxyRes.complete && !res.destroyed) res.destroy();
+    });
+  });
+  // Safety net: with a per-request callback http-proxy does not emit 'error', but an unhandled
+  // 'error' event would crash the process, so one listener is always attached.
+  proxy.on('error', (err, req, res) => fail(err, req, res as http.ServerResponse, log));
+  proxy.on('econnreset', (err, req) => {
+    log.debug({ err, method: req.method }, 'client went away; upstream request aborted');
+  });
+
+  function fail(err: Error, req: http.IncomingMessage, res: http.ServerResponse, rlog: Logger): void {
+    if (res.headersSent || res.destroyed || res.writableEnded) {
+      rlog.warn({ err, method: req.method }, 'upstream failed after the response started; closing the connection');
+      res.destroy();
+      return;
+    }
+    rlog.error({ err, method: req.method, upstream: url.origin }, 'upstream unavailable');
+    // A request body still arriving cannot be answered and then drained cheaply: close after the 502.
+    for (const name of res.getHeaderNames()) {   // e.g. upstream headers copied before the failure
+      if (name !== 'x-request-id') res.removeHeader(name);
+    }
+    if (!req.complete) res.setHeader('Connection', 'close');
+    res.writeHead(502, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(UNAVAILABLE),
+      'Docker-Distribution-Api-Version': 'registry/2.0',
+    });
+    res.end(UNAVAILABLE);
+  }
+
+  return {
+    handle(req, res, ctx) {
+      const rlog = ctx.log ?? log.child({ reqId: ctx.reqId });
+      req.headers['x-request-id'] = ctx.reqId;
+      if (opts.stripAuthorization) delete req.headers.authorization;
+      try {
+        proxy.web(req, res, {}, (err) => fail(err as Error, req, res, rlog));
+      } catch (err) {
+        fail(err as Error, req, res, rlog);
+      }
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}
