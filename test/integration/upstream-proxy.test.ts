@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import { once, EventEmitter } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
@@ -11,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { createUpstreamProxy, parseUpstreamTarget, type UpstreamProxyOptions } from '../../src/gateway/upstream-proxy.js';
 import { applyForwardedHeaders } from '../../src/gateway/forwarded.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { captureLog } from '../support/tls-certs.js';
+import { captureLog, makeTestCert } from '../support/tls-certs.js';
 import { distributionAvailable, startDistribution } from '../support/distribution.js';
 
 type T = { after(fn: () => unknown): void };
@@ -22,7 +23,7 @@ async function listen(t: T, server: http.Server | net.Server): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.after(() => new Promise<void>((r) => {
-    if (server instanceof http.Server) server.closeAllConnections();
+    if ('closeAllConnections' in server) server.closeAllConnections();   // http and https servers
     server.close(() => r());
   }));
   return (server.address() as AddressInfo).port;
@@ -377,6 +378,21 @@ test('client abort mid-download closes the upstream response', async (t) => {
   creq.destroy();
   await upClosed;
   assert.equal(upRes.writableFinished, false);
+});
+
+test('https upstream: verified against the configured CA, refused without it', async (t) => {
+  const cert = await makeTestCert();
+  const server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => { req.resume(); res.end(`tls ${req.url}`); });
+  const port = await listen(t, server);
+  const trusted = await startGateway(t, { target: `https://localhost:${port}`, ca: cert.cert });
+  const ok = await call(trusted.port, 'GET', '/v2/');
+  assert.deepEqual([ok.status, ok.body.toString()], [200, 'tls /v2/']);
+  assert.equal(ok.headers['docker-distribution-api-version'], 'registry/2.0');
+  const cap = captureLog();
+  const untrusted = await startGateway(t, { target: `https://localhost:${port}`, log: cap.log });
+  const bad = await call(untrusted.port, 'GET', '/v2/');
+  assert.equal(bad.status, 502);
+  assert.match(cap.lines.find((l) => l.msg === 'upstream unavailable')!.err.code, /SELF_SIGNED|UNABLE_TO_VERIFY/);
 });
 
 test('parseUpstreamTarget accepts http(s) origins only', () => {
