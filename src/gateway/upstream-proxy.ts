@@ -20,6 +20,12 @@ export interface UpstreamProxyOptions {
   ca?: string | Buffer | Array<string | Buffer>;
 }
 
+/**
+ * Location: never rewritten (nginx's proxy_pass does not either). The client's Host header is
+ * forwarded, so Distribution builds absolute Locations that point back at the gateway, and with
+ * `http.relativeurls: true` it sends relative ones. An upstream that insists on its own host name
+ * in absolute Locations must be configured (Distribution: `http.host`) to name the gateway.
+ */
 export interface UpstreamProxy {
   /**
    * Proxies one request. Call it with req.headers already carrying the forwarding headers
@@ -93,10 +99,10 @@ export function createUpstreamProxy(opts: UpstreamProxyOptions): UpstreamProxy {
       return;
     }
     rlog.error({ err, method: req.method, upstream: url.origin }, 'upstream unavailable');
-    // A request body still arriving cannot be answered and then drained cheaply: close after the 502.
     for (const name of res.getHeaderNames()) {   // e.g. upstream headers copied before the failure
       if (name !== 'x-request-id') res.removeHeader(name);
     }
+    // A request body still arriving cannot be answered and then drained cheaply: close after the 502.
     if (!req.complete) res.setHeader('Connection', 'close');
     res.writeHead(502, {
       'Content-Type': 'application/json',
