@@ -36,7 +36,7 @@ export const NOT_FOUND_BODY = JSON.stringify({
 });
 
 export async function startServer(config: Config, log: Logger, opts: ServerOptions = {}): Promise<RunningServer> {
-  const app = opts.registryApp ?? await createRegistryApp(config.registry, { log: log.child({ module: 'registry' }) });
+  const app = opts.registryApp ?? await createRegistryApp(config.registry, { log });
   const inFlight = new Set<ServerResponse>();
   let closing: Promise<void> | undefined;
 
