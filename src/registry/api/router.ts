@@ -95,7 +95,9 @@ export function isDisconnect(err: unknown): boolean {
 export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log: Logger): void {
   try {
     if (res.headersSent || res.destroyed || req.socket?.destroyed) {
-      if (isDisconnect(err) || res.destroyed || req.socket?.destroyed) {
+      if (err instanceof ClientDisconnectError) {
+        // already logged with context by the handler that saw it
+      } else if (isDisconnect(err) || res.destroyed || req.socket?.destroyed) {
         log.info({ method: req.method, url: req.url }, 'client disconnected');
       } else {
         log.error({ err, method: req.method, url: req.url }, 'error after response started');

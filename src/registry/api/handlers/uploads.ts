@@ -87,8 +87,11 @@ export async function putUpload(ctx: Ctx): Promise<void> {
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#get-upload-status (end-13)
 export async function getUploadStatus(ctx: Ctx): Promise<void> {
   if (ctx.route.kind !== 'upload') return;
-  const session = await ctx.repo.uploads.resume(ctx.route.id, { signal: ctx.signal });
-  ctx.res.writeHead(204, uploadHeaders(ctx.repo.name, session.id, session.size)).end();
+  const { repo, signal } = ctx;
+  const id = ctx.route.id;
+  // Under the lock, so the size reported is never that of a half-appended chunk.
+  const session = await repo.uploads.locked(id, () => repo.uploads.resume(id, { signal }));
+  ctx.res.writeHead(204, uploadHeaders(repo.name, session.id, session.size)).end();
 }
 
 // Cancel an upload (Distribution's DELETE /v2/<name>/blobs/uploads/<uuid>, end-12 in the table).
