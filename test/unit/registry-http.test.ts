@@ -430,6 +430,18 @@ test('deletes disabled → 405 UNSUPPORTED', async (t) => {
   assert.equal((await call(r, 'GET', `/v2/a/blobs/${d}`)).status, 200);
 });
 
+test('empty blob: monolithic and via session', async (t) => {
+  const r = await withRegistry(t);
+  const d = await pushBlob(r, 'a', '');
+  let res = await call(r, 'GET', `/v2/a/blobs/${d}`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers['content-length'], '0');
+  const loc = (await call(r, 'POST', '/v2/b/blobs/uploads/')).headers.location as string;
+  res = await call(r, 'PUT', `${loc}?digest=${d}`, { headers: { 'content-length': '0' } });
+  assert.equal(res.status, 201);
+  assert.equal((await call(r, 'HEAD', `/v2/b/blobs/${d}`)).headers['content-length'], '0');
+});
+
 test('inmemory driver works end to end', async (t) => {
   const r = await withRegistry(t, { driver: 'inmemory' });
   const d = await pushBlob(r, 'a', 'mem');

@@ -94,10 +94,13 @@ export function isDisconnect(err: unknown): boolean {
 /** The single error writer: OCI JSON, logged once (4xx info, 5xx error), socket destroyed if too late. */
 export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log: Logger): void {
   try {
+    if (err instanceof ClientDisconnectError) {
+      log.info({ method: req.method, url: req.url, ...err.context }, 'client disconnected');
+      res.destroy();
+      return;
+    }
     if (res.headersSent || res.destroyed || req.socket?.destroyed) {
-      if (err instanceof ClientDisconnectError) {
-        // already logged with context by the handler that saw it
-      } else if (isDisconnect(err) || res.destroyed || req.socket?.destroyed) {
+      if (isDisconnect(err) || res.destroyed || req.socket?.destroyed) {
         log.info({ method: req.method, url: req.url }, 'client disconnected');
       } else {
         log.error({ err, method: req.method, url: req.url }, 'error after response started');

@@ -63,5 +63,5 @@ export class PaginationNumberInvalidError extends RegistryError {
 }
 /** The client went away mid-request: not an error of ours, never reported as 4xx/5xx. */
 export class ClientDisconnectError extends RegistryError {
-  constructor(options?: { cause?: unknown }) { super('client disconnected', options); }
+  constructor(options?: { cause?: unknown }, readonly context: Record<string, unknown> = {}) { super('client disconnected', options); }
 }

@@ -136,8 +136,7 @@ async function appendBody(ctx: Ctx, session: UploadSession): Promise<void> {
     }
     if (err instanceof RegistryError) throw err;
     if (signal.aborted || isDisconnect(err)) {
-      ctx.log.info({ uploadId: session.id, repo: ctx.repo.name, size: session.size }, 'client disconnected during upload; session kept');
-      throw new ClientDisconnectError({ cause: err });
+      throw new ClientDisconnectError({ cause: err }, { uploadId: session.id, repo: ctx.repo.name, sizeBefore: session.size, sessionKept: true });
     }
     throw err;
   }
