@@ -258,11 +258,50 @@ describe(`e2e: real clients against ${TARGET} serve (plain HTTP)`, () => {
     });
   }
 
-  test('catalog and tags list show exactly what was pushed', async () => {
+  test('skopeo: registry-to-registry copy into another repository (cross-repository blob reuse)', { skip: skipUnless('skopeo') }, async (t) => {
+    const sb = await sandbox(t, srv);
+    const img = await writeOciLayout(join(work, 'mount-src'), { layers: LAYERS.slice(0, 2) });
+    await skopeo.push(sb, img, `${srv.host}/e2e/mount/source:v1`, 'oci', work);
+    record('e2e/mount/source', 'v1');
+    // skopeo remembers where it pushed each blob and asks for a mount (POST ?mount=&from=) before uploading.
+    const { stderr } = await sb.skopeo(['--debug', 'copy', `docker://${srv.host}/e2e/mount/source:v1`, `docker://${srv.host}/e2e/mount/target:v1`]);
+    record('e2e/mount/target', 'v1');
+    t.diagnostic(`skopeo tried a cross-repository mount: ${/mount=/.test(stderr)}`);
+    const m = await expectStatus(getManifest(srv.url, 'e2e/mount/target', 'v1'), 200, 'GET copied manifest');
+    assert.equal(m.headers['docker-content-digest'], img.manifestDigest);
+    for (const l of img.layers) {
+      const b = await expectStatus(call(`${srv.url}/v2/e2e/mount/target/blobs/${l.digest}`), 200, `GET ${l.digest} in target`);
+      assert.equal(sha256Hex(b.body), l.digest);
+    }
+  });
+
+  test('skopeo delete removes a manifest and the tag that pointed at it', { skip: skipUnless('skopeo') }, async (t) => {
+    const sb = await sandbox(t, srv);
+    const keep = await writeOciLayout(join(work, 'del-keep'), { layers: LAYERS.slice(0, 1) });
+    const gone = await writeOciLayout(join(work, 'del-gone'), { layers: LAYERS.slice(0, 1) });
+    const repo = 'e2e/skopeo/deleted';
+    await skopeo.push(sb, keep, `${srv.host}/${repo}:keep`, 'oci', work);
+    await skopeo.push(sb, gone, `${srv.host}/${repo}:gone`, 'oci', work);
+    record(repo, 'keep');
+    await sb.skopeo(['delete', `docker://${srv.host}/${repo}:gone`]);   // resolves the tag, DELETEs by digest
+    assert.equal((await getManifest(srv.url, repo, gone.manifestDigest)).status, 404);
+    assert.equal((await getManifest(srv.url, repo, 'gone')).status, 404);
+    assert.deepEqual(await tags(srv.url, repo), ['keep']);
+    await assert.rejects(sb.skopeo(['inspect', '--raw', `docker://${srv.host}/${repo}:gone`]), /manifest unknown|not found/i);
+    assert.equal((await getManifest(srv.url, repo, 'keep')).status, 200);
+  });
+
+  test('catalog and tags list show exactly what was pushed, to raw HTTP and to skopeo list-tags', async (t) => {
     const repos = [...pushed.keys()].sort();
     assert.deepEqual(await catalog(srv.url), repos);
     assert.deepEqual(await catalog(srv.url, 2), repos, 'paginated catalog (n=2, Link) agrees');
     for (const [repo, tagSet] of pushed) assert.deepEqual((await tags(srv.url, repo)).sort(), [...tagSet].sort(), `tags of ${repo}`);
+    if (skipUnless('skopeo')) return;
+    const sb = await sandbox(t, srv);
+    for (const [repo, tagSet] of pushed) {
+      const listed = JSON.parse((await sb.skopeo(['list-tags', `docker://${srv.host}/${repo}`])).stdout);
+      assert.deepEqual([...listed.Tags].sort(), [...tagSet].sort(), `skopeo list-tags ${repo}`);
+    }
   });
 });
 

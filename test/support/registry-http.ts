@@ -98,7 +98,10 @@ export async function pushBlob(base: string, repo: string, path: string, digest:
 
 /** Pushes a generated image (blobs then manifest) with raw HTTP; returns the manifest digest the server reports. */
 export async function pushImage(base: string, repo: string, tag: string, img: GeneratedImage, mode: UploadMode, onBlob?: (how: string) => void): Promise<string> {
-  for (const [digest, path] of img.blobs) onBlob?.(await pushBlob(base, repo, path, digest, mode));
+  for (const [digest, path] of img.blobs) {
+    const how = await pushBlob(base, repo, path, digest, mode);
+    onBlob?.(how);
+  }
   const r = await call(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': img.mediaType }, body: img.manifestBytes });
   if (r.status !== 201) throw new Error(`PUT manifest ${repo}:${tag}: ${r.status} ${r.body.toString().slice(0, 300)}`);
   return r.headers['docker-content-digest']!;
