@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { startRegistry, type TestRegistry } from '../support/registry-server.js';
 import {
@@ -31,7 +32,7 @@ interface Row {
   method: string;
   path: V<string>;
   headers?: V<Record<string, string>>;
-  body?: V<Buffer | string | undefined>;
+  body?: V<Buffer | string | Readable | undefined>;
   status: number | number[];
   code?: string | string[];                             // checked when the status is >= 400 (and not HEAD)
   resHeaders?: V<Record<string, string | RegExp | null>>;   // null: must be absent
@@ -50,6 +51,12 @@ const headIs = (status: number, path: (f: Fixture, s: S) => string) => async (_r
   const res = await raw(f.base, 'HEAD', path(f, s), { headers: { accept: MT.ociManifest } });
   assert.equal(res.status, status, `HEAD ${path(f, s)}`);
 };
+
+/** The fixture manifest padded (with an annotation) to exactly `size` bytes. */
+function padManifest(f: Fixture, size: number): Buffer {
+  const bare = JSON.stringify({ ...f.img.manifest, annotations: { pad: '' } });
+  return Buffer.from(JSON.stringify({ ...f.img.manifest, annotations: { pad: 'x'.repeat(size - bare.length) } }));
+}
 
 // ───────────────────────────── spec endpoints ─────────────────────────────
 const endpointRows: Row[] = [
@@ -185,6 +192,14 @@ const endpointRows: Row[] = [
     headers: { 'content-type': MT.ociManifest }, body: (f) => f.img.bytes, status: 400, code: 'TAG_INVALID' },
   { desc: 'end-7 PUT tag of 128 chars → 201', method: 'PUT', path: `/v2/${R}/manifests/${'t'.repeat(128)}`,
     headers: { 'content-type': MT.ociManifest }, body: (f) => f.img.bytes, status: 201 },
+  // Spec: "Client and registry implementations SHOULD expect to be able to support manifest pushes of at least 4 megabytes."
+  { desc: 'end-7 PUT manifest of exactly 4 MiB → 201', method: 'PUT', path: `/v2/${R}/manifests/four-mib`, headers: { 'content-type': MT.ociManifest },
+    body: (f) => padManifest(f, 4 * 1024 * 1024), status: 201,
+    check: async (_r, f) => assert.equal((await raw(f.base, 'HEAD', `/v2/${R}/manifests/four-mib`, { headers: { accept: MT.ociManifest } })).headers['content-length'], String(4 * 1024 * 1024)) },
+  { desc: 'end-7 PUT manifest > 4 MiB streamed without Content-Length → 413 (cap enforced while reading)', method: 'PUT',
+    path: `/v2/${R}/manifests/huge-chunked`, headers: { 'content-type': MT.ociManifest },
+    body: (f) => Readable.from([padManifest(f, 4 * 1024 * 1024 + 1)].flatMap((b) => [b.subarray(0, 1 << 20), b.subarray(1 << 20)])),
+    status: 413, code: ['MANIFEST_INVALID', 'SIZE_INVALID'], check: headIs(404, () => `/v2/${R}/manifests/huge-chunked`) },
   { desc: 'end-7 PUT manifest > 4 MiB → 413', method: 'PUT', path: `/v2/${R}/manifests/huge`, headers: { 'content-type': MT.ociManifest },
     body: (f) => JSON.stringify({ ...f.img.manifest, annotations: { pad: 'x'.repeat(4 * 1024 * 1024) } }),
     status: 413, code: ['MANIFEST_INVALID', 'SIZE_INVALID'], check: headIs(404, () => `/v2/${R}/manifests/huge`) },
