@@ -351,7 +351,7 @@ describe(`e2e: ${TARGET} killed (SIGKILL) in the middle of a blob upload`, { ski
     const dataFile = join(root, 'docker/registry/v2/repositories/kill/big/_uploads', uuid ?? '', 'data');
     await waitFor(async () => (await stat(dataFile).catch(() => undefined))?.size === sent, 20_000, `upload data file ${dataFile} to reach ${sent} bytes`);
 
-    await srv.kill();
+    assert.equal((await srv.kill()).signal, 'SIGKILL');
     await reqDone;
     srv = await startTarget({ root });
     const second = srv;
