@@ -21,6 +21,8 @@ interface Expected {
   manifests: Map<string, { repo: string; digest: string; bytes: Buffer; contentType: string }>;
   /** repo → blob digest → source file (for byte comparison) */
   blobs: Map<string, Map<string, string>>;
+  /** manifests deleted through the API: neither the digest nor the tag may resolve */
+  deleted: { repo: string; digest: string; tag: string }[];
 }
 
 async function workDir(prefix: string): Promise<string> {
@@ -29,10 +31,11 @@ async function workDir(prefix: string): Promise<string> {
   return dir;
 }
 
-/** Pushes the same mix to whichever server: OCI multi-layer, Docker schema2, a two-platform index (skopeo) and a
- *  raw chunked push with a second tag; returns what any server reading this root must serve. */
+/** Pushes the same mix to whichever server: OCI multi-layer, Docker schema2, a two-platform index (skopeo), a
+ *  raw chunked push with a second tag, a deleted manifest and an unfinished upload; returns what any server
+ *  reading this root must serve. */
 async function seed(srv: ServerProcess, sb: Sandbox, work: string): Promise<Expected> {
-  const exp: Expected = { tags: new Map(), manifests: new Map(), blobs: new Map() };
+  const exp: Expected = { tags: new Map(), manifests: new Map(), blobs: new Map(), deleted: [] };
   const addTag = (repo: string, tag: string, digest: string) => {
     if (!exp.tags.has(repo)) exp.tags.set(repo, new Map());
     exp.tags.get(repo)!.set(tag, digest);
@@ -62,6 +65,18 @@ async function seed(srv: ServerProcess, sb: Sandbox, work: string): Promise<Expe
   await expectStatus(call(`${srv.url}/v2/interop/raw/manifests/second`, { method: 'PUT', headers: { 'content-type': raw.mediaType }, body: raw.manifestBytes }), 201, 'PUT second tag');
   addTag('interop/raw', 'first', raw.manifestDigest); addTag('interop/raw', 'second', raw.manifestDigest);
   addBlobs('interop/raw', raw.blobs); addManifest('interop/raw', raw.manifestDigest, raw.manifestBytes, raw.mediaType);
+
+  // A manifest pushed and deleted again (by digest): the other server must not serve it or its tag.
+  const gone = await writeOciLayout(join(work, 'gone'), { layers: LAYERS.slice(0, 1) });
+  await pushImage(srv.url, 'interop/raw', 'gone', gone, 'monolithic');
+  await expectStatus(call(`${srv.url}/v2/interop/raw/manifests/${gone.manifestDigest}`, { method: 'DELETE' }), 202, 'DELETE manifest');
+  exp.deleted.push({ repo: 'interop/raw', digest: gone.manifestDigest, tag: 'gone' });
+
+  // An upload left unfinished: its repository has only _uploads, so it is not in the catalog.
+  const up = await expectStatus(call(`${srv.url}/v2/interop/pending/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } }), 202, 'POST upload');
+  await expectStatus(call(new URL(up.headers.location!, srv.url).href, {
+    method: 'PATCH', headers: { 'content-type': 'application/octet-stream', 'content-range': '0-65535', 'content-length': '65536' }, body: randomBytes(65536),
+  }), 202, 'PATCH partial upload');
   return exp;
 }
 
@@ -80,6 +95,10 @@ async function verify(srv: ServerProcess, sb: Sandbox, exp: Expected, work: stri
     assert.ok(r.body.equals(m.bytes), `${what}: manifest bytes of ${m.repo}@${m.digest}`);
     assert.equal(r.headers['content-type'], m.contentType, `${what}: Content-Type of ${m.repo}@${m.digest}`);
     assert.equal(r.headers['docker-content-digest'], m.digest);
+  }
+  for (const d of exp.deleted) {
+    assert.equal((await getManifest(srv.url, d.repo, d.digest)).status, 404, `${what}: deleted ${d.repo}@${d.digest}`);
+    assert.equal((await getManifest(srv.url, d.repo, d.tag)).status, 404, `${what}: tag ${d.repo}:${d.tag} of a deleted manifest`);
   }
   for (const [repo, blobs] of exp.blobs) {
     for (const [digest, file] of blobs) {
