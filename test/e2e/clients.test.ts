@@ -193,7 +193,7 @@ describe(`e2e: real clients against ${TARGET} serve (plain HTTP)`, () => {
     assert.equal(pulled.digest, digest);
   });
 
-  test('skopeo: multi-arch OCI index with copy --all, and platform selection', { skip: skipUnless('skopeo') }, async (t) => {
+  test('skopeo: multi-arch OCI index with copy --all, and platform selection (skopeo, podman)', { skip: skipUnless('skopeo') }, async (t) => {
     const sb = await sandbox(t, srv);
     const idx = await writeOciIndexLayout(join(work, 'index'), { layers: LAYERS.slice(0, 2) });
     const repo = 'e2e/skopeo/multi-arch';
@@ -217,6 +217,12 @@ describe(`e2e: real clients against ${TARGET} serve (plain HTTP)`, () => {
     await sb.skopeo(['copy', '--all', `docker://${srv.host}/${repo}:v1`, `oci:${back}:x`]);
     const backIndex = JSON.parse(await readFile(join(back, 'index.json'), 'utf8'));
     assert.equal(backIndex.manifests[0].digest, idx.indexDigest);
+    // podman resolves the index to the host platform (linux/amd64 here).
+    if (skipUnless('podman') || process.arch !== 'x64') return;
+    await sb.podman(['pull', '--tls-verify=false', '--quiet', `${srv.host}/${repo}:v1`]);
+    const [info] = JSON.parse((await sb.podman(['image', 'inspect', `${srv.host}/${repo}:v1`])).stdout);
+    assert.deepEqual(info.RootFS.Layers, idx.images[0]!.layers.map((l) => l.diffId), 'podman pulled the amd64 image');
+    assert.ok((info.RepoDigests as string[]).some((d) => d.endsWith(idx.indexDigest)), 'podman records the index digest');
   });
 
   test('buildah: image built from scratch, pushed, pulled back by skopeo', { skip: skipUnless('buildah', 'skopeo') }, async (t) => {
