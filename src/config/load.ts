@@ -181,7 +181,8 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
         out[key] = walk(empty ? nullAt(keyNode) : value, field.fields[key], keyPath, origin, ctx);
       }
       for (const [k, f] of Object.entries(field.fields)) {
-        if (!(k in out) && !(f.kind === 'object' && f.optional)) out[k] = defaults(f, ctx);
+        if (!(k in out) && !isOptional(f)) out[k] = defaults(f, ctx);
+        if (out[k] === undefined && isOptional(f)) delete out[k];
       }
       return out;
     }
@@ -198,7 +199,23 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
       if (typeof scalar !== 'string') return fail(DURATION_HINT);
       const r = parseDuration(scalar);
       if ('error' in r) return push(ctx, node, origin, path, r.error);
+      if (field.positive && !(r.ms > 0)) return fail('a duration above zero');
       return r.ms;
+    }
+    case 'string': {
+      if (typeof scalar !== 'string') return fail('a string');
+      const bad = field.check?.(scalar);
+      return bad ? fail(bad.wanted, bad.note) : scalar;
+    }
+    case 'list': {
+      if (node === null || (isScalar(node) && node.value === null)) return [...field.default];
+      if (!isSeq(node)) return fail('a list of strings');
+      const out: string[] = [];
+      for (const [i, item] of node.items.entries()) {
+        const v = walk(item as Node, { kind: 'string', check: field.check }, [...path, String(i)], origin, ctx);
+        if (typeof v === 'string') out.push(v);
+      }
+      return out;
     }
     case 'enum':
       return typeof scalar === 'string' && field.values.includes(scalar) ? scalar : fail(`one of ${field.values.join(', ')}`);
@@ -219,14 +236,21 @@ function defaults(field: Field, ctx: Ctx): unknown {
     case 'object': {
       if (field.optional) return undefined;
       const out: Record<string, unknown> = {};
-      for (const [k, f] of Object.entries(field.fields)) if (!(f.kind === 'object' && f.optional)) out[k] = defaults(f, ctx);
+      for (const [k, f] of Object.entries(field.fields)) if (!isOptional(f)) out[k] = defaults(f, ctx);
       return out;
     }
+    case 'string': return field.default;
+    case 'list': return [...field.default];
     case 'duration': return (parseDuration(field.default) as { ms: number }).ms;
     case 'path': return resolve(ctx.baseDir, field.default);
     case 'hostport': return parseHostPort(field.default);
     default: return field.default;
   }
+}
+
+/** Fields that stay absent when not written (no defaults): optional sections and optional strings. */
+function isOptional(f: Field): boolean {
+  return (f.kind === 'object' || f.kind === 'string') && f.optional === true;
 }
 
 function crossChecks(cfg: Record<string, any>, ctx: Ctx): void {

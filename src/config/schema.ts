@@ -2,6 +2,7 @@
 // table: key → kind, default, enum/range), applies the defaults, resolves paths and deep-freezes.
 // The `registry` section uses Distribution's config.yml keys verbatim (lowercase). Durations are
 // parsed to milliseconds; paths are absolute after loading. No I/O and no YAML parsing here.
+import { checkCidr, checkRealm, checkRegExp, checkUpstreamURL, checkV2Upstream, type StringCheck } from './values.js';
 
 export interface UploadPurgingConfig {
   enabled: boolean;       // default true (as in distribution)
@@ -31,11 +32,43 @@ export interface LogConfig {
   level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';   // default info
 }
 
+/** Present only when the `tls:` section is: then the gateway serves HTTPS only. */
+export interface TlsConfig {
+  certificate: string;              // PEM chain (leaf first), default certs/domain.crt
+  key: string;                      // PEM key, default certs/domain.key
+  minimumtls: 'tls1.2' | 'tls1.3';  // default tls1.2; TLS 1.3 is always on
+}
+
+export interface AuthConfig {
+  /** Present only when `auth.htpasswd` is: Basic auth on /v1 and /v2. Absent: anonymous access. */
+  htpasswd?: { realm: string; path: string; cache: boolean };   // default Registry Realm, auth/htpasswd, true
+}
+
+export interface UpstreamsConfig {
+  /** 'embedded' (the registry in this process) or an http(s)://host:port origin (sidecar mode). */
+  v2: 'embedded' | string;
+  /** http(s)://host:port of a legacy v1 registry; absent → /v1/ answers 404. */
+  v1?: string;
+  /** 'strip' (default): the v1 upstream never sees the client's Authorization; 'forward' passes it on. */
+  v1auth: 'strip' | 'forward';
+}
+
+export interface ProxyConfig {
+  readtimeout: number;      // ms a socket may sit idle between bytes (client side and upstream), default 900s
+  headertimeout: number;    // ms for a client to send the complete request head, default 60s
+  maxheadersize: number;    // bytes of request head before 431, default 16384
+  trustedproxies: string[]; // CIDRs/addresses whose X-Forwarded-* are kept (appended to) instead of replaced
+}
+
 export interface Config {
   /** Absolute path of the file this came from (for messages); '' when built in code. */
   source: string;
   listen: { host: string; port: number };   // from "host:port", default 0.0.0.0:5000
-  upstreams: { v2: 'embedded' | string; v1?: string };
+  tls?: TlsConfig;
+  auth?: AuthConfig;
+  upstreams: UpstreamsConfig;
+  clients: { rejectuseragents: string };    // regex source; '' disables old-client rejection
+  proxy: ProxyConfig;
   registry: RegistryConfig;
   log: LogConfig;
 }
@@ -50,20 +83,27 @@ export type Field =
   | { kind: 'boolean'; default: boolean }
   | { kind: 'integer'; default: number; min?: number; max?: number }
   /** Go duration syntax ("168h", "1h30m", "500ms") → milliseconds. */
-  | { kind: 'duration'; default: string }
+  | { kind: 'duration'; default: string; positive?: boolean }
   | { kind: 'enum'; values: readonly string[]; default: string }
   /** A filesystem path; relative ones resolve against the config file's directory. */
   | { kind: 'path'; default: string }
   /** "host:port" with host a name, IPv4 or [IPv6]; ":port" means all interfaces. → { host, port } */
-  | { kind: 'hostport'; default: string };
+  | { kind: 'hostport'; default: string }
+  /** A string; `check` returns an error message or undefined. No default + optional: absent stays absent. */
+  | { kind: 'string'; default?: string; optional?: boolean; check?: StringCheck }
+  /** A list of strings, each passed through `check`. */
+  | { kind: 'list'; default: readonly string[]; check?: StringCheck };
 
 const obj = (fields: Record<string, Field>, optional = false): Field => ({ kind: 'object', fields, optional });
 const bool = (d: boolean): Field => ({ kind: 'boolean', default: d });
 const int = (d: number, min?: number, max?: number): Field => ({ kind: 'integer', default: d, min, max });
-const duration = (d: string): Field => ({ kind: 'duration', default: d });
+const duration = (d: string, positive = false): Field => ({ kind: 'duration', default: d, positive });
 const oneOf = (values: readonly string[], d: string): Field => ({ kind: 'enum', values, default: d });
 const path = (d: string): Field => ({ kind: 'path', default: d });
 const hostport = (d: string): Field => ({ kind: 'hostport', default: d });
+const str = (d: string | undefined, check?: StringCheck): Field =>
+  (d === undefined ? { kind: 'string', optional: true, check } : { kind: 'string', default: d, check });
+const list = (d: readonly string[], check?: StringCheck): Field => ({ kind: 'list', default: d, check });
 
 /** Storage driver keys: exactly one may appear under registry.storage (none → filesystem). */
 export const STORAGE_DRIVERS = ['filesystem', 'inmemory'] as const;
@@ -71,10 +111,31 @@ export const DEFAULT_STORAGE_DRIVER = 'filesystem';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
+/** The nginx recipe's pattern (same as gateway/user-agent.ts DEFAULT_REJECT_UA; a unit test keeps them equal). */
+export const DEFAULT_REJECT_USER_AGENTS = '^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$';
+
 export const SCHEMA: Field = obj({
   listen: hostport('0.0.0.0:5000'),
-  // TODO(config): a proxied upstream URL (sidecar mode) and v1 come with the upstream proxy issue.
-  upstreams: obj({ v2: oneOf(['embedded'], 'embedded') }),
+  tls: obj({
+    certificate: path('certs/domain.crt'),
+    key: path('certs/domain.key'),
+    minimumtls: oneOf(['tls1.2', 'tls1.3'], 'tls1.2'),
+  }, true),
+  auth: obj({
+    htpasswd: obj({ realm: str('Registry Realm', checkRealm), path: path('auth/htpasswd'), cache: bool(true) }, true),
+  }, true),
+  upstreams: obj({
+    v2: str('embedded', checkV2Upstream),
+    v1: str(undefined, checkUpstreamURL),
+    v1auth: oneOf(['strip', 'forward'], 'strip'),
+  }),
+  clients: obj({ rejectuseragents: str(DEFAULT_REJECT_USER_AGENTS, checkRegExp) }),
+  proxy: obj({
+    readtimeout: duration('900s', true),
+    headertimeout: duration('60s', true),
+    maxheadersize: int(16384, 1024, 1 << 20),
+    trustedproxies: list([], checkCidr),
+  }),
   registry: obj({
     storage: obj({
       filesystem: obj({ rootdirectory: path('./data'), maxthreads: int(100, 25) }, true),

@@ -1,6 +1,9 @@
 // Parsers for the few config value syntaxes that are not plain YAML scalars: Go durations and
 // "host:port". Pure functions returning a value or an error message; no positions, no I/O.
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
+
+/** Validates one string: undefined when fine, else what was wanted (the loader adds "found …"). */
+export type StringCheck = (s: string) => { wanted: string; note?: string } | undefined;
 
 const UNIT_MS: Record<string, number> = {
   ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000,
@@ -52,3 +55,37 @@ export function parseHostPort(text: string): { host: string; port: number } | { 
 export function httpURL(host: string, port: number, scheme = 'http'): string {
   return `${scheme}://${isIPv6(host) ? `[${host}]` : host}:${port}`;
 }
+
+const URL_HINT = 'an http:// or https:// URL with host and optional port, no path';
+
+/** An upstream origin: http(s)://host[:port], nothing else (no credentials, path or query). */
+export const checkUpstreamURL: StringCheck = (s) => {
+  let u: URL;
+  try { u = new URL(s); } catch { return { wanted: URL_HINT }; }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { wanted: URL_HINT, note: ' (scheme must be http or https)' };
+  if (u.username || u.password) return { wanted: URL_HINT, note: ' (credentials are not allowed in the URL)' };
+  if (u.pathname !== '/' || u.search || u.hash) return { wanted: URL_HINT, note: ' (no path or query)' };
+  return undefined;
+};
+
+export const checkV2Upstream: StringCheck = (s) =>
+  (s === 'embedded' || !checkUpstreamURL(s) ? undefined : { wanted: `embedded or ${URL_HINT}` });
+
+/** A JavaScript regular expression source (PCRE-like; lookaheads work). '' disables the rule. */
+export const checkRegExp: StringCheck = (s) => {
+  try { new RegExp(s); return undefined; } catch (err) {
+    return { wanted: 'a regular expression (or "" to disable)', note: ` (${(err as Error).message})` };
+  }
+};
+
+export const checkRealm: StringCheck = (s) =>
+  (s.trim() !== '' && !/[\x00-\x1f\x7f]/.test(s) ? undefined : { wanted: 'a non-empty realm without control characters' });
+
+/** "10.0.0.0/8", "fd00::/8" or a single address. */
+export const checkCidr: StringCheck = (s) => {
+  const [addr, prefix, extra] = s.split('/');
+  const family = isIP(addr ?? '');
+  const max = family === 4 ? 32 : 128;
+  const okPrefix = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max);
+  return family && extra === undefined && okPrefix ? undefined : { wanted: 'an IP address or CIDR like 10.0.0.0/8 or fd00::/8' };
+};

@@ -27,7 +27,9 @@ test('defaults: an empty file is a complete config', () => {
   assert.deepEqual(c, {
     source: FILE,
     listen: { host: '0.0.0.0', port: 5000 },
-    upstreams: { v2: 'embedded' },
+    upstreams: { v2: 'embedded', v1auth: 'strip' },
+    clients: { rejectuseragents: '^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$' },
+    proxy: { readtimeout: 900_000, headertimeout: 60_000, maxheadersize: 16384, trustedproxies: [] },
     registry: {
       storage: {
         driver: 'filesystem',
@@ -115,7 +117,7 @@ test('host:port parser rejects what it should', () => {
 // One row per message: YAML → the exact lines of the error (file:line:col  path  message).
 const ERRORS: [name: string, yaml: string, want: string[]][] = [
   ['unknown top-level key', 'listen: 127.0.0.1:5000\nlisen: 1\n', [
-    `${FILE}:2:1  lisen  unknown key, expected one of: listen, upstreams, registry, log`,
+    `${FILE}:2:1  lisen  unknown key, expected one of: listen, tls, auth, upstreams, clients, proxy, registry, log`,
   ]],
   ['unknown nested key (cache comes later)', 'registry:\n  storage:\n    cache: { blobdescriptor: inmemory }\n', [
     `${FILE}:3:5  registry.storage.cache  unknown key, expected one of: filesystem, inmemory, delete, maintenance, redirect`,
@@ -138,8 +140,30 @@ const ERRORS: [name: string, yaml: string, want: string[]][] = [
   ['empty value for a scalar', 'log:\n  level:\n', [
     `${FILE}:2:3  log.level  expected one of trace, debug, info, warn, error, fatal, silent, found nothing`,
   ]],
-  ['upstream other than embedded (not yet)', 'upstreams: { v2: "http://registry:5000" }', [
-    `${FILE}:1:18  upstreams.v2  expected one of embedded, found string "http://registry:5000"`,
+  ['upstream neither embedded nor a URL', 'upstreams: { v2: "ftp://registry:5000" }', [
+    `${FILE}:1:18  upstreams.v2  expected embedded or an http:// or https:// URL with host and optional port, no path, found string "ftp://registry:5000"`,
+  ]],
+  ['v1 upstream with a path', 'upstreams: { v1: "http://legacy:5000/v1" }', [
+    `${FILE}:1:18  upstreams.v1  expected an http:// or https:// URL with host and optional port, no path, found string "http://legacy:5000/v1" (no path or query)`,
+  ]],
+  ['bad user-agent pattern', 'clients: { rejectuseragents: "(" }', [
+    `${FILE}:1:30  clients.rejectuseragents  expected a regular expression (or "" to disable), found string "(" (Invalid regular expression: /(/: Unterminated group)`,
+  ]],
+  ['zero timeout', 'proxy: { readtimeout: 0s }', [
+    `${FILE}:1:23  proxy.readtimeout  expected a duration above zero, found string "0s"`,
+  ]],
+  ['bad trusted proxy entries, each at its position', 'proxy:\n  trustedproxies: [10.0.0.0/8, 10.0.0.0/33, nope]\n', [
+    `${FILE}:2:32  proxy.trustedproxies.1  expected an IP address or CIDR like 10.0.0.0/8 or fd00::/8, found string "10.0.0.0/33"`,
+    `${FILE}:2:45  proxy.trustedproxies.2  expected an IP address or CIDR like 10.0.0.0/8 or fd00::/8, found string "nope"`,
+  ]],
+  ['trusted proxies not a list', 'proxy: { trustedproxies: 10.0.0.0/8 }', [
+    `${FILE}:1:26  proxy.trustedproxies  expected a list of strings, found string "10.0.0.0/8"`,
+  ]],
+  ['tls minimum version', 'tls: { minimumtls: tls1.1 }', [
+    `${FILE}:1:20  tls.minimumtls  expected one of tls1.2, tls1.3, found string "tls1.1"`,
+  ]],
+  ['unknown auth backend', 'auth: { token: {} }', [
+    `${FILE}:1:9  auth.token  unknown key, expected one of: htpasswd`,
   ]],
   ['integer range', 'registry: { storage: { filesystem: { maxthreads: 5 } } }', [
     `${FILE}:1:50  registry.storage.filesystem.maxthreads  expected an integer ≥ 25, found number 5`,
@@ -179,7 +203,7 @@ const ERRORS: [name: string, yaml: string, want: string[]][] = [
   ]],
   ['all problems at once, in file order', [
     'listen: nope',
-    'upstreams: { v2: embedded, v1: x }',
+    'upstreams: { v2: embedded, v3: x }',
     'registry:',
     '  storage:',
     '    filesystem: { rootdirectory: ./d }',
@@ -189,7 +213,7 @@ const ERRORS: [name: string, yaml: string, want: string[]][] = [
     'log: { level: INFO }',
   ].join('\n'), [
     `${FILE}:1:9  listen  expected host:port like 127.0.0.1:5000, [::1]:5000 or :5000, found "nope" (missing :port)`,
-    `${FILE}:2:28  upstreams.v1  unknown key, expected one of: v2`,
+    `${FILE}:2:28  upstreams.v3  unknown key, expected one of: v2, v1, v1auth`,
     `${FILE}:6:5  registry.storage  expected exactly one driver, found: filesystem, inmemory`,
     `${FILE}:7:24  registry.storage.delete.enabled  expected true or false, found number 1`,
     `${FILE}:8:33  registry.storage.redirect.extra  unknown key, expected one of: disable`,
@@ -269,4 +293,28 @@ test('loadConfig reads a file; a missing file is a ConfigError', async (t) => {
     assert.equal(err.message, `${join(dir, 'nope.yml')}  cannot read config: file not found`);
     return true;
   });
+});
+
+test('gateway sections: tls/auth absent stay absent; empty ones get the recipe paths', () => {
+  const none = loadConfigFromString('', FILE);
+  assert.equal(none.tls, undefined);
+  assert.equal(none.auth, undefined);
+  assert.equal('v1' in none.upstreams, false);
+  const c = loadConfigFromString([
+    'tls:',
+    'auth: { htpasswd: { realm: "My Realm" } }',
+    'upstreams: { v2: "https://registry:5000", v1: "http://legacy:5000", v1auth: forward }',
+    'clients: { rejectuseragents: "" }',
+    'proxy: { readtimeout: 30s, headertimeout: 5s, maxheadersize: 8192, trustedproxies: [10.0.0.0/8, "::1", "fd00::/8"] }',
+  ].join('\n'), FILE);
+  assert.deepEqual(c.tls, { certificate: '/srv/berth/certs/domain.crt', key: '/srv/berth/certs/domain.key', minimumtls: 'tls1.2' });
+  assert.deepEqual(c.auth, { htpasswd: { realm: 'My Realm', path: '/srv/berth/auth/htpasswd', cache: true } });
+  assert.deepEqual(c.upstreams, { v2: 'https://registry:5000', v1: 'http://legacy:5000', v1auth: 'forward' });
+  assert.equal(c.clients.rejectuseragents, '');
+  assert.deepEqual(c.proxy, { readtimeout: 30_000, headertimeout: 5_000, maxheadersize: 8192, trustedproxies: ['10.0.0.0/8', '::1', 'fd00::/8'] });
+});
+
+test('the default user-agent pattern is the gateway constant (nginx recipe)', async () => {
+  const { DEFAULT_REJECT_UA } = await import('../../src/gateway/user-agent.js');
+  assert.equal(loadConfigFromString('', FILE).clients.rejectuseragents, DEFAULT_REJECT_UA);
 });
