@@ -1,18 +1,28 @@
 #!/usr/bin/env node
-// The berth command: argv → loadConfig → start. `serve --config FILE`, `check-config FILE`, --help,
-// --version. It owns process concerns (exit codes, signals, stdout/stderr); nothing imports it.
+// The berth command: argv → loadConfig → start. `serve --config FILE [--dev-cert]`, `check-config FILE`,
+// `cert`, `htpasswd`, --help, --version. It owns process concerns (exit codes, signals: TERM/INT stop,
+// HUP reloads TLS; stdout/stderr); nothing imports it.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { startServer } from '../gateway/server.js';
-import { runCertCommand } from './cert-command.js';
+import { dirname, join } from 'node:path';
+import { ensureDevCert, runCertCommand } from './cert-command.js';
+import { runHtpasswdCommand } from './htpasswd-command.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
 
 const USAGE = `Usage:
-  berth serve [--config FILE]     start the registry (default config: ./gateway.yml)
+  berth serve [--config FILE] [--dev-cert]
+                                  start the registry (default config: ./gateway.yml); --dev-cert: when the
+                                  tls: files are missing, generate a development certificate there first
   berth check-config FILE         validate a config file and exit (0 ok, 1 invalid)
   berth cert [--hostname H]...    write a development TLS certificate to ./certs (see berth cert --help)
+  berth htpasswd add|remove|verify USER --file PATH   manage an htpasswd file (bcrypt)
+
+Signals (serve): SIGTERM/SIGINT drain and exit; SIGHUP reloads the TLS certificate and key.
   berth --help | --version
 
 Environment overrides (applied before validation): REGISTRY_<PATH> sets registry.<path>
@@ -22,6 +32,9 @@ Environment overrides (applied before validation): REGISTRY_<PATH> sets registry
 async function main(argv: string[]): Promise<number> {
   // Subcommands with their own options parse their own argv.
   if (argv[0] === 'cert') return runCertCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+  if (argv[0] === 'htpasswd') {
+    return runHtpasswdCommand(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+  }
   let parsed;
   try {
     parsed = parseArgs({
@@ -29,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' },
+        'dev-cert': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -44,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       if (rest.length) return usage(`unexpected argument: ${rest[0]}`);
-      return serve(values.config ?? 'gateway.yml');
+      return serve(values.config ?? 'gateway.yml', values['dev-cert'] ?? false);
     case 'check-config': {
       const file = rest[0] ?? values.config;
       if (!file || rest.length > 1) return usage('check-config takes exactly one FILE');
@@ -76,7 +90,7 @@ async function checkConfig(file: string): Promise<number> {
   return 0;
 }
 
-async function serve(file: string): Promise<number> {
+async function serve(file: string, devCert: boolean): Promise<number> {
   const warnings: string[] = [];
   let config;
   try {
@@ -91,6 +105,7 @@ async function serve(file: string): Promise<number> {
 
   let server;
   try {
+    if (devCert) await devCertificate(config, log);
     server = await startServer(config, log);
   } catch (err) {
     log.fatal({ err }, 'failed to start');
@@ -117,7 +132,29 @@ async function serve(file: string): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    process.on('SIGHUP', () => {
+      log.info({ signal: 'SIGHUP' }, 'reloading tls certificate');
+      server.reload().catch(() => undefined);   // the tls module logs the failure and keeps the old pair
+    });
   });
+}
+
+/**
+ * `serve --dev-cert`: with a tls: section whose files are named domain.crt/domain.key in one
+ * directory and do not exist yet, write a development CA + certificate there (ensureDevCert logs
+ * that it did). Without the flag berth never generates certificates.
+ */
+async function devCertificate(config: Config, log: Logger): Promise<void> {
+  const tls = config.tls;
+  if (!tls) throw new Error('--dev-cert needs a tls: section in the config');
+  const dir = dirname(tls.certificate);
+  if (tls.certificate !== join(dir, 'domain.crt') || tls.key !== join(dir, 'domain.key')) {
+    throw new Error('--dev-cert needs tls.certificate and tls.key to be DIR/domain.crt and DIR/domain.key');
+  }
+  const host = config.listen.host;
+  const names = host === '0.0.0.0' || host === '::' ? [] : [host];
+  const r = await ensureDevCert(dir, names, log);
+  if (!r.created) log.info({ certificate: r.certificate }, '--dev-cert: using the existing certificate');
 }
 
 function version(): string {

@@ -1,5 +1,5 @@
 // Per-request id and the one `request completed` log line (method, path without query, status,
-// durationMs, bytesIn, bytesOut, reqId). It observes the request; it must never read or buffer the
+// durationMs, bytesIn, bytesOut, reqId, plus what later steps note: user, client). It observes the request; it must never read or buffer the
 // body itself (no 'data' listeners: that would switch the stream to flowing mode and lose bytes).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -13,12 +13,20 @@ export function requestId(req: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+export interface TrackedRequest {
+  reqId: string;
+  /** The request's child logger (bound to reqId). */
+  log: Logger;
+  /** Adds fields (e.g. `user`) to the `request completed` line. */
+  note(fields: Record<string, unknown>): void;
+}
+
 /**
  * Assigns the request id (echoed as X-Request-Id, and written back to req.headers so handlers see
  * the accepted one), counts body bytes in and out, and logs `request completed` when the response
- * closes. Returns the request's child logger.
+ * closes.
  */
-export function trackRequest(req: IncomingMessage, res: ServerResponse, log: Logger): Logger {
+export function trackRequest(req: IncomingMessage, res: ServerResponse, log: Logger): TrackedRequest {
   const started = process.hrtime.bigint();
   const reqId = requestId(req);
   req.headers['x-request-id'] = reqId;
@@ -51,14 +59,15 @@ export function trackRequest(req: IncomingMessage, res: ServerResponse, log: Log
     return (end as any).call(this, chunk, ...rest);
   } as typeof res.end;
 
+  const noted: Record<string, unknown> = {};
   res.once('close', () => {
     const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     const fields: Record<string, unknown> = {
       method, path, status: res.statusCode, durationMs: Math.round(durationMs * 1000) / 1000,
-      bytesIn, bytesOut: method === 'HEAD' ? 0 : bytesOut,
+      bytesIn, bytesOut: method === 'HEAD' ? 0 : bytesOut, ...noted,
     };
     if (!res.writableFinished) fields.aborted = true;   // client went away before the response ended
     reqLog.info(fields, 'request completed');
   });
-  return reqLog;
+  return { reqId, log: reqLog, note: (f) => { Object.assign(noted, f); } };
 }

@@ -1,88 +1,115 @@
-// The HTTP server lifecycle: create (timeouts; TLS seam), route /v2 to the embedded registry and
-// everything else to a 404, listen, and close gracefully (drain in-flight requests, then stop the
-// registry's background work). It must not parse registry paths or know storage; the app does that.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+// The HTTP(S) server lifecycle: build the backends the config names (embedded registry or upstream
+// proxies, access control, TLS material), create the server with its timeouts, listen, reload TLS,
+// and close gracefully (drain in-flight requests, then release everything). Request handling is
+// pipeline.ts; this file must not look at paths, headers or credentials.
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerOptions as HttpServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { createAccessController } from '../auth/basic.js';
+import type { AccessController } from '../auth/access.js';
 import type { Config } from '../config/schema.js';
 import { httpURL } from '../config/values.js';
 import type { Logger } from '../log/logger.js';
 import { createRegistryApp, type RegistryApp } from '../registry/api/app.js';
-import { trackRequest } from './request-log.js';
+import { createPipeline } from './pipeline.js';
+import { createTlsManager, type TlsManager } from './tls.js';
+import { createUpstreamProxy, type UpstreamProxy } from './upstream-proxy.js';
+
+export { NOT_FOUND_BODY } from './pipeline.js';
 
 export interface RunningServer {
-  /** e.g. http://127.0.0.1:5000 — the real port, also when the config said port 0. */
+  /** e.g. http://127.0.0.1:5000 or https://…: the real port, also when the config said port 0. */
   url: string;
-  /** Stops accepting, lets in-flight requests finish (up to drainMs, then cuts them), stops the app. Idempotent. */
+  /** Re-reads the TLS certificate and key (SIGHUP). Open connections keep theirs. No-op without TLS. */
+  reload(): Promise<void>;
+  /** Stops accepting, lets in-flight requests finish (up to drainMs, then cuts them), releases everything. Idempotent. */
   close(): Promise<void>;
 }
 
 export interface ServerOptions {
   /** How long close() waits for in-flight requests before closing their connections. Default 10 s. */
   drainMs?: number;
-  /** Use this app instead of createRegistryApp(config.registry) (tests). close() still closes it. */
+  /** Use this app instead of createRegistryApp(config.registry) (tests, embedded mode). close() still closes it. */
   registryApp?: RegistryApp;
+  /** Use this instead of createAccessController(config.auth) (tests). close() still closes it. */
+  access?: AccessController;
+  /** Extra CA(s) for https upstreams. */
+  upstreamCa?: string | Buffer | Array<string | Buffer>;
 }
 
 /** Node's default is 5 s; clients (Docker's Go client keeps idle connections 90 s) reuse connections
  *  across a push, so keep them like nginx's keepalive_timeout (75 s) did. */
 const KEEP_ALIVE_TIMEOUT_MS = 75_000;
-/** A socket with no bytes in either direction for this long is closed (nginx: client_body_timeout,
- *  send_timeout). Generous because a commit may re-hash a large upload before answering. */
-const IDLE_TIMEOUT_MS = 5 * 60_000;
 const DEFAULT_DRAIN_MS = 10_000;
 
-export const NOT_FOUND_BODY = JSON.stringify({
-  errors: [{ code: 'UNSUPPORTED', message: 'the requested path is not served by this registry' }],
-});
-
 export async function startServer(config: Config, log: Logger, opts: ServerOptions = {}): Promise<RunningServer> {
-  const app = opts.registryApp ?? await createRegistryApp(config.registry, { log });
-  const inFlight = new Set<ServerResponse>();
-  let closing: Promise<void> | undefined;
-
-  const server = createHttpServer((req, res) => {
-    trackRequest(req, res, log);
-    inFlight.add(res);
-    res.once('close', () => {
-      inFlight.delete(res);
-      // While draining, close each keep-alive connection as soon as its last response is done.
-      if (closing) setImmediate(() => server.closeIdleConnections());
-    });
-    if (closing) res.shouldKeepAlive = false;
-    route(req, res, app);
-  });
-
+  const closers: (() => unknown)[] = [];   // run in reverse on close or failed start
+  const release = async () => { for (const c of closers.reverse()) await c(); };
+  let server: Server;
+  let lifecycle: ReturnType<typeof trackLifecycle>;
+  let tlsManager: TlsManager | undefined;
   try {
+    const embedded = config.upstreams.v2 === 'embedded';
+    const app = opts.registryApp ?? (embedded ? await createRegistryApp(config.registry, { log }) : undefined);
+    if (app) closers.push(() => app.close());
+    const v2 = embedded ? undefined : proxyTo(config.upstreams.v2, config, log, opts, false);
+    if (v2) closers.push(() => v2.close());
+    const v1 = config.upstreams.v1 ? proxyTo(config.upstreams.v1, config, log, opts, true) : undefined;
+    if (v1) closers.push(() => v1.close());
+    const access = opts.access ?? await createAccessController(config.auth, log);
+    closers.push(() => access.close());
+    if (config.tls) {
+      const t = config.tls;
+      tlsManager = createTlsManager({ certificate: t.certificate, key: t.key, minimumtls: t.minimumtls, log });
+      closers.push(() => tlsManager!.close());
+    }
+    const handler = createPipeline({
+      log, access, app: embedded ? app : undefined, v2, v1,
+      rejectUserAgents: config.clients.rejectuseragents,
+      trustedProxies: config.proxy.trustedproxies,
+      proto: config.tls ? 'https' : 'http',
+    });
+    server = createGatewayServer(config, tlsManager, log);
+    lifecycle = trackLifecycle(server, handler);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
     });
   } catch (err) {
-    await app.close();
+    await release();
     throw err;
   }
+  tlsManager?.attach(server as unknown as import('node:tls').Server);
+  tlsManager?.watch();
   server.on('error', (err) => log.error({ err }, 'server error'));
   const { port } = server.address() as AddressInfo;
-  const url = httpURL(config.listen.host, port);
-  log.info({ url, storage: config.registry.storage.driver }, 'listening');
+  const url = httpURL(config.listen.host, port, config.tls ? 'https' : 'http');
+  log.info({
+    url, upstream: config.upstreams.v2, v1: config.upstreams.v1 ?? null, tls: Boolean(config.tls),
+    auth: config.auth?.htpasswd ? 'htpasswd' : 'none',
+    ...(config.upstreams.v2 === 'embedded' ? { storage: config.registry.storage.driver } : {}),
+  }, 'listening');
 
   const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
+  let closing: Promise<void> | undefined;
   return {
     url,
+    reload: () => tlsManager?.reload() ?? Promise.resolve(),
     close() {
       closing ??= (async () => {
-        log.info({ inFlight: inFlight.size, drainMs }, 'closing: draining in-flight requests');
+        log.info({ inFlight: lifecycle.inFlight.size, drainMs }, 'closing: draining in-flight requests');
+        lifecycle.closing = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;   // answer with Connection: close
+        for (const res of lifecycle.inFlight) if (!res.headersSent) res.shouldKeepAlive = false;   // answer with Connection: close
         server.closeIdleConnections();
         const cut = setTimeout(() => {
-          log.warn({ inFlight: inFlight.size }, 'drain timeout: closing remaining connections');
+          log.warn({ inFlight: lifecycle.inFlight.size }, 'drain timeout: closing remaining connections');
           server.closeAllConnections();
         }, drainMs);
         cut.unref();
         await closed;
         clearTimeout(cut);
-        await app.close();
+        await release();
         log.info('closed');
       })();
       return closing;
@@ -90,25 +117,64 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   };
 }
 
-/** The TLS seam: a later issue returns https.createServer({ cert, key, ... }) when config.tls is set. */
-function createHttpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
-  const server = createServer({
+function proxyTo(target: string, config: Config, log: Logger, opts: ServerOptions, isV1: boolean): UpstreamProxy {
+  return createUpstreamProxy({
+    target, readTimeoutMs: config.proxy.readtimeout, log, ca: opts.upstreamCa,
+    ...(isV1
+      ? { stripAuthorization: config.upstreams.v1auth === 'strip', ensureApiVersionHeader: false }
+      : {}),
+  });
+}
+
+/** Keeps the set of in-flight responses for draining; while closing, keep-alive ends after each response. */
+function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  const state = { inFlight: new Set<ServerResponse>(), closing: false };
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    state.inFlight.add(res);
+    res.once('close', () => {
+      state.inFlight.delete(res);
+      if (state.closing) setImmediate(() => server.closeIdleConnections());
+    });
+    if (state.closing) res.shouldKeepAlive = false;
+    handler(req, res);
+  });
+  return state;
+}
+
+/** http or https (TLS material from the manager), with the gateway's timeouts and parser limits. */
+function createGatewayServer(config: Config, tls: TlsManager | undefined, log: Logger): Server {
+  const { headertimeout, readtimeout, maxheadersize } = config.proxy;
+  const options: HttpServerOptions = {
     // Node's default requestTimeout (5 min for the whole request) answers 408 in the middle of a long
-    // blob upload; there is no total limit here, only the idle timeout below. headersTimeout stays default.
+    // blob upload: no total limit here, only the idle timeout below.
     requestTimeout: 0,
+    headersTimeout: headertimeout,          // slow-header (slowloris) clients: 408 and close
+    // Node checks headersTimeout on this interval (default 30 s); keep it a fraction of the limit.
+    connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headertimeout / 4))),
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-  }, handler);
-  server.setTimeout(IDLE_TIMEOUT_MS);   // no 'timeout' listener → Node destroys the idle socket
+    maxHeaderSize: maxheadersize,           // larger heads: 431
+    insecureHTTPParser: false,              // Content-Length with Transfer-Encoding etc.: 400
+  };
+  const server = tls
+    ? createHttpsServer({ ...options, ...tls.serverOptions() }) as unknown as Server
+    : createServer(options);
+  // No bytes in either direction for readtimeout → the socket is destroyed (no 'timeout' listener).
+  server.setTimeout(readtimeout);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, log));
   return server;
 }
 
-/** /v2 and /v2/* → the registry; anything else → 404 with an OCI-style UNSUPPORTED body. */
-function route(req: IncomingMessage, res: ServerResponse, app: RegistryApp): void {
-  const path = (req.url ?? '/').split('?')[0];
-  if (path === '/v2' || path.startsWith('/v2/')) {
-    app.handle(req, res);
+/** Node's own clientError answers (400/408/431/413), plus a log line; nothing for a socket mid-response. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, log: Logger): void {
+  const code = err.code ?? 'UNKNOWN';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable
+    || (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+    socket.destroy();
     return;
   }
-  res.writeHead(404, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(NOT_FOUND_BODY) });
-  res.end(req.method === 'HEAD' ? undefined : NOT_FOUND_BODY);
+  const status = code === 'HPE_HEADER_OVERFLOW' ? 431
+    : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408
+      : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
+  log.info({ code, status, remoteAddress: socket.remoteAddress }, 'rejected a malformed or slow request');
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
