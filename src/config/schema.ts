@@ -22,10 +22,24 @@ export interface StorageConfig {
     readonly: { enabled: boolean };                             // default false
   };
   redirect: { disable: boolean };                               // default false
+  /** Present only when `cache:` is: the blob-descriptor cache (absent → none, as in Distribution). */
+  cache?: { blobdescriptor: 'inmemory' | 'redis'; blobdescriptorsize: number };   // default inmemory, 10000 entries
+}
+
+/** Distribution's redis keys. node-redis keeps one connection: `pool.*` is accepted but not used. */
+export interface RedisConfig {
+  addr: { host: string; port: number };   // default localhost:6379
+  password?: string;
+  db: number;                             // default 0
+  dialtimeout: number;                    // ms, default 1s (connect)
+  readtimeout: number;                    // ms, default 500ms (bound on each lookup)
+  writetimeout: number;                   // ms, default 500ms (bound on each write/invalidation)
+  pool: { maxidle: number; maxactive: number; idletimeout: number };   // accepted, not honoured
 }
 
 export interface RegistryConfig {
   storage: StorageConfig;
+  redis?: RedisConfig;   // present only when `redis:` is
 }
 
 export interface LogConfig {
@@ -148,7 +162,17 @@ export const SCHEMA: Field = obj({
         readonly: obj({ enabled: bool(false) }),
       }),
       redirect: obj({ disable: bool(false) }),
+      cache: obj({ blobdescriptor: oneOf(['inmemory', 'redis'], 'inmemory'), blobdescriptorsize: int(10000, 1) }, true),
     }),
+    redis: obj({
+      addr: hostport('localhost:6379'),
+      password: str(undefined),
+      db: int(0, 0),
+      dialtimeout: duration('1s', true),
+      readtimeout: duration('500ms', true),
+      writetimeout: duration('500ms', true),
+      pool: obj({ maxidle: int(16, 0), maxactive: int(64, 0), idletimeout: duration('300s') }),
+    }, true),
   }),
   log: obj({ level: oneOf(LOG_LEVELS, 'info') }),
 });
