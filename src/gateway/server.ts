@@ -158,8 +158,10 @@ function createGatewayServer(config: Config, tls: TlsManager | undefined, log: L
   const server = tls
     ? createHttpsServer({ ...options, ...tls.serverOptions() }) as unknown as Server
     : createServer(options);
-  // No bytes in either direction for readtimeout → the socket is destroyed (no 'timeout' listener).
-  server.setTimeout(readtimeout);
+  // No bytes in either direction → the socket is destroyed (no 'timeout' listener). A client waiting
+  // for a silent upstream is idle too: the client side allows a little longer (readtimeout plus
+  // min(readtimeout, 5 s)) so the upstream proxy's own readtimeout fires first and answers 502.
+  server.setTimeout(readtimeout + Math.min(readtimeout, 5_000));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, log));
   return server;
 }
