@@ -8,12 +8,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export type Tool = 'skopeo' | 'podman' | 'buildah' | 'docker-registry' | 'redis-server' | 'htpasswd';
+export type Tool = 'skopeo' | 'podman' | 'buildah' | 'docker-registry' | 'redis-server' | 'htpasswd' | 'docker';
 
 /** Debian package that provides each tool, for error messages and .ci/run. */
 export const PACKAGE: Record<Tool, string> = {
   skopeo: 'skopeo', podman: 'podman', buildah: 'buildah', 'docker-registry': 'docker-registry',
-  'redis-server': 'redis-server', htpasswd: 'apache2-utils',
+  'redis-server': 'redis-server', htpasswd: 'apache2-utils', docker: 'docker.io',   // docker: the CLI only, no daemon needed
 };
 
 export class ToolError extends Error {
