@@ -100,6 +100,8 @@ export interface BerthOptions {
   extraYaml?: string;
   logLevel?: string;                  // default info
   env?: NodeJS.ProcessEnv;
+  /** Extra `serve` arguments, e.g. ['--dev-cert']. */
+  args?: string[];
 }
 
 export function berthConfigYaml(root: string, o: Pick<BerthOptions, 'deleteEnabled' | 'logLevel' | 'extraYaml'> = {}): string {
@@ -127,7 +129,7 @@ export async function startBerth(o: BerthOptions = {}): Promise<ServerProcess> {
   const file = join(confDir, 'gateway.yml');
   await writeFile(file, o.configYaml ? o.configYaml.replaceAll('ROOT', root) : berthConfigYaml(root, o));
   return spawnServer({
-    cmd: process.execPath, args: [BERTH_MAIN, 'serve', '--config', file], what: 'berth', root, env: o.env,
+    cmd: process.execPath, args: [BERTH_MAIN, 'serve', '--config', file, ...(o.args ?? [])], what: 'berth', root, env: o.env,
     readyPattern: /listening on (https?:\/\/[^\s"',]+)/, toUrl: (m) => m[1]!.replace(/\/$/, ''),
     cleanupDirs: o.root ? [confDir] : [confDir, root],
   });
