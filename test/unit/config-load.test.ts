@@ -119,8 +119,8 @@ const ERRORS: [name: string, yaml: string, want: string[]][] = [
   ['unknown top-level key', 'listen: 127.0.0.1:5000\nlisen: 1\n', [
     `${FILE}:2:1  lisen  unknown key, expected one of: listen, tls, auth, upstreams, clients, proxy, registry, log`,
   ]],
-  ['unknown nested key (cache comes later)', 'registry:\n  storage:\n    cache: { blobdescriptor: inmemory }\n', [
-    `${FILE}:3:5  registry.storage.cache  unknown key, expected one of: filesystem, inmemory, delete, maintenance, redirect`,
+  ['unknown nested key', 'registry:\n  storage:\n    nosuchdriver: { bucket: x }\n', [
+    `${FILE}:3:5  registry.storage.nosuchdriver  unknown key, expected one of: filesystem, inmemory, delete, maintenance, redirect, cache`,
   ]],
   ['key under inmemory', 'registry: { storage: { inmemory: { size: 1 } } }', [
     `${FILE}:1:36  registry.storage.inmemory.size  unknown key, expected an empty mapping`,
