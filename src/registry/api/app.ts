@@ -4,6 +4,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RegistryConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
+import { cachedBlobDescriber } from '../cache/cached-blob-describer.js';
+import type { DescriptorCache } from '../cache/descriptor-cache.js';
+import { createDescriptorCache } from '../cache/factory.js';
 import { Registry } from '../core/registry.js';
 import { startUploadPurger } from '../core/upload-purger.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -20,13 +23,20 @@ export interface RegistryApp {
 }
 
 export async function createRegistryApp(
-  cfg: RegistryConfig, opts: { log: Logger; driver?: StorageDriver },
+  cfg: RegistryConfig, opts: { log: Logger; driver?: StorageDriver; descriptorCache?: DescriptorCache },
 ): Promise<RegistryApp> {
   const log = opts.log.child({ module: 'registry' });
   const storage = cfg.storage;
   const driver = opts.driver ?? createDriver(storage, opts.log.child({ module: 'storage', driver: storage.driver }));
   const readonly = storage.maintenance.readonly.enabled;
-  const registry = new Registry(driver, { deleteEnabled: storage.delete.enabled, readonly });
+  // `descriptorCache` overrides createDescriptorCache(cfg) (tests); the app closes whichever it uses.
+  const cacheLog = opts.log.child({ module: 'cache' });
+  const descriptors = opts.descriptorCache ?? createDescriptorCache(cfg, cacheLog);
+  const registry = new Registry(driver, {
+    deleteEnabled: storage.delete.enabled,
+    readonly,
+    blobDescriber: descriptors && cachedBlobDescriber(descriptors, cacheLog),
+  });
   const purging = storage.maintenance.uploadpurging;
   const purger = purging.enabled && !readonly
     ? startUploadPurger(driver, purging, log.child({ task: 'uploadpurging' }))
@@ -46,6 +56,7 @@ export async function createRegistryApp(
       if (closed) return;
       closed = true;
       purger?.stop();
+      await descriptors?.close();
     },
   };
 }

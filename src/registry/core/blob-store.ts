@@ -9,8 +9,24 @@ import { BlobUnknownError } from './errors.js';
 
 export interface BlobDescriptor { digest: Digest; size: number }
 
+/** Answers "is blob d linked in this repository, and what is it" (Distribution's BlobDescriptorService). */
+export interface BlobDescriber {
+  /** The descriptor; throws BlobUnknownError when d is not linked here (or its data is gone). */
+  stat(d: Digest, o?: OpOptions): Promise<BlobDescriptor>;
+  /** Called after the repository's link for d was removed: forget what was remembered. Never rejects. */
+  forget(d: Digest): Promise<void>;
+}
+
+/** Wraps one repository's describer (e.g. with a descriptor cache, see registry/cache/). */
+export type BlobDescriberDecorator = (backend: BlobDescriber, repo: string) => BlobDescriber;
+
 export class BlobStore {
-  constructor(private readonly driver: StorageDriver, readonly name: string) {}
+  private readonly describer: BlobDescriber;
+
+  constructor(private readonly driver: StorageDriver, readonly name: string, decorate?: BlobDescriberDecorator) {
+    const backend: BlobDescriber = { stat: (d, o) => this.statLink(d, o), forget: async () => {} };
+    this.describer = decorate ? decorate(backend, name) : backend;
+  }
 
   /** Path of the content-addressed bytes (for readers and redirects). */
   dataPath(d: Digest): string {
@@ -18,7 +34,17 @@ export class BlobStore {
   }
 
   /** Descriptor of a blob linked into this repository; throws BlobUnknownError otherwise. */
-  async stat(d: Digest, o?: OpOptions): Promise<BlobDescriptor> {
+  stat(d: Digest, o?: OpOptions): Promise<BlobDescriptor> {
+    return this.describer.stat(d, o);
+  }
+
+  /** Drops anything a decorator remembers about d here (after a link was removed elsewhere). */
+  forget(d: Digest): Promise<void> {
+    return this.describer.forget(d);
+  }
+
+  /** The storage answer, never cached. */
+  private async statLink(d: Digest, o?: OpOptions): Promise<BlobDescriptor> {
     const link = await contentIfExists(this.driver, pathFor({ kind: 'layerLink', name: this.name, digest: d }), o);
     // The link names the canonical digest; Distribution trusts it. A garbled link means "unknown".
     const target = link && tryParseDigest(link.toString('utf8').trim());
@@ -45,10 +71,14 @@ export class BlobStore {
 
   /** Removes the repository's link; throws BlobUnknownError when it was not linked. */
   async unlink(d: Digest, o?: OpOptions): Promise<void> {
-    await this.stat(d, o);
-    const linkPath = pathFor({ kind: 'layerLink', name: this.name, digest: d });
-    // Distribution deletes the link file's directory content; we delete the link file itself.
-    if (!(await deleteIfExists(this.driver, linkPath, o))) throw new BlobUnknownError(d.text);
+    try {
+      await this.statLink(d, o);
+      const linkPath = pathFor({ kind: 'layerLink', name: this.name, digest: d });
+      // Distribution deletes the link file's directory content; we delete the link file itself.
+      if (!(await deleteIfExists(this.driver, linkPath, o))) throw new BlobUnknownError(d.text);
+    } finally {
+      await this.describer.forget(d);
+    }
   }
 }
 

@@ -96,6 +96,7 @@ export class ManifestStore {
     }
     await deleteIfExists(this.driver, pathFor({ kind: 'manifestRevisionLink', name: this.name, digest: d }), o);
     await deleteIfExists(this.driver, pathFor({ kind: 'layerLink', name: this.name, digest: d }), o);
+    await this.blobs.forget(d);
   }
 
   /** Loader for the referrers listing: only manifests still linked in this repository. */

@@ -2,6 +2,7 @@
 // locks) and the manifest cache, and hands out name-checked Repository views and the catalog.
 // Policy switches (deletes, read-only) live here so api/ asks one place.
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
+import type { BlobDescriberDecorator } from './blob-store.js';
 import { listRepositories } from './catalog.js';
 import { OperationUnsupportedError } from './errors.js';
 import { ManifestCache } from './manifest-cache.js';
@@ -14,6 +15,8 @@ export interface RegistryOptions {
   readonly: boolean;
   /** Bytes of manifest content kept in memory (LRU by digest); 0 disables. Default 32 MiB. */
   manifestCacheBytes?: number;
+  /** Wraps every repository's blob lookups, e.g. the blob-descriptor cache (registry/cache/). */
+  blobDescriber?: BlobDescriberDecorator;
 }
 
 export class Registry {
@@ -28,7 +31,7 @@ export class Registry {
   /** A repository view; throws NameInvalidError for names outside the spec grammar. */
   repository(name: string): Repository {
     assertName(name);
-    return new Repository(this.driver, name, this.uploadStates, this.cache);
+    return new Repository(this.driver, name, this.uploadStates, this.cache, this.opts.blobDescriber);
   }
 
   catalog(n: number, last: string | undefined, o?: OpOptions): Promise<{ names: string[]; more: boolean }> {

@@ -2,7 +2,7 @@
 // name that has already passed the spec grammar (Registry.repository checks it). No HTTP here.
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
-import { BlobStore } from './blob-store.js';
+import { BlobStore, type BlobDescriberDecorator } from './blob-store.js';
 import { existsPath } from './driver-util.js';
 import type { ManifestCache } from './manifest-cache.js';
 import { ManifestStore } from './manifest-store.js';
@@ -17,8 +17,11 @@ export class Repository {
   readonly tags: TagStore;
   readonly referrers: ReferrersIndex;
 
-  constructor(private readonly driver: StorageDriver, readonly name: string, states: UploadStates, cache: ManifestCache) {
-    this.blobs = new BlobStore(driver, name);
+  constructor(
+    private readonly driver: StorageDriver, readonly name: string, states: UploadStates, cache: ManifestCache,
+    describer?: BlobDescriberDecorator,
+  ) {
+    this.blobs = new BlobStore(driver, name, describer);
     this.uploads = new UploadStore(driver, name, states, this.blobs);
     this.tags = new TagStore(driver, name);
     this.referrers = new ReferrersIndex(driver, name);
