@@ -8,6 +8,7 @@ import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { startServer } from '../gateway/server.js';
+import { requestIdMixin } from '../gateway/request-context.js';
 import { dirname, join } from 'node:path';
 import { ensureDevCert, runCertCommand } from './cert-command.js';
 import { runHtpasswdCommand } from './htpasswd-command.js';
@@ -100,7 +101,7 @@ async function serve(file: string, devCert: boolean): Promise<number> {
     process.stderr.write(`berth: invalid configuration\n${err.message}\n`);
     return 1;
   }
-  const log = createLogger({ level: config.log.level });   // JSON lines on stdout
+  const log = createLogger({ level: config.log.level, mixin: requestIdMixin });   // JSON lines on stdout
   for (const w of warnings) log.warn(w);
 
   let server;

@@ -4,7 +4,8 @@
 //
 //   request
 //     │ 1 identify       request id (a valid X-Request-Id is kept, else a UUID; echoed), child logger,
-//     │                  the `request completed` line (method, path, status, bytes, duration, user)
+//     │                  the `request completed` line (method, path, status, bytes, duration, user);
+//     │                  the rest runs in runWithRequestId, so module loggers' lines carry reqId too
 //     │ 2 old clients    /v2 only: User-Agent ~ clients.rejectuseragents → plain 404, before any challenge
 //     │ 3 route          /v2, /v2/… → v2 │ /v1/… (and pre-1.6 docker elsewhere) → v1 │ anything else → 404
 //     │ 4 api version    v2: Docker-Distribution-Api-Version: registry/2.0 set now with setHeader, so the
@@ -18,6 +19,7 @@ import { ChallengeError, type AccessController } from '../auth/access.js';
 import type { Logger } from '../log/logger.js';
 import type { RegistryApp } from '../registry/api/app.js';
 import { applyForwardedHeaders, compileTrustedProxies } from './forwarded.js';
+import { runWithRequestId } from './request-context.js';
 import { trackRequest, type TrackedRequest } from './request-log.js';
 import type { UpstreamProxy } from './upstream-proxy.js';
 import { compileUserAgentPattern, isPreV16Docker, isRejectedUserAgent } from './user-agent.js';
@@ -111,6 +113,11 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
 
   return (req, res) => {
     const s = identify(req, res);
+    runWithRequestId(s.track.reqId, () => run(s));
+  };
+
+  function run(s: Step): void {
+    const { req, res } = s;
     if (isOldClient(s)) {
       s.track.note({ rejected: 'user-agent' });
       res.setHeader(API_VERSION_HEADER, API_VERSION);   // nginx: add_header … always
@@ -131,7 +138,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
       s.track.log.error({ err }, 'pipeline failed');
       if (!res.headersSent) send(s, 500, INTERNAL_BODY, 'application/json'); else res.destroy();
     });
-  };
+  }
 }
 
 function isV2(path: string): boolean {

@@ -9,8 +9,9 @@ export const REDACT_PATHS = [
   '*.password', '*.secret', 'password', 'secret',
 ];
 
-export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream; mixin?: LoggerOptions['mixin'] } = {}): Logger {
   const options: LoggerOptions = {
+    ...(opts.mixin ? { mixin: opts.mixin } : {}),   // e.g. the gateway's request id for module loggers
     level: opts.level ?? 'info',
     base: { service: 'gateway' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },

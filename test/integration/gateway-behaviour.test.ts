@@ -13,12 +13,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import bcrypt from 'bcryptjs';
 import { loadConfigFromString } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/gateway/server.js';
 import { NOT_FOUND_BODY } from '../../src/gateway/pipeline.js';
+import { requestIdMixin } from '../../src/gateway/request-context.js';
+import { createLogger } from '../../src/log/logger.js';
 import { captureLog, makeTestCert, type CapturedLog } from '../support/tls-certs.js';
 import { distributionAvailable, startDistribution } from '../support/distribution.js';
 
@@ -436,4 +438,20 @@ test('tls: TLS 1.2 minimum, TLS 1.3, keep-alive, reload without dropping connect
   assert.equal((await handshake({})).fp, b.fingerprint256);
   // X-Forwarded-Proto says https behind TLS is covered by forwarded.ts; here the log says tls: true.
   assert.ok(cap.lines.some((l) => l.msg === 'listening' && l.tls === true));
+});
+
+test('request ids reach the embedded registry\'s own log lines (once per line) through the CLI\'s logger mixin', async (t) => {
+  const raw: string[] = [];
+  const destination = new Writable({ write(c, _e, cb) { raw.push(...String(c).split('\n').filter(Boolean)); cb(); } });
+  const log = createLogger({ level: 'info', destination, mixin: requestIdMixin });
+  const config = loadConfigFromString('listen: 127.0.0.1:0\nregistry: { storage: { inmemory: {} } }\n', join(await tempDir(t), 'gateway.yml'));
+  const server = await startServer(config, log, { drainMs: 1000 });
+  t.after(() => server.close());
+  const port = Number(new URL(server.url).port);
+  assert.equal((await call(port, 'GET', '/v2/some/repo/manifests/latest', { 'X-Request-Id': 'mix-1' })).status, 404);
+  const mine = raw.filter((l) => l.includes('mix-1'));
+  const registryLine = mine.map((l) => JSON.parse(l)).find((l) => l.module === 'registry');
+  assert.ok(registryLine, `a registry line carries the id: ${mine.join('\n')}`);
+  for (const l of mine) assert.equal(l.split('"reqId"').length, 2, `reqId once: ${l}`);
+  assert.ok(!raw.some((l) => JSON.parse(l).module === 'registry' && JSON.parse(l).msg === 'request rejected' && !l.includes('"reqId"')));
 });
