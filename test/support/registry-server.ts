@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { RegistryConfig } from '../../src/config/schema.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { createRegistryApp, type RegistryApp } from '../../src/registry/api/app.js';
+import type { DescriptorCache } from '../../src/registry/cache/descriptor-cache.js';
 
 export interface TestRegistry {
   url: string;          // http://127.0.0.1:PORT
@@ -23,6 +24,8 @@ export interface StartRegistryOptions {
   root?: string;        // reuse a dir (not removed on close)
   readonly?: boolean;
   log?: Logger;
+  /** A blob-descriptor cache in front of blob lookups (the app closes it on close). */
+  descriptorCache?: DescriptorCache;
 }
 
 export function testRegistryConfig(o: { driver: 'filesystem' | 'inmemory'; root: string; deleteEnabled: boolean; readonly: boolean }): RegistryConfig {
@@ -45,7 +48,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   const ownRoot = driver === 'filesystem' && !opts.root;
   const root = driver === 'inmemory' ? '' : (opts.root ?? await mkdtemp(join(tmpdir(), 'berth-reg-')));
   const cfg = testRegistryConfig({ driver, root, deleteEnabled: opts.deleteEnabled ?? true, readonly: opts.readonly ?? false });
-  const app = await createRegistryApp(cfg, { log: opts.log ?? silentLogger() });
+  const app = await createRegistryApp(cfg, { log: opts.log ?? silentLogger(), descriptorCache: opts.descriptorCache });
   const server: Server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?')) { app.handle(req, res); return; }
