@@ -27,7 +27,7 @@ export async function createRegistryApp(
 ): Promise<RegistryApp> {
   const log = opts.log.child({ module: 'registry' });
   const storage = cfg.storage;
-  const driver = opts.driver ?? createDriver(storage, opts.log.child({ module: 'storage', driver: storage.driver }));
+  const driver = opts.driver ?? createDriver(storage, opts.log); // base.ts binds { module: storage, driver }
   const readonly = storage.maintenance.readonly.enabled;
   // `descriptorCache` overrides createDescriptorCache(cfg) (tests); the app closes whichever it uses.
   const cacheLog = opts.log.child({ module: 'cache' });
@@ -39,7 +39,7 @@ export async function createRegistryApp(
   });
   const purging = storage.maintenance.uploadpurging;
   const purger = purging.enabled && !readonly
-    ? startUploadPurger(driver, purging, log.child({ task: 'uploadpurging' }))
+    ? startUploadPurger(driver, purging, opts.log)   // the purger binds { module: 'upload-purger' }
     : undefined;
   const route = createRouter({ registry, log, redirect: !storage.redirect.disable });
   let closed = false;
