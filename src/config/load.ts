@@ -268,6 +268,13 @@ function crossChecks(cfg: Record<string, any>, ctx: Ctx): void {
   const schemaStorage = ((SCHEMA as any).fields.registry.fields.storage as { fields: Record<string, Field> }).fields;
   if (storage[driver] === undefined) storage[driver] = defaults({ ...schemaStorage[driver], optional: false } as Field, ctx);
   cfg.registry.storage = { driver, ...storage };
+  if (storage.cache?.blobdescriptor === 'redis' && !cfg.registry.redis) {   // as Distribution: redis needs its section
+    const node = ctx.doc.getIn(['registry', 'storage', 'cache', 'blobdescriptor'], true) as Node;
+    ctx.problems.push({
+      ...position(node, ctx.envOrigin.get(node as object), ctx),
+      path: 'registry.storage.cache.blobdescriptor', message: 'redis needs a registry.redis section (at least redis.addr)',
+    });
+  }
 }
 
 // ------------------------------------------------------------------------------ helpers
