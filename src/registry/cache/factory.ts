@@ -23,10 +23,13 @@ export function createDescriptorCache(cfg: RegistryConfig, log: Logger): Descrip
   return new RedisDescriptorCache(opts, log.child({ cache: 'redis', addr: where, db: cfg.redis.db }));
 }
 
-/** `addr` host "" (":6379") means this machine. pool.* has no node-redis equivalent (one connection). */
+/** `addr` ":6379" (the loader's wildcard host) means this machine, as Go's dialer reads it.
+ *  pool.* has no node-redis equivalent (one connection) and is not used. */
+const WILDCARD = new Set(['', '0.0.0.0', '::']);
+
 export function redisOptionsFromConfig(r: RedisConfig): RedisCacheOptions {
   return {
-    socket: { host: r.addr.host || 'localhost', port: r.addr.port },
+    socket: { host: WILDCARD.has(r.addr.host) ? 'localhost' : r.addr.host, port: r.addr.port },
     password: r.password,
     db: r.db,
     dialTimeoutMs: r.dialtimeout,
