@@ -1,0 +1,176 @@
+// One function per benchmark workload, each run against one stack and returning one number (plus what the
+// stack spent, via meter()). Clients: skopeo in a fresh sandbox per copy (its own blob-info cache), undici
+// in-process for raw blob uploads/downloads (streamed, never buffered), wrk for request rates. Every response
+// body is consumed; nothing here touches the servers' files.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { createSandbox, run } from '../test/support/clients.js';
+import { MT } from '../test/support/images.js';
+import { blobStream, MiB } from './data.js';
+import type { Creds, Stack, Tls } from './stacks.js';
+
+const MB = 1e6;
+
+// ---------- skopeo ----------
+
+/** skopeo with a fresh sandbox (HOME, XDG dirs, auth file, policy) and its own blob-info cache: as root,
+ *  containers/image keeps that cache in /var/lib/containers/cache unless it believes it runs rootless, which
+ *  `_CONTAINERS_ROOTLESS_UID` makes it do (the cache then lives in the sandbox's XDG_DATA_HOME). */
+async function skopeoCopy(stack: Stack, tls: Tls, creds: Creds, args: string[], dir: 'src' | 'dest'): Promise<void> {
+  const sb = await createSandbox([stack.host]);
+  try {
+    const tlsArgs = stack.tls ? [`--${dir}-cert-dir`, tls.certDir, `--${dir}-tls-verify=true`] : [`--${dir}-tls-verify=false`];
+    const credArgs = stack.auth ? [`--${dir}-creds`, `${creds.user}:${creds.password}`] : [];
+    const other = dir === 'src' ? '--dest-tls-verify=false' : '--src-tls-verify=false';
+    await sb.skopeo(['copy', '--quiet', ...tlsArgs, other, ...credArgs, ...args], { timeoutMs: 1_800_000, env: { _CONTAINERS_ROOTLESS_UID: '1000' } });
+  } finally {
+    await sb.cleanup();
+  }
+}
+
+export async function skopeoPush(stack: Stack, tls: Tls, creds: Creds, srcRef: string, repo: string): Promise<number> {
+  const t0 = performance.now();
+  await skopeoCopy(stack, tls, creds, [srcRef, `docker://${stack.host}/${repo}:latest`], 'dest');
+  return (performance.now() - t0) / 1000;
+}
+
+export async function skopeoPull(stack: Stack, tls: Tls, creds: Creds, repo: string, scratch: string): Promise<number> {
+  const dest = join(scratch, `pull-${Date.now()}`);
+  const t0 = performance.now();
+  try {
+    await skopeoCopy(stack, tls, creds, [`docker://${stack.host}/${repo}:latest`, `oci:${dest}:latest`], 'src');
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await rm(dest, { recursive: true, force: true });
+  }
+}
+
+// ---------- raw blob uploads and downloads (undici) ----------
+
+function hdr(stack: Stack, creds: Creds, extra: Record<string, string> = {}): Record<string, string> {
+  return stack.auth ? { authorization: creds.header, ...extra } : extra;
+}
+
+async function expect(r: Awaited<ReturnType<typeof request>>, status: number, what: string): Promise<void> {
+  if (r.statusCode !== status) throw new Error(`${what}: HTTP ${r.statusCode} (wanted ${status}): ${(await r.body.text()).slice(0, 500)}`);
+  await r.body.dump();
+}
+
+async function startUpload(stack: Stack, creds: Creds, repo: string): Promise<URL> {
+  const r = await request(`${stack.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', dispatcher: stack.dispatcher, headers: hdr(stack, creds, { 'content-length': '0' }) });
+  const loc = r.headers.location;
+  await expect(r, 202, 'POST upload');
+  return new URL(String(loc), stack.url);
+}
+
+function withDigest(u: URL, digest: string): string { const v = new URL(u); v.searchParams.set('digest', digest); return v.toString(); }
+
+/** POST + PUT ?digest= with the whole blob as the PUT body. Returns seconds. */
+export async function monolithicUpload(stack: Stack, creds: Creds, repo: string, seed: number, size: number, digest: string): Promise<number> {
+  const t0 = performance.now();
+  const loc = await startUpload(stack, creds, repo);
+  const r = await request(withDigest(loc, digest), {
+    method: 'PUT', dispatcher: stack.dispatcher, body: blobStream(seed, size),
+    headers: hdr(stack, creds, { 'content-type': 'application/octet-stream', 'content-length': String(size) }),
+  });
+  await expect(r, 201, 'PUT monolithic');
+  return (performance.now() - t0) / 1000;
+}
+
+/** POST, PATCH chunks of `chunk` bytes (Content-Range), PUT ?digest= with no body. Returns seconds. */
+export async function chunkedUpload(stack: Stack, creds: Creds, repo: string, seed: number, size: number, digest: string, chunk = 16 * MiB): Promise<number> {
+  const t0 = performance.now();
+  let loc = await startUpload(stack, creds, repo);
+  for (let start = 0; start < size; start += chunk) {
+    const end = Math.min(size, start + chunk);
+    const r = await request(loc.toString(), {
+      method: 'PATCH', dispatcher: stack.dispatcher, body: blobStream(seed, end, start),
+      headers: hdr(stack, creds, { 'content-type': 'application/octet-stream', 'content-length': String(end - start), 'content-range': `${start}-${end - 1}` }),
+    });
+    const next = r.headers.location;
+    await expect(r, 202, `PATCH ${start}-${end - 1}`);
+    loc = new URL(String(next), stack.url);
+  }
+  const r = await request(withDigest(loc, digest), { method: 'PUT', dispatcher: stack.dispatcher, headers: hdr(stack, creds, { 'content-length': '0' }) });
+  await expect(r, 201, 'PUT chunked commit');
+  return (performance.now() - t0) / 1000;
+}
+
+/** GET a blob, streaming the body to nowhere; checks the byte count. Returns seconds. */
+export async function blobGet(stack: Stack, creds: Creds, repo: string, digest: string, size: number): Promise<number> {
+  const t0 = performance.now();
+  const r = await request(`${stack.url}/v2/${repo}/blobs/${digest}`, { dispatcher: stack.dispatcher, headers: hdr(stack, creds), maxRedirections: 0 } as Parameters<typeof request>[1]);
+  if (r.statusCode !== 200) throw new Error(`GET blob: HTTP ${r.statusCode}: ${(await r.body.text()).slice(0, 300)}`);
+  let n = 0;
+  for await (const c of r.body) n += (c as Buffer).length;
+  if (n !== size) throw new Error(`GET blob: ${n} bytes, wanted ${size}`);
+  return (performance.now() - t0) / 1000;
+}
+
+/** Pushes a tiny image (one config blob, one layer, a manifest tagged `tag`) for the request-rate workloads. */
+export async function pushSmallImage(stack: Stack, creds: Creds, repo: string): Promise<{ blobDigest: string }> {
+  const { createHash } = await import('node:crypto');
+  const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+  const put = async (b: Buffer) => {
+    const loc = await startUpload(stack, creds, repo);
+    const r = await request(withDigest(loc, sha(b)), { method: 'PUT', dispatcher: stack.dispatcher, body: b, headers: hdr(stack, creds, { 'content-type': 'application/octet-stream' }) });
+    await expect(r, 201, 'PUT small blob');
+    return { digest: sha(b), size: b.length };
+  };
+  const layer = await put(Buffer.from('berth bench layer '.repeat(1000)));
+  const config = await put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })));
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, ...config }, layers: [{ mediaType: MT.ociLayer, ...layer }] }));
+  const r = await request(`${stack.url}/v2/${repo}/manifests/latest`, { method: 'PUT', dispatcher: stack.dispatcher, body: manifest, headers: hdr(stack, creds, { 'content-type': MT.ociManifest }) });
+  await expect(r, 201, 'PUT manifest');
+  return { blobDigest: layer.digest };
+}
+
+// ---------- request rates (wrk) ----------
+
+export interface WrkResult { rps: number; requests: number; non2xx: number; socketErrors: string | null; latencyP50?: string; latencyP99?: string }
+
+export async function wrk(stack: Stack, creds: Creds, path: string, method: 'GET' | 'HEAD', o: { connections: number; threads: number; seconds: number; scratch: string }): Promise<WrkResult> {
+  const script = join(o.scratch, `wrk-${method}.lua`);
+  await mkdir(o.scratch, { recursive: true });
+  await writeFile(script, `wrk.method = "${method}"\n`);
+  const headers = [`Accept: ${MT.ociManifest}, ${MT.dockerManifest}, ${MT.ociIndex}`, ...(stack.auth ? [`Authorization: ${creds.header}`] : [])];
+  const { stdout } = await run('wrk', ['-t', String(o.threads), '-c', String(o.connections), '-d', `${o.seconds}s`, '--latency',
+    ...headers.flatMap((h) => ['-H', h]), '-s', script, `${stack.url}${path}`], { timeoutMs: (o.seconds + 60) * 1000 });
+  const num = (re: RegExp) => { const m = stdout.match(re); return m ? Number(m[1]) : 0; };
+  const rps = num(/Requests\/sec:\s+([\d.]+)/);
+  const requests = num(/(\d+) requests in/);
+  const non2xx = num(/Non-2xx or 3xx responses:\s+(\d+)/);
+  const sock = stdout.match(/Socket errors:[^\n]*/);
+  const p50 = stdout.match(/^\s+50%\s+(\S+)/m)?.[1];
+  const p99 = stdout.match(/^\s+99%\s+(\S+)/m)?.[1];
+  if (requests === 0 || non2xx > 0) throw new Error(`wrk ${method} ${path} on ${stack.side}: ${requests} requests, ${non2xx} non-2xx\n${stdout}`);
+  return { rps, requests, non2xx, socketErrors: sock ? sock[0] : null, latencyP50: p50, latencyP99: p99 };
+}
+
+export const mbPerS = (bytes: number, s: number) => bytes / MB / s;
+
+// ---------- request rates (undici, for HEAD: wrk's parser waits for a HEAD response's Content-Length body) ----------
+
+/** `connections` keep-alive connections, one request in flight on each, for `seconds`; every request carries
+ *  the Authorization header. Runs in this process (it costs the client a core, as wrk would). */
+export async function undiciLoad(stack: Stack, creds: Creds, path: string, method: 'GET' | 'HEAD', o: { connections: number; seconds: number; tls: Tls }): Promise<WrkResult> {
+  const { Pool } = await import('undici');
+  const pool = new Pool(stack.url, { connections: o.connections, pipelining: 1, connect: stack.tls ? { ca: o.tls.cert } : {} });
+  const headers = hdr(stack, creds, { accept: `${MT.ociManifest}, ${MT.dockerManifest}, ${MT.ociIndex}` });
+  let requests = 0; let non2xx = 0; let errors = 0;
+  const t0 = performance.now(); const end = t0 + o.seconds * 1000;
+  const loop = async () => {
+    while (performance.now() < end) {
+      try {
+        const r = await pool.request({ path, method, headers });
+        await r.body.dump();
+        if (r.statusCode >= 200 && r.statusCode < 300) requests++; else non2xx++;
+      } catch { errors++; }
+    }
+  };
+  try { await Promise.all(Array.from({ length: o.connections }, loop)); } finally { await pool.close(); }
+  const secs = (performance.now() - t0) / 1000;
+  if (requests === 0 || non2xx > 0 || errors > 0) throw new Error(`undici ${method} ${path} on ${stack.side}: ${requests} ok, ${non2xx} non-2xx, ${errors} errors`);
+  return { rps: requests / secs, requests, non2xx, socketErrors: null };
+}
