@@ -12,6 +12,7 @@ import { requestIdMixin } from '../gateway/request-context.js';
 import { dirname, join } from 'node:path';
 import { ensureDevCert, runCertCommand } from './cert-command.js';
 import { runHtpasswdCommand } from './htpasswd-command.js';
+import { runGcCommand } from './gc-command.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 
@@ -22,6 +23,7 @@ const USAGE = `Usage:
   berth check-config FILE         validate a config file and exit (0 ok, 1 invalid)
   berth cert [--hostname H]...    write a development TLS certificate to ./certs (see berth cert --help)
   berth htpasswd add|remove|verify USER --file PATH   manage an htpasswd file (bcrypt)
+  berth gc [--config FILE] [--dry-run] [--delete-untagged] [--force]   delete unreferenced blobs (see berth gc --help)
 
 Signals (serve): SIGTERM/SIGINT drain and exit; SIGHUP reloads the TLS certificate and key.
   berth --help | --version
@@ -33,6 +35,7 @@ Environment overrides (applied before validation): REGISTRY_<PATH> sets registry
 async function main(argv: string[]): Promise<number> {
   // Subcommands with their own options parse their own argv.
   if (argv[0] === 'cert') return runCertCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+  if (argv[0] === 'gc') return runGcCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
   if (argv[0] === 'htpasswd') {
     return runHtpasswdCommand(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   }

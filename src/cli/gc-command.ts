@@ -1,0 +1,87 @@
+// `berth gc [--config FILE] [--dry-run] [--delete-untagged] [--force]`: garbage-collects the storage
+// named by registry.storage of the config (core/gc.ts). Refuses while a writable berth holds a fresh
+// writer lease on that storage (core/writer-lease.ts) unless --force. Exit codes: 0, 1 failure, 2 usage.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../log/logger.js';
+import { markAndSweep } from '../registry/core/gc.js';
+import { liveWriters } from '../registry/core/writer-lease.js';
+import { createDriver } from '../registry/storage/factory.js';
+
+export interface GcCommandIo {
+  stdout: { write(s: string): unknown };
+  stderr: NodeJS.WritableStream;
+  /** Base for a relative --config. Default process.cwd(). */
+  cwd?: string;
+  /** Environment for config overrides (REGISTRY_*). Default process.env. */
+  env?: Record<string, string | undefined>;
+}
+
+const USAGE = `usage: berth gc [--config FILE] [--dry-run] [--delete-untagged] [--force]
+  Deletes blob data that no manifest references (mark and sweep over every repository of
+  registry.storage in FILE, default ./gateway.yml). Index children, their blobs and referrers
+  (manifests whose subject is kept) are always kept.
+  --dry-run          report what would be deleted, delete nothing
+  --delete-untagged  also delete manifests not reachable from any tag (through indexes and referrers)
+  --force            run even while a writable berth serves this storage (DANGEROUS: blobs pushed
+                     during the run can be deleted; stop the server or make it read-only instead)
+  exit: 0 done, 1 refused or failed, 2 usage error`;
+
+export async function runGcCommand(argv: string[], io: GcCommandIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'dry-run': { type: 'boolean', short: 'n' },
+        'delete-untagged': { type: 'boolean', short: 'm' },
+        force: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    io.stderr.write(`berth gc: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) { io.stdout.write(`${USAGE}\n`); return 0; }
+  const dryRun = values['dry-run'] ?? false;
+  const file = resolve(io.cwd ?? process.cwd(), values.config ?? 'gateway.yml');
+
+  let config;
+  try {
+    config = await loadConfig(file, { env: io.env ?? process.env });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.stderr.write(`berth gc: invalid configuration\n${err.message}\n`);
+    return 1;
+  }
+  const log = createLogger({ level: 'warn', destination: io.stderr });   // stdout carries the report
+  try {
+    const driver = createDriver(config.registry.storage, log);
+    const writers = await liveWriters(driver);
+    if (writers.length) {
+      const who = writers.map((w) => `${w.holder} (heartbeat ${Math.max(0, Math.round(w.ageMs / 1000))} s ago)`).join(', ');
+      if (!values.force && !dryRun) {
+        io.stderr.write(`berth gc: refusing to run: a registry is writing to this storage: ${who}\n`
+          + 'Stop it or set registry.storage.maintenance.readonly.enabled: true, then run gc again '
+          + '(--force overrides; dangerous: blobs pushed meanwhile may be deleted).\n');
+        return 1;
+      }
+      io.stderr.write(`berth gc: warning: a registry is writing to this storage: ${who}${dryRun ? ' (dry run)' : ' (--force)'}\n`);
+    }
+    const r = await markAndSweep(driver, { dryRun, deleteUntagged: values['delete-untagged'] ?? false, log });
+    const verb = dryRun ? 'would delete' : 'deleted';
+    for (const m of r.deletedManifests) io.stdout.write(`${verb} manifest ${m.repository}@${m.digest}\n`);
+    for (const d of r.deletedBlobs) io.stdout.write(`${verb} blob ${d}\n`);
+    io.stdout.write(`gc${dryRun ? ' (dry run)' : ''}: ${r.repositories} repositories, ${r.manifests} manifests, `
+      + `${r.markedBlobs} blobs marked; ${verb} ${r.deletedManifests.length} manifests, ${r.deletedBlobs.length} blobs\n`);
+    return 0;
+  } catch (err) {
+    log.error({ err }, 'gc failed');
+    io.stderr.write(`berth gc: failed: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
