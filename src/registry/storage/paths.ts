@@ -13,6 +13,8 @@
 //     _uploads/<id>/hashstates/<alg>/<offset>                          (registry:2 only; berth re-hashes)
 //     _referrers/<alg>/<subject-hex>/<alg>/<hex>/link                  berth only: manifests whose subject
 //                                                                     is <subject>; registry:2 ignores it
+//   _berth/writer/<host>-<pid>                                       berth only: lease of a serving (writing)
+//                                                                     process, heartbeat inside; gc checks it
 // Repository names contain '/', which become nested directories.
 
 export const ROOT = '/docker/registry/v2';
@@ -40,7 +42,9 @@ export type PathSpec =
   | { kind: 'uploadData'; name: string; id: string }
   | { kind: 'uploadStartedAt'; name: string; id: string }
   | { kind: 'referrersRoot'; name: string; subject: Digest }
-  | { kind: 'referrerLink'; name: string; subject: Digest; digest: Digest };
+  | { kind: 'referrerLink'; name: string; subject: Digest; digest: Digest }
+  | { kind: 'writerLeasesRoot' }
+  | { kind: 'writerLease'; holder: string };   // holder: [A-Za-z0-9._-]+
 
 export function pathFor(s: PathSpec): string {
   const repo = (name: string) => `${ROOT}/repositories/${name}`;
@@ -68,5 +72,7 @@ export function pathFor(s: PathSpec): string {
     case 'referrersRoot': return `${repo(s.name)}/_referrers/${s.subject.algorithm}/${s.subject.hex}`;
     case 'referrerLink':
       return `${pathFor({ kind: 'referrersRoot', name: s.name, subject: s.subject })}/${s.digest.algorithm}/${s.digest.hex}/link`;
+    case 'writerLeasesRoot': return `${ROOT}/_berth/writer`;
+    case 'writerLease': return `${ROOT}/_berth/writer/${s.holder}`;
   }
 }
