@@ -9,6 +9,7 @@ import type { DescriptorCache } from '../cache/descriptor-cache.js';
 import { createDescriptorCache } from '../cache/factory.js';
 import { Registry } from '../core/registry.js';
 import { startUploadPurger } from '../core/upload-purger.js';
+import { acquireWriterLease } from '../core/writer-lease.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { createDriver } from '../storage/factory.js';
 import { createRouter } from './router.js';
@@ -18,7 +19,7 @@ export interface RegistryApp {
    *  rejects: it always writes a response (OCI error JSON on failure) and sets
    *  Docker-Distribution-Api-Version: registry/2.0 on every response. */
   handle(req: IncomingMessage, res: ServerResponse): void;
-  /** Stops background work (upload purging timer). Idempotent. */
+  /** Stops background work (upload purging timer, writer lease). Idempotent. */
   close(): Promise<void>;
 }
 
@@ -37,6 +38,8 @@ export async function createRegistryApp(
     readonly,
     blobDescriber: descriptors && cachedBlobDescriber(descriptors, cacheLog),
   });
+  // A writable app announces itself so `berth gc` refuses to sweep under it (core/writer-lease.ts).
+  const lease = readonly ? undefined : await acquireWriterLease(driver, { log: opts.log });
   const purging = storage.maintenance.uploadpurging;
   const purger = purging.enabled && !readonly
     ? startUploadPurger(driver, purging, opts.log)   // the purger binds { module: 'upload-purger' }
@@ -56,7 +59,7 @@ export async function createRegistryApp(
       if (closed) return;
       closed = true;
       purger?.stop();
-      await descriptors?.close();
+      await Promise.all([descriptors?.close(), lease?.release()]);
     },
   };
 }
