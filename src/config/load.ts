@@ -217,6 +217,39 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
       }
       return out;
     }
+    case 'objectlist': {
+      if (node === null || (isScalar(node) && node.value === null)) return [];
+      if (!isSeq(node)) return fail('a list of mappings');
+      const out: unknown[] = [];
+      for (const [i, item] of node.items.entries()) {
+        const itemPath = [...path, String(i)];
+        const itemNode = item && isAlias(item) ? item.resolve(ctx.doc) : item;
+        if (isMap(itemNode)) {
+          for (const k of field.required) {
+            if (!itemNode.items.some((p) => keyOf(p.key) === k)) push(ctx, itemNode as Node, origin, [...itemPath, k], 'missing required key');
+          }
+        }
+        const v = walk((item ?? null) as Node | null, field.item, itemPath, origin, ctx);
+        if (v !== undefined) out.push(v);
+      }
+      return out;
+    }
+    case 'headers': {
+      if (node === null || (isScalar(node) && node.value === null)) return {};
+      if (!isMap(node)) return fail('a mapping of header name to string or list of strings');
+      const out: Record<string, string[]> = {};
+      for (const pair of node.items) {
+        const key = keyOf(pair.key);
+        const v = pair.value as Node | null;
+        const vals = v && isSeq(v) ? v.items.map((x) => (isScalar(x) ? x.value : undefined)) : [v && isScalar(v) ? v.value : undefined];
+        if (key === undefined || !vals.every((x) => typeof x === 'string')) {
+          push(ctx, (pair.key as Node | null), origin, [...path, key ?? '?'], 'expected a string or a list of strings');
+          continue;
+        }
+        out[key] = vals as string[];
+      }
+      return out;
+    }
     case 'enum':
       return typeof scalar === 'string' && field.values.includes(scalar) ? scalar : fail(`one of ${field.values.join(', ')}`);
     case 'path':
@@ -241,6 +274,8 @@ function defaults(field: Field, ctx: Ctx): unknown {
     }
     case 'string': return field.default;
     case 'list': return [...field.default];
+    case 'objectlist': return [];
+    case 'headers': return {};
     case 'duration': return (parseDuration(field.default) as { ms: number }).ms;
     case 'path': return resolve(ctx.baseDir, field.default);
     case 'hostport': return parseHostPort(field.default);

@@ -37,9 +37,26 @@ export interface RedisConfig {
   pool: { maxidle: number; maxactive: number; idletimeout: number };   // accepted, not honoured
 }
 
+/** Distribution's `health:` checks. threshold = consecutive failures before unhealthy (0 and 1: the first). */
+export interface HealthConfig {
+  storagedriver: { enabled: boolean; interval: number; threshold: number };   // default false, 10s, 3
+  file: { file: string; interval: number }[];                                  // interval default 10s
+  http: { uri: string; headers: Record<string, string[]>; statuscode: number; timeout: number; interval: number; threshold: number }[];
+  tcp: { addr: { host: string; port: number }; timeout: number; interval: number; threshold: number }[];
+}
+
+/** Distribution's `http:` keys that berth honours: only the debug (metrics/health) listener. */
+export interface RegistryHttpConfig {
+  /** Present only when `debug:` is: a separate listener for /metrics, /debug/health, /debug/vars. */
+  debug?: { addr: { host: string; port: number }; prometheus: { enabled: boolean; path: string } };
+}
+
 export interface RegistryConfig {
   storage: StorageConfig;
   redis?: RedisConfig;   // present only when `redis:` is
+  /** Always filled by the loader; optional for configs built in code (absent → no checks, no debug listener). */
+  health?: HealthConfig;
+  http?: RegistryHttpConfig;
 }
 
 export interface LogConfig {
@@ -106,7 +123,11 @@ export type Field =
   /** A string; `check` returns an error message or undefined. No default + optional: absent stays absent. */
   | { kind: 'string'; default?: string; optional?: boolean; check?: StringCheck }
   /** A list of strings, each passed through `check`. */
-  | { kind: 'list'; default: readonly string[]; check?: StringCheck };
+  | { kind: 'list'; default: readonly string[]; check?: StringCheck }
+  /** A list of mappings (default empty), each validated as `item`. */
+  | { kind: 'objectlist'; item: Field & { kind: 'object' }; required: readonly string[] }
+  /** HTTP headers: a mapping of name → string or list of strings (→ Record<string, string[]>), default {}. */
+  | { kind: 'headers' };
 
 const obj = (fields: Record<string, Field>, optional = false): Field => ({ kind: 'object', fields, optional });
 const bool = (d: boolean): Field => ({ kind: 'boolean', default: d });
@@ -118,6 +139,13 @@ const hostport = (d: string): Field => ({ kind: 'hostport', default: d });
 const str = (d: string | undefined, check?: StringCheck): Field =>
   (d === undefined ? { kind: 'string', optional: true, check } : { kind: 'string', default: d, check });
 const list = (d: readonly string[], check?: StringCheck): Field => ({ kind: 'list', default: d, check });
+const objlist = (required: readonly string[], fields: Record<string, Field>): Field =>
+  ({ kind: 'objectlist', item: { kind: 'object', fields }, required });
+/** health.http[].uri: an absolute http(s) URL (a path and query are allowed, unlike upstreams). */
+const checkHealthURI: StringCheck = (s) => {
+  try { if (/^https?:$/.test(new URL(s).protocol)) return undefined; } catch { /* below */ }
+  return { wanted: 'an http:// or https:// URL' };
+};
 
 /** Storage driver keys: exactly one may appear under registry.storage (none → filesystem). */
 export const STORAGE_DRIVERS = ['filesystem', 'inmemory'] as const;
@@ -173,6 +201,21 @@ export const SCHEMA: Field = obj({
       writetimeout: duration('500ms', true),
       pool: obj({ maxidle: int(16, 0), maxactive: int(64, 0), idletimeout: duration('300s') }),
     }, true),
+    health: obj({
+      storagedriver: obj({ enabled: bool(false), interval: duration('10s', true), threshold: int(3, 0) }),
+      file: objlist(['file'], { file: path(''), interval: duration('10s', true) }),
+      http: objlist(['uri'], {
+        uri: str('', checkHealthURI), headers: { kind: 'headers' }, statuscode: int(200, 100, 599),
+        timeout: duration('1s', true), interval: duration('10s', true), threshold: int(0, 0),
+      }),
+      tcp: objlist(['addr'], { addr: hostport(''), timeout: duration('1s', true), interval: duration('10s', true), threshold: int(0, 0) }),
+    }),
+    http: obj({
+      debug: obj({
+        addr: hostport('localhost:5001'),
+        prometheus: obj({ enabled: bool(true), path: str('/metrics') }),
+      }, true),
+    }),
   }),
   log: obj({ level: oneOf(LOG_LEVELS, 'info') }),
 });

@@ -41,6 +41,8 @@ test('defaults: an empty file is a complete config', () => {
         },
         redirect: { disable: false },
       },
+      health: { storagedriver: { enabled: false, interval: 10_000, threshold: 3 }, file: [], http: [], tcp: [] },
+      http: {},
     },
     log: { level: 'info' },
   });
