@@ -51,8 +51,31 @@ export interface RegistryHttpConfig {
   debug?: { addr: { host: string; port: number }; prometheus: { enabled: boolean; path: string } };
 }
 
+/** One of Distribution's notifications.endpoints[] (plus berth's `signingkey`). */
+export interface NotificationEndpointConfig {
+  name: string;
+  url: string;
+  headers: Record<string, string[]>;      // default {}
+  timeout: number;                        // ms, default 1s
+  threshold: number;                      // consecutive failures before backing off, default 10
+  backoff: number;                        // ms, default 1s
+  disabled: boolean;                      // default false
+  ignoredmediatypes: string[];            // default []
+  ignore: { mediatypes: string[]; actions: string[] };   // default [] / []
+  signingkey?: string;                    // berth: HMAC-SHA256 key for X-Berth-Signature
+}
+
+/** Distribution's `notifications` section; events are journaled durably (berth) before a request completes. */
+export interface NotificationsConfig {
+  endpoints: NotificationEndpointConfig[];
+  events: { includereferences: boolean };   // default false
+  /** berth: journal directory; default <filesystem rootdirectory>/.notifications, memory for inmemory storage. */
+  journaldirectory?: string;
+}
+
 export interface RegistryConfig {
   storage: StorageConfig;
+  notifications?: NotificationsConfig;   // present only when `notifications:` is
   redis?: RedisConfig;   // present only when `redis:` is
   /** Always filled by the loader; optional for configs built in code (absent → no checks, no debug listener). */
   health?: HealthConfig;
