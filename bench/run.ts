@@ -2,7 +2,7 @@
 // stack (nginx per Distribution's recipe → Distribution 2.8.2 + redis cache), side by side, same machine, same
 // run. Prints a markdown table and writes bench-results/latest.{json,md}. Measures only: asserts no thresholds,
 // changes nothing in src/. Needs the Debian tools from scripts/bench-deps.sh. All servers on loopback, temp dirs.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -13,13 +13,14 @@ import { REPO_ROOT } from '../test/support/processes.js';
 import { makeTestCert } from '../test/support/tls-certs.js';
 import { blobDigest, MiB, writeBenchImage, type BenchImage, type LayerSize } from './data.js';
 import { berthSupportsTlsAuth, meter, startAnchor, startBerth, tempDir, type Creds, type Stack, type Tls } from './stacks.js';
-import { blobGet, chunkedUpload, mbPerS, monolithicUpload, pushSmallImage, skopeoPull, skopeoPush, undiciLoad, wrk } from './workloads.js';
+import { blobGet, chunkedUpload, mbPerS, monolithicUpload, pushSmallImage, skopeoPull, skopeoPush, headLoad, wrk } from './workloads.js';
 import { summarizeProfile } from './profile.js';
 
 const { values: args } = parseArgs({ options: {
   quick: { type: 'boolean', default: false },
   repeats: { type: 'string' },
   profile: { type: 'boolean', default: false },     // berth under --cpu-prof, manifest GET only; prints hot functions
+  'profile-head': { type: 'boolean', default: false }, // with --profile: blob HEAD (undici loader) instead
   only: { type: 'string' },                          // comma-separated workload ids (debugging)
   out: { type: 'string', default: join(REPO_ROOT, 'bench-results') },
 } });
@@ -143,11 +144,11 @@ async function main(): Promise<void> {
     if (want('rps')) {
       const small = { berth: await pushSmallImage(berth, creds, 'bench/small'), anchor: await pushSmallImage(anchor, creds, 'bench/small') };
       const rmf: Row = { id: 'manifest-get', title: 'manifest GET by tag (wrk, 64 connections)', unit: 'req/s', higherIsBetter: true, berth: blank(), anchor: blank() };
-      const rh: Row = { id: 'blob-head', title: 'blob HEAD (undici loader, 64 connections)', unit: 'req/s', higherIsBetter: true, berth: blank(), anchor: blank() };
+      const rh: Row = { id: 'blob-head', title: 'blob HEAD (raw keep-alive loader, 64 connections)', unit: 'req/s', higherIsBetter: true, berth: blank(), anchor: blank() };
       const w = { connections: 64, threads: 2, seconds: P.wrkSeconds, scratch: join(dir, 'wrk') };
       for (let r = 0; r < R; r++) {
         await measure(rmf, r, async (s) => (await wrk(s, creds, '/v2/bench/small/manifests/latest', 'GET', w)).rps);
-        await measure(rh, r, async (s) => (await undiciLoad(s, creds, `/v2/bench/small/blobs/${small[s.side].blobDigest}`, 'HEAD', { ...w, tls })).rps);
+        await measure(rh, r, async (s) => (await headLoad(s, creds, `/v2/bench/small/blobs/${small[s.side].blobDigest}`, { ...w, tls })).rps);
       }
       rows.push(rmf, rh); log(fmtRow(rmf)); log(fmtRow(rh));
     }
@@ -210,7 +211,7 @@ function markdown(rows: Array<Row & { ratio: number }>, res: { date: string; mod
     `Machine: ${m.cores} × ${m.cpu}, ${m.ramGiB} GiB RAM, Linux ${m.kernel}, Node ${m.node}.`,
     `berth: the built CLI, ${secure ? 'TLS + htpasswd (bcrypt cost 5)' : '**plain HTTP without auth** (TLS/htpasswd not wired yet when this ran)'}, filesystem storage, log level info.`,
     `classic: nginx ${res.versions.nginx} (Distribution's nginx recipe: TLS, auth_basic with the same htpasswd) → Distribution ${res.versions.registry} (filesystem, redis ${res.versions.redis} blob-descriptor cache).`,
-    `Clients: skopeo ${res.versions.skopeo} (fresh cache per copy), undici in-process (keep-alive, TLS; also the HEAD loader, since wrk cannot parse HEAD responses that carry Content-Length), wrk (2 threads, 64 connections); all on the same 2 cores as the servers.`,
+    `Clients: skopeo ${res.versions.skopeo} (fresh cache per copy), undici in-process (keep-alive, TLS), wrk (2 threads, 64 connections) for GET, an in-process raw keep-alive HTTP/1.1 loader for HEAD (wrk waits for a HEAD response's Content-Length body; undici reconnects after each HEAD); all on the same 2 cores as the servers.`,
     '',
     '| Workload | berth | classic | berth/classic | CPU s berth | CPU s classic | peak RSS MiB berth | peak RSS MiB classic |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
@@ -232,21 +233,23 @@ function machine() {
 function versions(): Record<string, string> {
   const v = (cmd: string, a: string[], re: RegExp) => { try { const o = execFileSync(cmd, a, { stdio: ['ignore', 'pipe', 'pipe'] }); return (o.toString() || '').match(re)?.[1] ?? '?'; } catch (e) { return String((e as { stderr?: Buffer }).stderr ?? '').match(re)?.[1] ?? '?'; } };
   return {
-    nginx: (() => { try { return execFileSync('nginx', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString(); } catch { return ''; } })().match(/nginx\/(\S+)/)?.[1] ?? nginxVersion(),
+    nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr?.match(/nginx\/(\S+)/)?.[1] ?? '?',   // prints to stderr
     registry: v('docker-registry', ['--version'], /v?(\d+\.\d+\.\d+)/),
     redis: v('redis-server', ['--version'], /v=(\S+)/),
     skopeo: v('skopeo', ['--version'], /version (\S+)/),
   };
 }
-function nginxVersion(): string { try { execFileSync('nginx', ['-v'], { stdio: ['ignore', 'ignore', 'pipe'] }); return '?'; } catch (e) { return String((e as { stderr?: Buffer }).stderr ?? '').match(/nginx\/(\S+)/)?.[1] ?? '?'; } }
 
 /** berth alone under --cpu-prof, manifest GET by tag with wrk; prints the top functions by self time. */
 async function profile(opts: Parameters<typeof startBerth>[0], creds: Creds, dir: string, profDir: string): Promise<void> {
   const berth = await startBerth({ ...opts, root: join(dir, 'prof-data') });
   try {
-    await pushSmallImage(berth, creds, 'bench/small');
-    const res = await wrk(berth, creds, '/v2/bench/small/manifests/latest', 'GET', { connections: 64, threads: 2, seconds: quick ? 3 : 15, scratch: join(dir, 'wrk') });
-    log(`manifest GET under --cpu-prof: ${res.rps.toFixed(0)} req/s`);
+    const small = await pushSmallImage(berth, creds, 'bench/small');
+    const w = { connections: 64, threads: 2, seconds: quick ? 3 : 15, scratch: join(dir, 'wrk'), tls: opts.tls };
+    const res = args['profile-head']
+      ? await headLoad(berth, creds, `/v2/bench/small/blobs/${small.blobDigest}`, w)
+      : await wrk(berth, creds, '/v2/bench/small/manifests/latest', 'GET', w);
+    log(`${args['profile-head'] ? 'blob HEAD' : 'manifest GET'} under --cpu-prof: ${res.rps.toFixed(0)} req/s`);
   } finally {
     await berth.stop();
   }
@@ -254,7 +257,7 @@ async function profile(opts: Parameters<typeof startBerth>[0], creds: Creds, dir
   if (!files.length) throw new Error(`no .cpuprofile in ${profDir} (berth did not exit cleanly?)`);
   const text = summarizeProfile(readFileSync(join(profDir, files[0]!), 'utf8'), 25);
   await mkdir(args.out!, { recursive: true });
-  await writeFile(join(args.out!, 'profile-manifest-get.txt'), text);
+  await writeFile(join(args.out!, args['profile-head'] ? 'profile-blob-head.txt' : 'profile-manifest-get.txt'), text);
   process.stdout.write(text);
 }
 

@@ -150,27 +150,42 @@ export async function wrk(stack: Stack, creds: Creds, path: string, method: 'GET
 
 export const mbPerS = (bytes: number, s: number) => bytes / MB / s;
 
-// ---------- request rates (undici, for HEAD: wrk's parser waits for a HEAD response's Content-Length body) ----------
+// ---------- HEAD request rates (a raw keep-alive HTTP/1.1 loader) ----------
+// wrk's parser waits for the Content-Length body of a HEAD response, and undici closes the connection after
+// every HEAD (it guards against servers that send a body anyway), so neither measures HEAD on keep-alive.
 
-/** `connections` keep-alive connections, one request in flight on each, for `seconds`; every request carries
- *  the Authorization header. Runs in this process (it costs the client a core, as wrk would). */
-export async function undiciLoad(stack: Stack, creds: Creds, path: string, method: 'GET' | 'HEAD', o: { connections: number; seconds: number; tls: Tls }): Promise<WrkResult> {
-  const { Pool } = await import('undici');
-  const pool = new Pool(stack.url, { connections: o.connections, pipelining: 1, connect: stack.tls ? { ca: o.tls.cert } : {} });
-  const headers = hdr(stack, creds, { accept: `${MT.ociManifest}, ${MT.dockerManifest}, ${MT.ociIndex}` });
-  let requests = 0; let non2xx = 0; let errors = 0;
+/** `connections` keep-alive (TLS) connections, one request in flight on each, for `seconds`; every request
+ *  carries the Authorization header. Responses must have no body (HEAD, or 204/304). In this process. */
+export async function headLoad(stack: Stack, creds: Creds, path: string, o: { connections: number; seconds: number; tls: Tls }): Promise<WrkResult> {
+  const tlsMod = await import('node:tls'); const net = await import('node:net');
+  const u = new URL(stack.url);
+  const reqText = `HEAD ${path} HTTP/1.1\r\nHost: ${u.host}\r\nUser-Agent: berth-bench\r\nAccept: ${MT.ociManifest}, ${MT.dockerManifest}\r\n` +
+    (stack.auth ? `Authorization: ${creds.header}\r\n` : '') + 'Connection: keep-alive\r\n\r\n';
+  const req = Buffer.from(reqText, 'latin1');
+  let requests = 0; let non2xx = 0; let reconnects = 0;
   const t0 = performance.now(); const end = t0 + o.seconds * 1000;
-  const loop = async () => {
-    while (performance.now() < end) {
-      try {
-        const r = await pool.request({ path, method, headers });
-        await r.body.dump();
-        if (r.statusCode >= 200 && r.statusCode < 300) requests++; else non2xx++;
-      } catch { errors++; }
-    }
-  };
-  try { await Promise.all(Array.from({ length: o.connections }, loop)); } finally { await pool.close(); }
+  const one = () => new Promise<void>((resolve, reject) => {
+    const open = () => stack.tls
+      ? tlsMod.connect({ host: u.hostname, port: Number(u.port), ca: o.tls.cert })
+      : net.connect({ host: u.hostname, port: Number(u.port) });
+    let sock = open(); let buf = '';
+    const onData = (c: Buffer) => {
+      buf += c.toString('latin1');
+      for (let k = buf.indexOf('\r\n\r\n'); k >= 0; k = buf.indexOf('\r\n\r\n')) {
+        const head = buf.slice(0, k); buf = buf.slice(k + 4);
+        const status = Number(head.slice(9, 12));
+        if (status >= 200 && status < 300) requests++; else non2xx++;
+        const close = /\r\nconnection:\s*close/i.test(head);
+        if (performance.now() >= end) { sock.end(); resolve(); return; }
+        if (close) { reconnects++; sock.destroy(); sock = open(); wire(); }
+        sock.write(req);
+      }
+    };
+    const wire = () => { sock.on('data', onData); sock.once('error', reject); sock.once('close', () => { if (performance.now() < end && !sock.destroyed) reject(new Error('closed')); }); };
+    wire(); sock.write(req);
+  });
+  await Promise.all(Array.from({ length: o.connections }, one));
   const secs = (performance.now() - t0) / 1000;
-  if (requests === 0 || non2xx > 0 || errors > 0) throw new Error(`undici ${method} ${path} on ${stack.side}: ${requests} ok, ${non2xx} non-2xx, ${errors} errors`);
-  return { rps: requests / secs, requests, non2xx, socketErrors: null };
+  if (requests === 0 || non2xx > 0) throw new Error(`HEAD ${path} on ${stack.side}: ${requests} ok, ${non2xx} non-2xx`);
+  return { rps: requests / secs, requests, non2xx, socketErrors: reconnects ? `${reconnects} reconnects (Connection: close)` : null };
 }
