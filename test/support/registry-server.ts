@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { RegistryConfig } from '../../src/config/schema.js';
+import type { NotificationsConfig, RegistryConfig } from '../../src/config/schema.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { createRegistryApp, type RegistryApp } from '../../src/registry/api/app.js';
 import type { DescriptorCache } from '../../src/registry/cache/descriptor-cache.js';
@@ -26,6 +26,8 @@ export interface StartRegistryOptions {
   log?: Logger;
   /** A blob-descriptor cache in front of blob lookups (the app closes it on close). */
   descriptorCache?: DescriptorCache;
+  /** registry.notifications (journal under <root>/.notifications for filesystem unless journaldirectory). */
+  notifications?: NotificationsConfig;
 }
 
 export function testRegistryConfig(o: { driver: 'filesystem' | 'inmemory'; root: string; deleteEnabled: boolean; readonly: boolean }): RegistryConfig {
@@ -47,7 +49,8 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   const driver = opts.driver ?? 'filesystem';
   const ownRoot = driver === 'filesystem' && !opts.root;
   const root = driver === 'inmemory' ? '' : (opts.root ?? await mkdtemp(join(tmpdir(), 'berth-reg-')));
-  const cfg = testRegistryConfig({ driver, root, deleteEnabled: opts.deleteEnabled ?? true, readonly: opts.readonly ?? false });
+  const base = testRegistryConfig({ driver, root, deleteEnabled: opts.deleteEnabled ?? true, readonly: opts.readonly ?? false });
+  const cfg: RegistryConfig = opts.notifications ? { ...base, notifications: opts.notifications } : base;
   const app = await createRegistryApp(cfg, { log: opts.log ?? silentLogger(), descriptorCache: opts.descriptorCache });
   const server: Server = createServer((req, res) => {
     const url = req.url ?? '/';

@@ -12,6 +12,7 @@ import { startUploadPurger } from '../core/upload-purger.js';
 import { acquireWriterLease } from '../core/writer-lease.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { createDriver } from '../storage/factory.js';
+import { createNotifier } from '../notify/listener.js';
 import { createRouter } from './router.js';
 
 export interface RegistryApp {
@@ -44,7 +45,8 @@ export async function createRegistryApp(
   const purger = purging.enabled && !readonly
     ? startUploadPurger(driver, purging, opts.log)   // the purger binds { module: 'upload-purger' }
     : undefined;
-  const route = createRouter({ registry, log, redirect: !storage.redirect.disable });
+  const notifier = await createNotifier(cfg, { log: opts.log });   // undefined without enabled endpoints
+  const route = createRouter({ registry, log, redirect: !storage.redirect.disable, notifier });
   let closed = false;
   return {
     handle(req, res) {
@@ -59,6 +61,7 @@ export async function createRegistryApp(
       if (closed) return;
       closed = true;
       purger?.stop();
+      await notifier?.close();   // undelivered events stay journaled for the next start
       await Promise.all([descriptors?.close(), lease?.release()]);
     },
   };

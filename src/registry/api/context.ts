@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log/logger.js';
 import type { Registry } from '../core/registry.js';
 import type { Repository } from '../core/repository.js';
+import type { Action, TargetInfo } from '../notify/events.js';
 
 export type Route =
   | { kind: 'base' }
@@ -28,6 +29,8 @@ export interface Ctx {
   log: Logger;
   /** Whether blob GET/HEAD may answer with a driver redirect (storage.redirect.disable is false). */
   redirect: boolean;
+  /** Records a notification event (resolves once journaled); absent when notifications are off. */
+  notify?: (action: Action, target: TargetInfo) => Promise<void>;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log/logger.js';
 import { ClientDisconnectError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
+import type { Notifier } from '../notify/listener.js';
 import type { Ctx, Handler, Route } from './context.js';
 import { errorBody, OciError, toOciError } from './errors.js';
 import { API_VERSION, API_VERSION_HEADER, JSON_TYPE } from './headers.js';
@@ -51,10 +52,10 @@ export function matchRoute(path: string): Route | undefined {
   return undefined;
 }
 
-export interface RouterOptions { registry: Registry; log: Logger; redirect: boolean }
+export interface RouterOptions { registry: Registry; log: Logger; redirect: boolean; notifier?: Notifier }
 
 export function createRouter(opts: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { registry, log, redirect } = opts;
+  const { registry, log, redirect, notifier } = opts;
   return (req, res) => {
     const ac = new AbortController();
     res.once('close', () => { if (!res.writableFinished) ac.abort(); });
@@ -75,6 +76,7 @@ export function createRouter(opts: RouterOptions): (req: IncomingMessage, res: S
       ctx = {
         req, res, route, repo, registry, redirect, signal: ac.signal, log: reqLog,
         query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)),
+        notify: notifier && ((action, target) => notifier.record(action, target, req)),
       };
       await handler(ctx);
     };

@@ -49,6 +49,7 @@ export async function getBlob(ctx: Ctx): Promise<void> {
     return;
   }
   const src = await ctx.registry.driver.reader(path, { offset: start, signal });
+  await ctx.notify?.('pull', { repository: repo.name, kind: 'blob', mediaType: OCTET, size: desc.size, digest: desc.digest.text });
   res.writeHead(status, headers);
   if (start + length >= desc.size) {
     await pipeline(src, res, { signal });
@@ -75,5 +76,6 @@ export async function deleteBlob(ctx: Ctx): Promise<void> {
   ctx.registry.assertDeletable();
   const d = parseDigest(ctx.route.digest);
   await ctx.repo.blobs.unlink(d, { signal: ctx.signal });
+  await ctx.notify?.('delete', { repository: ctx.repo.name, kind: 'blob', digest: d.text });
   ctx.res.writeHead(202, { 'Content-Length': '0' }).end();
 }

@@ -48,6 +48,7 @@ export async function getManifest(ctx: Ctx): Promise<void> {
     return;
   }
   headers['Content-Length'] = String(m.bytes.length);
+  if (req.method === 'GET') await ctx.notify?.('pull', { repository: repo.name, kind: 'manifest', mediaType: m.mediaType, size: m.bytes.length, digest: m.digest.text, tag: 'tag' in ref ? ref.tag : undefined });
   res.writeHead(200, headers);
   res.end(req.method === 'HEAD' ? undefined : m.bytes);
 }
@@ -70,6 +71,7 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   };
   if (put.subject) headers['OCI-Subject'] = put.subject.text;
   if ('digest' in ref && tags.length > 0) headers['OCI-Tag'] = [...new Set(tags)];
+  await ctx.notify?.('push', { repository: repo.name, kind: 'manifest', mediaType: put.mediaType, size: body.length, digest: put.digest.text, tag: tags[0], manifest: body });
   res.writeHead(201, headers).end();
 }
 
@@ -93,6 +95,7 @@ export async function deleteManifest(ctx: Ctx): Promise<void> {
   } catch (err) {
     return unknown(repo, err, signal);
   }
+  await ctx.notify?.('delete', 'tag' in ref ? { repository: repo.name, kind: 'tag', tag: ref.tag } : { repository: repo.name, kind: 'manifest', digest: ref.digest.text });
   ctx.res.writeHead(202, { 'Content-Length': '0' }).end();
 }
 

@@ -7,7 +7,7 @@ import { BlobUnknownError, ClientDisconnectError, DigestInvalidError, RegistryEr
 import { isValidName } from '../../core/names.js';
 import type { UploadSession } from '../../core/upload.js';
 import type { Ctx } from '../context.js';
-import { uploadHeaders, uploadLocation, uploadRange } from '../headers.js';
+import { OCTET, uploadHeaders, uploadLocation, uploadRange } from '../headers.js';
 import { contentLength, parseContentRange } from '../range.js';
 import { isDisconnect } from '../router.js';
 
@@ -35,6 +35,7 @@ export async function startUpload(ctx: Ctx): Promise<void> {
       });
       if (desc) {
         await repo.blobs.link(desc.digest, { signal });
+        await ctx.notify?.('mount', { repository: repo.name, kind: 'blob', mediaType: OCTET, size: desc.size, digest: desc.digest.text, fromRepository: from });
         blobCreated(ctx, desc.digest.text);
         return;
       }
@@ -44,10 +45,11 @@ export async function startUpload(ctx: Ctx): Promise<void> {
     if (dq !== null) {                         // monolithic upload: POST ?digest= with the whole body
       const d = parseDigest(dq);
       const session = await repo.uploads.start({ signal, algorithm: d.algorithm });
-      await repo.uploads.locked(session.id, async () => {
+      const desc = await repo.uploads.locked(session.id, async () => {
         await appendBody(ctx, session);
-        await session.commit(d, { signal });
+        return session.commit(d, { signal });
       });
+      await ctx.notify?.('push', { repository: repo.name, kind: 'blob', mediaType: OCTET, size: desc.size, digest: desc.digest.text });
       blobCreated(ctx, d.text);
       return;
     }
@@ -76,11 +78,12 @@ export async function putUpload(ctx: Ctx): Promise<void> {
   const dq = ctx.query.get('digest');
   if (dq === null || dq === '') throw new DigestInvalidError('', 'digest query parameter is required');
   const d = parseDigest(dq);
-  await repo.uploads.locked(id, async () => {
+  const desc = await repo.uploads.locked(id, async () => {
     const session = await repo.uploads.resume(id, { signal });
     if (hasBody(ctx.req)) await appendBody(ctx, session);
-    await session.commit(d, { signal });
+    return session.commit(d, { signal });
   });
+  await ctx.notify?.('push', { repository: repo.name, kind: 'blob', mediaType: OCTET, size: desc.size, digest: desc.digest.text });
   blobCreated(ctx, d.text);
 }
 

@@ -1,0 +1,109 @@
+// One endpoint's ordered delivery loop over the shared journal: read from the endpoint's offset,
+// skip filtered events, POST a batch, retry the head batch until it succeeds (backing off after
+// `threshold` consecutive failures), then advance the offset. Never drops an event, never blocks
+// a request; it stops only on close().
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../../log/logger.js';
+import type { Event } from './events.js';
+import type { Journal } from './journal.js';
+import { deliver, type HttpSinkOptions } from './sinks/http.js';
+
+export interface EndpointOptions extends HttpSinkOptions {
+  name: string;
+  threshold: number;
+  backoff: number;                       // ms
+  ignoredMediaTypes: ReadonlySet<string>;
+  ignoredActions: ReadonlySet<string>;
+  /** Events per envelope (default 32). */
+  batch?: number;
+}
+
+export interface EndpointStats {
+  name: string; url: string; disabled: boolean;
+  pending: number;                       // journal entries not yet delivered (or skipped) to this endpoint
+  delivered: number; failures: number; consecutiveFailures: number; lastError?: string;
+}
+
+export class EndpointQueue {
+  private wake?: () => void;
+  private readonly ac = new AbortController();
+  private running?: Promise<void>;
+  readonly counters = { delivered: 0, failures: 0, consecutiveFailures: 0, lastError: undefined as string | undefined };
+
+  constructor(readonly o: EndpointOptions, private readonly journal: Journal, private readonly log: Logger) {}
+
+  start(): void { this.running ??= this.loop().catch((err) => this.log.error({ err, endpoint: this.o.name }, 'notification loop failed')); }
+
+  /** Called after each durable append. */
+  notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  stats(): EndpointStats {
+    return {
+      name: this.o.name, url: this.o.url, disabled: false,
+      pending: this.journal.countAfter(this.journal.offset(this.o.name)),
+      ...this.counters,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.ac.abort();
+    this.notify();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.ac.signal;
+    while (!signal.aborted) {
+      const from = this.journal.offset(this.o.name);
+      const entries = await this.journal.read(from, this.o.batch ?? 32);
+      if (entries.length === 0) {
+        await new Promise<void>((r) => { this.wake = r; if (this.journal.end() > from || signal.aborted) r(); });
+        continue;
+      }
+      const kept = entries.filter((e) => this.keep(JSON.parse(e.line.toString('utf8')) as Event)).map((e) => e.line);
+      if (kept.length > 0) {
+        const body = Buffer.concat([Buffer.from('{"events":['), ...kept.flatMap((l, i) => (i ? [Buffer.from(','), l] : [l])), Buffer.from(']}')]);
+        if (!(await this.deliverUntilDone(body, signal))) return;
+        this.counters.delivered += kept.length;
+      }
+      await this.journal.setOffset(this.o.name, entries[entries.length - 1].end);
+    }
+  }
+
+  /** Retries the head batch forever; false only when closed. */
+  private async deliverUntilDone(body: Buffer, signal: AbortSignal): Promise<boolean> {
+    for (;;) {
+      if (signal.aborted) return false;
+      try {
+        await deliver(this.o, body, signal);
+        if (this.counters.consecutiveFailures > 0) this.log.info({ endpoint: this.o.name }, 'notification endpoint recovered');
+        this.counters.consecutiveFailures = 0;
+        return true;
+      } catch (err) {
+        if (signal.aborted) return false;
+        this.counters.failures++;
+        this.counters.consecutiveFailures++;
+        this.counters.lastError = (err as Error).message;
+        if (this.counters.consecutiveFailures === 1) {
+          this.log.warn({ endpoint: this.o.name, err: (err as Error).message }, 'notification delivery failed; retrying');
+        }
+        const wait = this.counters.consecutiveFailures >= this.o.threshold ? this.o.backoff : 0;
+        try {
+          await (wait > 0 ? sleep(wait, undefined, { signal }) : new Promise((r) => setImmediate(r)));
+        } catch {
+          return false;
+        }
+      }
+    }
+  }
+
+  private keep(e: Event): boolean {
+    if (this.o.ignoredActions.has(e.action)) return false;
+    const mt = e.target.mediaType;
+    return !(mt && this.o.ignoredMediaTypes.has(mt));
+  }
+}

@@ -1,0 +1,38 @@
+// Delivers one envelope body to one endpoint with undici: POST, Distribution's media type, the
+// endpoint's headers, an optional HMAC-SHA256 signature, a hard timeout. 2xx/3xx is success (as
+// Distribution's httpSink). Always consumes the response body; never retries (queue.ts does).
+import { createHmac } from 'node:crypto';
+import { request } from 'undici';
+import { EVENTS_MEDIA_TYPE } from '../events.js';
+
+export const SIGNATURE_HEADER = 'X-Berth-Signature';
+
+export interface HttpSinkOptions {
+  url: string;
+  headers: Record<string, readonly string[]>;
+  timeout: number;          // ms, for connect + headers + body
+  signingkey?: string;
+}
+
+export class DeliveryError extends Error {
+  readonly code = 'BERTH_NOTIFY_DELIVERY';
+}
+
+export function signature(key: string, body: Buffer): string {
+  return 'sha256=' + createHmac('sha256', key).update(body).digest('hex');
+}
+
+export async function deliver(o: HttpSinkOptions, body: Buffer, signal?: AbortSignal): Promise<void> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(o.headers)) headers[k.toLowerCase()] = [...v];
+  headers['content-type'] = EVENTS_MEDIA_TYPE;
+  if (o.signingkey) headers[SIGNATURE_HEADER.toLowerCase()] = signature(o.signingkey, body);
+  const timeout = AbortSignal.timeout(o.timeout);
+  const res = await request(o.url, {
+    method: 'POST', body, headers,
+    headersTimeout: o.timeout, bodyTimeout: o.timeout,
+    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+  }).catch((err: unknown) => { throw new DeliveryError(`POST ${o.url}: ${(err as Error).message}`, { cause: err }); });
+  await res.body.dump().catch(() => undefined);
+  if (res.statusCode < 200 || res.statusCode >= 400) throw new DeliveryError(`POST ${o.url}: status ${res.statusCode}`);
+}
