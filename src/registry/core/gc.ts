@@ -100,7 +100,7 @@ export async function markAndSweep(driver: StorageDriver, opts: GcOptions): Prom
 
   // `_layers` links to swept data would make a later lookup find a link without bytes: remove them.
   if (swept.size && !opts.dryRun) {
-    for await (const name of allRepositories(driver, o)) {
+    for await (const name of directoriesWithLayers(driver, '', o)) {
       for (const d of await digestDirs(driver, pathFor({ kind: 'layersRoot', name }), o)) {
         if (!swept.has(d.text)) continue;
         if (await deleteIfExists(driver, pathFor({ kind: 'layerLink', name, digest: d }), o)) result.deletedLayerLinks += 1;
@@ -122,6 +122,15 @@ async function* allRepositories(driver: StorageDriver, o: OpOptions): AsyncGener
     if (!page.more || page.names.length === 0) return;
     last = page.names[page.names.length - 1];
   }
+}
+
+/** Repository directories holding `_layers` (also those without `_manifests`: only blobs pushed). */
+async function* directoriesWithLayers(driver: StorageDriver, name: string, o: OpOptions): AsyncGenerator<string> {
+  const dir = name === '' ? pathFor({ kind: 'repositoriesRoot' }) : pathFor({ kind: 'repository', name });
+  const layers = base(pathFor({ kind: 'layersRoot', name: 'x' }));
+  const children = (await listOrEmpty(driver, dir, o)).map(base);
+  if (name !== '' && children.includes(layers)) yield name;
+  for (const c of children) if (!c.startsWith('_')) yield* directoriesWithLayers(driver, name === '' ? c : `${name}/${c}`, o);
 }
 
 /** Revisions whose link file exists (a directory without a link is not a revision). */
