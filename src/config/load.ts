@@ -289,6 +289,7 @@ function isOptional(f: Field): boolean {
 }
 
 function crossChecks(cfg: Record<string, any>, ctx: Ctx): void {
+  notificationChecks(cfg.registry?.notifications, ctx);
   const storage = cfg.registry?.storage;
   if (!storage) return;
   const found = STORAGE_DRIVERS.filter((d) => storage[d] !== undefined);
@@ -309,6 +310,21 @@ function crossChecks(cfg: Record<string, any>, ctx: Ctx): void {
       ...position(node, ctx.envOrigin.get(node as object), ctx),
       path: 'registry.storage.cache.blobdescriptor', message: 'redis needs a registry.redis section (at least redis.addr)',
     });
+  }
+}
+
+/** Endpoint names key the journal offsets, so they must be unique; journaldirectory is a path. */
+function notificationChecks(n: Record<string, any> | undefined, ctx: Ctx): void {
+  if (!n) return;
+  if (typeof n.journaldirectory === 'string') n.journaldirectory = resolve(ctx.baseDir, n.journaldirectory);
+  const seen = new Set<string>();
+  for (const [i, e] of (n.endpoints as { name?: string }[] ?? []).entries()) {
+    if (e.name === undefined) continue;
+    if (seen.has(e.name)) {
+      const node = ctx.doc.getIn(['registry', 'notifications', 'endpoints', i, 'name'], true) as Node;
+      ctx.problems.push({ ...position(node, ctx.envOrigin.get(node as object), ctx), path: `registry.notifications.endpoints.${i}.name`, message: `duplicate endpoint name "${e.name}"` });
+    }
+    seen.add(e.name);
   }
 }
 

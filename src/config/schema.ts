@@ -170,6 +170,9 @@ const checkHealthURI: StringCheck = (s) => {
   return { wanted: 'an http:// or https:// URL' };
 };
 
+const checkAction: StringCheck = (s) =>
+  (['push', 'pull', 'mount', 'delete'].includes(s) ? undefined : { wanted: 'one of push, pull, mount, delete' });
+
 /** Storage driver keys: exactly one may appear under registry.storage (none → filesystem). */
 export const STORAGE_DRIVERS = ['filesystem', 'inmemory'] as const;
 export const DEFAULT_STORAGE_DRIVER = 'filesystem';
@@ -215,6 +218,17 @@ export const SCHEMA: Field = obj({
       redirect: obj({ disable: bool(false) }),
       cache: obj({ blobdescriptor: oneOf(['inmemory', 'redis'], 'inmemory'), blobdescriptorsize: int(10000, 1) }, true),
     }),
+    notifications: obj({
+      endpoints: objlist(['name', 'url'], {
+        name: str(undefined), url: str(undefined, checkHealthURI), headers: { kind: 'headers' },
+        timeout: duration('1s', true), threshold: int(10, 1), backoff: duration('1s', true),
+        disabled: bool(false), ignoredmediatypes: list([]),
+        ignore: obj({ mediatypes: list([]), actions: list([], checkAction) }),
+        signingkey: str(undefined),                // berth: HMAC-SHA256 key → X-Berth-Signature
+      }),
+      events: obj({ includereferences: bool(false) }),
+      journaldirectory: str(undefined),            // berth; load.ts resolves it against the file's directory
+    }, true),
     redis: obj({
       addr: hostport('localhost:6379'),
       password: str(undefined),
