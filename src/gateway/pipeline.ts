@@ -10,6 +10,7 @@
 //     │ 3 route          /v2, /v2/… → v2 │ /v1/… (and pre-1.6 docker elsewhere) → v1 │ anything else → 404
 //     │ 4 api version    v2: Docker-Distribution-Api-Version: registry/2.0 set now with setHeader, so the
 //     │                  gateway's own 401/404/5xx carry it and a backend's own value replaces it (never twice)
+//     │ 4b unavailable   v2: a failing health check (health/registry.ts) → 503 UNAVAILABLE, detail = reasons
 //     │ 5 authenticate   AccessController.authorize → `user` on the log line; ChallengeError → 401 Basic
 //     │ 6 forwarded      X-Forwarded-For/-Proto, X-Real-IP (kept from trusted proxies, replaced otherwise)
 //     ▼ 7 dispatch       v2: embedded app.handle (in-process, no second socket) or the upstream proxy;
@@ -47,6 +48,8 @@ export interface PipelineOptions {
   trustedProxies: readonly string[];
   /** The scheme clients use to reach us (X-Forwarded-Proto). */
   proto: 'http' | 'https';
+  /** Health checks; while any fails every /v2 request gets 503 UNAVAILABLE (as Distribution's health.Handler). */
+  health?: { unhealthy(): boolean; status(): Record<string, string> };
 }
 
 type Route = 'v2' | 'v1' | 'other';
@@ -130,6 +133,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
       return;
     }
     if (r === 'v2') res.setHeader(API_VERSION_HEADER, API_VERSION);
+    if (r === 'v2' && o.health?.unhealthy()) { send(s, 503, unavailableBody(o.health.status()), 'application/json'); return; }
     authenticate(s).then((ok) => {
       if (!ok) return;
       forwarded(s);
@@ -139,6 +143,10 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
       if (!res.headersSent) send(s, 500, INTERNAL_BODY, 'application/json'); else res.destroy();
     });
   }
+}
+
+function unavailableBody(detail: Record<string, string>): string {
+  return JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'service unavailable', detail }] });
 }
 
 function isV2(path: string): boolean {

@@ -11,6 +11,10 @@ import type { Config } from '../config/schema.js';
 import { httpURL } from '../config/values.js';
 import type { Logger } from '../log/logger.js';
 import { createRegistryApp, type RegistryApp } from '../registry/api/app.js';
+import { createDriver } from '../registry/storage/factory.js';
+import { startDebugServer, type DebugServer } from '../debug/server.js';
+import { startHealthChecks } from '../health/registry.js';
+import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createPipeline } from './pipeline.js';
 import { createTlsManager, type TlsManager } from './tls.js';
 import { createUpstreamProxy, type UpstreamProxy } from './upstream-proxy.js';
@@ -20,6 +24,8 @@ export { NOT_FOUND_BODY } from './pipeline.js';
 export interface RunningServer {
   /** e.g. http://127.0.0.1:5000 or https://…: the real port, also when the config said port 0. */
   url: string;
+  /** The debug listener (registry.http.debug.addr: /metrics, /debug/health, /debug/vars), when configured. */
+  debugUrl?: string;
   /** Re-reads the TLS certificate and key (SIGHUP). Open connections keep theirs. No-op without TLS. */
   reload(): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to drainMs, then cuts them), releases everything. Idempotent. */
@@ -48,10 +54,25 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   let server: Server;
   let lifecycle: ReturnType<typeof trackLifecycle>;
   let tlsManager: TlsManager | undefined;
+  let debug: DebugServer | undefined;
+  let metrics: Metrics | undefined;
   try {
     const embedded = config.upstreams.v2 === 'embedded';
-    const app = opts.registryApp ?? (embedded ? await createRegistryApp(config.registry, { log }) : undefined);
+    // The app and the storagedriver health check share one driver.
+    const driver = embedded && !opts.registryApp ? createDriver(config.registry.storage, log) : undefined;
+    const app = opts.registryApp ?? (embedded ? await createRegistryApp(config.registry, { log, driver }) : undefined);
     if (app) closers.push(() => app.close());
+    const health = startHealthChecks(config.registry.health, driver, log);
+    closers.push(() => health.stop());
+    const debugCfg = config.registry.http?.debug;
+    if (debugCfg) {
+      metrics = debugCfg.prometheus.enabled ? createMetrics() : undefined;
+      if (metrics) closers.push(() => metrics!.close());
+      debug = await startDebugServer({
+        ...debugCfg.addr, health, metrics, metricsPath: debugCfg.prometheus.path, log,
+      });
+      closers.push(() => debug!.close());
+    }
     const v2 = embedded ? undefined : proxyTo(config.upstreams.v2, config, log, opts, false);
     if (v2) closers.push(() => v2.close());
     const v1 = config.upstreams.v1 ? proxyTo(config.upstreams.v1, config, log, opts, true) : undefined;
@@ -68,9 +89,10 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
       rejectUserAgents: config.clients.rejectuseragents,
       trustedProxies: config.proxy.trustedproxies,
       proto: config.tls ? 'https' : 'http',
+      health,
     });
     server = createGatewayServer(config, tlsManager, log);
-    lifecycle = trackLifecycle(server, handler);
+    lifecycle = trackLifecycle(server, handler, metrics);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
@@ -94,6 +116,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   let closing: Promise<void> | undefined;
   return {
     url,
+    ...(debug ? { debugUrl: debug.url } : {}),
     reload: () => tlsManager?.reload() ?? Promise.resolve(),
     close() {
       closing ??= (async () => {
@@ -127,7 +150,7 @@ function proxyTo(target: string, config: Config, log: Logger, opts: ServerOption
 }
 
 /** Keeps the set of in-flight responses for draining; while closing, keep-alive ends after each response. */
-function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void) {
+function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, metrics?: Metrics) {
   const state = { inFlight: new Set<ServerResponse>(), closing: false };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     state.inFlight.add(res);
@@ -136,6 +159,7 @@ function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: Ser
       if (state.closing) setImmediate(() => server.closeIdleConnections());
     });
     if (state.closing) res.shouldKeepAlive = false;
+    metrics?.track(req, res);
     handler(req, res);
   });
   return state;

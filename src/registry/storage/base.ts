@@ -44,6 +44,20 @@ export function isAncestor(dir: string, p: string): boolean {
   return p.startsWith(dir + '/');
 }
 
+/** One finished driver call, for observers such as metrics (process-wide: every wrapped driver reports). */
+export interface StorageCallEvent { driver: string; op: string; durationMs: number; ok: boolean }
+const observers = new Set<(e: StorageCallEvent) => void>();
+
+/** Calls `fn` after every wrapped driver call; returns the function that detaches it. `fn` must not throw. */
+export function onStorageCall(fn: (e: StorageCallEvent) => void): () => void {
+  observers.add(fn);
+  return () => { observers.delete(fn); };
+}
+
+function notify(driver: string, op: string, durationMs: number, ok: boolean): void {
+  for (const fn of observers) { try { fn({ driver, op, durationMs, ok }); } catch { /* an observer never fails a call */ } }
+}
+
 /**
  * A driver parameter is missing or wrong. `key` is the config path (e.g.
  * `registry.storage.filesystem.rootdirectory`) so config errors can point at it.
@@ -73,13 +87,18 @@ export function wrapDriver(driver: StorageDriver, log?: Logger): StorageDriver {
   };
   async function call<T>(op: string, path: string, o: OpOptions | undefined, fn: () => Promise<T>): Promise<T> {
     const start = performance.now();
+    let ok = false;
     try {
       o?.signal?.throwIfAborted();
-      return await fn();
+      const r = await fn();
+      ok = true;
+      return r;
     } catch (err) {
       throw stamp(err);
     } finally {
-      dlog?.debug({ op, path, durationMs: Math.round((performance.now() - start) * 1000) / 1000 }, 'storage call');
+      const durationMs = performance.now() - start;
+      notify(name, op, durationMs, ok);
+      dlog?.debug({ op, path, durationMs: Math.round(durationMs * 1000) / 1000 }, 'storage call');
     }
   }
   const wrapWriter = (w: FileWriter, path: string): FileWriter => ({
@@ -113,6 +132,7 @@ export function wrapDriver(driver: StorageDriver, log?: Logger): StorageDriver {
   async function* walkChecked(p: string, o?: OpOptions & { startAfter?: string }): AsyncGenerator<FileInfo> {
     const start = performance.now();
     let count = 0;
+    let ok = true;   // a consumer that stops early (break) is not a failure
     try {
       check(p, true);
       o?.signal?.throwIfAborted();
@@ -121,8 +141,10 @@ export function wrapDriver(driver: StorageDriver, log?: Logger): StorageDriver {
         yield fi;
       }
     } catch (err) {
+      ok = false;
       throw stamp(err);
     } finally {
+      notify(name, 'walk', performance.now() - start, ok);
       dlog?.debug({ op: 'walk', path: p, entries: count, durationMs: Math.round((performance.now() - start) * 1000) / 1000 }, 'storage call');
     }
   }
