@@ -18,6 +18,8 @@ export interface Journal {
   offset(endpoint: string): number;
   /** Records that `endpoint` has everything before `pos`. */
   setOffset(endpoint: string, pos: number): Promise<void>;
+  /** Empties the journal and every offset; only while nothing appends (startup). */
+  compact(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -32,6 +34,7 @@ export class MemoryJournal implements Journal {
   countAfter(from: number): number { return Math.max(0, this.lines.length - from); }
   offset(endpoint: string): number { return this.offsets.get(endpoint) ?? 0; }
   async setOffset(endpoint: string, pos: number): Promise<void> { this.offsets.set(endpoint, pos); }
+  async compact(): Promise<void> { this.lines.length = 0; this.offsets.clear(); }
   async close(): Promise<void> {}
 }
 
@@ -150,13 +153,26 @@ export class FileJournal implements Journal {
 
   setOffset(endpoint: string, pos: number): Promise<void> {
     this.offsets[endpoint] = pos;
-    // Serialised, atomic (tmp + rename). Losing the newest offset only means redelivery (at least once).
+    return this.writeOffsets();
+  }
+
+  /** Serialised, atomic (tmp + rename). Losing the newest offset only means redelivery (at least once). */
+  private writeOffsets(): Promise<void> {
     this.offsetWrite = this.offsetWrite.catch(() => undefined).then(async () => {
       const tmp = join(this.dir, 'offsets.json.tmp');
       await writeFile(tmp, JSON.stringify(this.offsets));
       await rename(tmp, join(this.dir, 'offsets.json'));
     });
     return this.offsetWrite;
+  }
+
+  async compact(): Promise<void> {
+    // Truncate first: a crash before the offsets are rewritten leaves offsets > size, clamped to 0 by open().
+    await this.fh.truncate(0);
+    this.size = 0;
+    this.ends = [];
+    this.offsets = {};
+    await this.writeOffsets();
   }
 
   async close(): Promise<void> {

@@ -43,6 +43,8 @@ export async function createNotifier(cfg: RegistryConfig, opts: { log: Logger; s
   const log = opts.log.child({ module: 'notifications' });
   const dir = journalDirectory(cfg);
   const journal: Journal = dir ? await FileJournal.open(dir) : new MemoryJournal();
+  // Everything delivered to every enabled endpoint (the usual case): start from an empty file.
+  if (journal.end() > 0 && enabled.every((e) => journal.offset(e.name) === journal.end())) await journal.compact();
   const source: Source = opts.source ?? { addr: hostname(), instanceID: randomUUID() };
   const queues = enabled.map((e) => new EndpointQueue({
     name: e.name, url: e.url, headers: e.headers, timeout: e.timeout, signingkey: e.signingkey,
