@@ -20,6 +20,9 @@ export interface Journal {
   setOffset(endpoint: string, pos: number): Promise<void>;
   /** Empties the journal and every offset; only while nothing appends (startup). */
   compact(): Promise<void>;
+  /** Empties the journal when it holds at least `minBytes` (file) and `caughtUp()` says every reader
+   *  has everything, checked while no append is in flight. Appends wait for it. */
+  compactIfIdle(caughtUp: () => boolean, minBytes: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -35,6 +38,7 @@ export class MemoryJournal implements Journal {
   offset(endpoint: string): number { return this.offsets.get(endpoint) ?? 0; }
   async setOffset(endpoint: string, pos: number): Promise<void> { this.offsets.set(endpoint, pos); }
   async compact(): Promise<void> { this.lines.length = 0; this.offsets.clear(); }
+  async compactIfIdle(caughtUp: () => boolean): Promise<void> { if (this.lines.length > 0 && caughtUp()) await this.compact(); }
   async close(): Promise<void> {}
 }
 
@@ -173,6 +177,17 @@ export class FileJournal implements Journal {
     this.ends = [];
     this.offsets = {};
     await this.writeOffsets();
+  }
+
+  async compactIfIdle(caughtUp: () => boolean, minBytes: number): Promise<void> {
+    if (this.flushing || this.waiting.length > 0 || this.size === 0 || this.size < minBytes || !caughtUp()) return;
+    this.flushing = true;   // appends queue up behind the compaction
+    try {
+      await this.compact();
+    } finally {
+      this.flushing = false;
+      if (this.waiting.length > 0) void this.flush();
+    }
   }
 
   async close(): Promise<void> {

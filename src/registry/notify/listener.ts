@@ -22,6 +22,9 @@ export interface Notifier {
 
 const live = new Set<Notifier>();
 
+/** A fully delivered file journal is emptied once it reaches this size (memory journals: always). */
+export const COMPACT_BYTES = 1 << 20;
+
 /** Per-endpoint pending/failure counts of every running registry app in this process. */
 export function stats(): EndpointStats[] {
   return [...live].flatMap((n) => n.stats());
@@ -46,12 +49,13 @@ export async function createNotifier(cfg: RegistryConfig, opts: { log: Logger; s
   // Everything delivered to every enabled endpoint (the usual case): start from an empty file.
   if (journal.end() > 0 && enabled.every((e) => journal.offset(e.name) === journal.end())) await journal.compact();
   const source: Source = opts.source ?? { addr: hostname(), instanceID: randomUUID() };
-  const queues = enabled.map((e) => new EndpointQueue({
+  const compact = () => journal.compactIfIdle(() => queues.every((q) => journal.offset(q.o.name) === journal.end()), COMPACT_BYTES);
+  const queues: EndpointQueue[] = enabled.map((e) => new EndpointQueue({
     name: e.name, url: e.url, headers: e.headers, timeout: e.timeout, signingkey: e.signingkey,
     threshold: e.threshold, backoff: e.backoff,
     ignoredMediaTypes: new Set([...e.ignoredmediatypes, ...e.ignore.mediatypes]),
     ignoredActions: new Set(e.ignore.actions),
-  }, journal, log));
+  }, journal, log, compact));
   const disabled: EndpointStats[] = n.endpoints.filter((e) => e.disabled).map((e) => ({
     name: e.name, url: e.url, disabled: true, pending: 0, delivered: 0, failures: 0, consecutiveFailures: 0,
   }));

@@ -30,7 +30,11 @@ export class EndpointQueue {
   private running?: Promise<void>;
   readonly counters = { delivered: 0, failures: 0, consecutiveFailures: 0, lastError: undefined as string | undefined };
 
-  constructor(readonly o: EndpointOptions, private readonly journal: Journal, private readonly log: Logger) {}
+  constructor(
+    readonly o: EndpointOptions, private readonly journal: Journal, private readonly log: Logger,
+    /** Called after this endpoint's offset reached the end of the journal (compaction hook). */
+    private readonly caughtUp: () => Promise<void> = async () => {},
+  ) {}
 
   start(): void { this.running ??= this.loop().catch((err) => this.log.error({ err, endpoint: this.o.name }, 'notification loop failed')); }
 
@@ -61,7 +65,10 @@ export class EndpointQueue {
       const from = this.journal.offset(this.o.name);
       const entries = await this.journal.read(from, this.o.batch ?? 32);
       if (entries.length === 0) {
-        await new Promise<void>((r) => { this.wake = r; if (this.journal.end() > from || signal.aborted) r(); });
+        await new Promise<void>((r) => {
+          this.wake = r;
+          if (this.journal.countAfter(this.journal.offset(this.o.name)) > 0 || signal.aborted) r();
+        });
         continue;
       }
       const kept = entries.filter((e) => this.keep(JSON.parse(e.line.toString('utf8')) as Event)).map((e) => e.line);
@@ -71,6 +78,7 @@ export class EndpointQueue {
         this.counters.delivered += kept.length;
       }
       await this.journal.setOffset(this.o.name, entries[entries.length - 1].end);
+      if (this.journal.countAfter(this.journal.offset(this.o.name)) === 0) await this.caughtUp();
     }
   }
 
