@@ -198,7 +198,9 @@ test('inmemory storage uses a memory queue', async (t) => {
   const reg = await startRegistry({ driver: 'inmemory', notifications: { events: { includereferences: false }, endpoints: [endpoint('mem', a.url)] } });
   t.after(() => reg.close());
   const d = await pushBlob(reg.url, 'mem/repo', randomBlob(10));
-  const evs = await a.waitDelivered(1);
-  assert.equal(evs[0].target.digest, d);
-  assert.equal(evs[0].action, 'push');
+  const empty = await pushBlob(reg.url, 'mem/repo', '');
+  assert.equal((await raw(reg.url, 'HEAD', `/v2/mem/repo/blobs/${empty}`)).status, 200);   // HEAD: no event
+  assert.equal((await raw(reg.url, 'GET', `/v2/mem/repo/blobs/${empty}`)).status, 200);
+  const evs = await a.waitDelivered(3);
+  assert.deepEqual(evs.map((e) => `${e.action} ${e.target.digest} ${e.target.size}`), [`push ${d} 10`, `push ${empty} 0`, `pull ${empty} 0`]);
 });

@@ -15,6 +15,8 @@ export async function getBlob(ctx: Ctx): Promise<void> {
   const desc = await repo.blobs.stat(d, { signal });
   const path = repo.blobs.dataPath(desc.digest);
   const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
+  // Like Distribution's ServeBlob: every GET of a present blob (redirect, range, 304, empty) is a pull.
+  if (method === 'GET') await ctx.notify?.('pull', { repository: repo.name, kind: 'blob', mediaType: OCTET, size: desc.size, digest: desc.digest.text });
   if (ctx.redirect) {
     const url = await ctx.registry.driver.redirectURL(path, method);
     if (url) {
@@ -49,7 +51,6 @@ export async function getBlob(ctx: Ctx): Promise<void> {
     return;
   }
   const src = await ctx.registry.driver.reader(path, { offset: start, signal });
-  await ctx.notify?.('pull', { repository: repo.name, kind: 'blob', mediaType: OCTET, size: desc.size, digest: desc.digest.text });
   res.writeHead(status, headers);
   if (start + length >= desc.size) {
     await pipeline(src, res, { signal });
