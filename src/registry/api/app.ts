@@ -39,13 +39,14 @@ export async function createRegistryApp(
     readonly,
     blobDescriber: descriptors && cachedBlobDescriber(descriptors, cacheLog),
   });
+  // Before anything that needs stopping: a journal that cannot be opened fails startup cleanly.
+  const notifier = await createNotifier(cfg, { log: opts.log });   // undefined without enabled endpoints
   // A writable app announces itself so `berth gc` refuses to sweep under it (core/writer-lease.ts).
   const lease = readonly ? undefined : await acquireWriterLease(driver, { log: opts.log });
   const purging = storage.maintenance.uploadpurging;
   const purger = purging.enabled && !readonly
     ? startUploadPurger(driver, purging, opts.log)   // the purger binds { module: 'upload-purger' }
     : undefined;
-  const notifier = await createNotifier(cfg, { log: opts.log });   // undefined without enabled endpoints
   const route = createRouter({ registry, log, redirect: !storage.redirect.disable, notifier });
   let closed = false;
   return {
