@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.js';
+import { countBodyBytes } from '../http/body-bytes.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -36,35 +37,14 @@ export function trackRequest(req: IncomingMessage, res: ServerResponse, log: Log
   const path = (req.url ?? '/').split('?')[0];   // the query may carry upload state or tokens: never logged
   reqLog.debug({ method, path }, 'request started');
 
-  // Count bytes where they pass anyway: the parser pushes body chunks into req; handlers write to res.
-  let bytesIn = 0;
-  let bytesOut = 0;
-  const push = req.push;
-  req.push = function (chunk: any, encoding?: BufferEncoding) {
-    if (chunk) bytesIn += chunk.length;
-    return push.call(this, chunk, encoding);
-  };
-  const count = (chunk: unknown, encoding?: unknown) => {
-    if (typeof chunk === 'string') bytesOut += Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding as BufferEncoding : 'utf8');
-    else if (chunk instanceof Uint8Array) bytesOut += chunk.byteLength;
-  };
-  const write = res.write;
-  res.write = function (this: ServerResponse, chunk: any, ...rest: any[]) {
-    count(chunk, rest[0]);
-    return (write as any).call(this, chunk, ...rest);
-  } as typeof res.write;
-  const end = res.end;
-  res.end = function (this: ServerResponse, chunk?: any, ...rest: any[]) {
-    if (typeof chunk !== 'function') count(chunk, rest[0]);
-    return (end as any).call(this, chunk, ...rest);
-  } as typeof res.end;
+  const bytes = countBodyBytes(req, res);
 
   const noted: Record<string, unknown> = {};
   res.once('close', () => {
     const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     const fields: Record<string, unknown> = {
       method, path, status: res.statusCode, durationMs: Math.round(durationMs * 1000) / 1000,
-      bytesIn, bytesOut: method === 'HEAD' ? 0 : bytesOut, ...noted,
+      bytesIn: bytes.bytesIn, bytesOut: method === 'HEAD' ? 0 : bytes.bytesOut, ...noted,
     };
     if (!res.writableFinished) fields.aborted = true;   // client went away before the response ended
     reqLog.info(fields, 'request completed');

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { onStorageCall } from '../registry/storage/base.js';
+import { countBodyBytes } from '../http/body-bytes.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -56,33 +57,13 @@ export function createMetrics(): Metrics {
     registry,
     track(req, res) {
       const started = process.hrtime.bigint();
-      let inBytes = 0;
-      let outBytes = 0;
-      const push = req.push;
-      req.push = function (chunk: any, encoding?: BufferEncoding) {
-        if (chunk) inBytes += chunk.length;
-        return push.call(this, chunk, encoding);
-      };
-      const count = (chunk: unknown, encoding?: unknown) => {
-        if (typeof chunk === 'string') outBytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding as BufferEncoding : 'utf8');
-        else if (chunk instanceof Uint8Array) outBytes += chunk.byteLength;
-      };
-      const write = res.write;
-      res.write = function (this: ServerResponse, chunk: any, ...rest: any[]) {
-        count(chunk, rest[0]);
-        return (write as any).call(this, chunk, ...rest);
-      } as typeof res.write;
-      const end = res.end;
-      res.end = function (this: ServerResponse, chunk?: any, ...rest: any[]) {
-        if (typeof chunk !== 'function') count(chunk, rest[0]);
-        return (end as any).call(this, chunk, ...rest);
-      } as typeof res.end;
+      const bytes = countBodyBytes(req, res);
       res.once('close', () => {
         const l = { method: req.method ?? '', route: routeOf(req.url ?? '/') };
         requests.inc({ ...l, status: String(res.statusCode) });
         duration.observe(l, Number(process.hrtime.bigint() - started) / 1e9);
-        if (inBytes) bytesIn.inc(l, inBytes);
-        if (outBytes && req.method !== 'HEAD') bytesOut.inc(l, outBytes);
+        if (bytes.bytesIn) bytesIn.inc(l, bytes.bytesIn);
+        if (bytes.bytesOut && req.method !== 'HEAD') bytesOut.inc(l, bytes.bytesOut);
       });
     },
     close: detach,
