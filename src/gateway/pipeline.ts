@@ -11,7 +11,8 @@
 //     │ 4 api version    v2: Docker-Distribution-Api-Version: registry/2.0 set now with setHeader, so the
 //     │                  gateway's own 401/404/5xx carry it and a backend's own value replaces it (never twice)
 //     │ 4b unavailable   v2: a failing health check (health/registry.ts) → 503 UNAVAILABLE, detail = reasons
-//     │ 5 authenticate   AccessController.authorize → `user` on the log line; ChallengeError → 401 Basic
+//     │ 5 authenticate   AccessController.authorize → `user` on the log line and as the request's actor
+//     │                  (setRequestActor: events' actor.name); ChallengeError → 401 Basic
 //     │ 6 forwarded      X-Forwarded-For/-Proto, X-Real-IP (kept from trusted proxies, replaced otherwise)
 //     ▼ 7 dispatch       v2: embedded app.handle (in-process, no second socket) or the upstream proxy;
 //                        v1: the v1 upstream (Authorization stripped unless upstreams.v1auth: forward)
@@ -19,6 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ChallengeError, type AccessController } from '../auth/access.js';
 import type { Logger } from '../log/logger.js';
 import type { RegistryApp } from '../registry/api/app.js';
+import { setRequestActor } from '../registry/api/context.js';
 import { applyForwardedHeaders, compileTrustedProxies } from './forwarded.js';
 import { runWithRequestId } from './request-context.js';
 import { trackRequest, type TrackedRequest } from './request-log.js';
@@ -87,7 +89,10 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
   const authenticate = async (s: Step): Promise<boolean> => {
     try {
       const grant = await o.access.authorize(s.req, []);
-      if (grant.user !== null) s.track.note({ user: grant.user });
+      if (grant.user !== null) {
+        s.track.note({ user: grant.user });
+        setRequestActor(s.req, grant.user);   // the embedded app's events: actor.name
+      }
       return true;
     } catch (err) {
       if (err instanceof ChallengeError) {

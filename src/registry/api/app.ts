@@ -13,6 +13,7 @@ import { acquireWriterLease } from '../core/writer-lease.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { createDriver } from '../storage/factory.js';
 import { createNotifier } from '../notify/listener.js';
+import { requestActor } from './context.js';
 import { createRouter } from './router.js';
 
 export interface RegistryApp {
@@ -25,7 +26,11 @@ export interface RegistryApp {
 }
 
 export async function createRegistryApp(
-  cfg: RegistryConfig, opts: { log: Logger; driver?: StorageDriver; descriptorCache?: DescriptorCache },
+  cfg: RegistryConfig, opts: {
+    log: Logger; driver?: StorageDriver; descriptorCache?: DescriptorCache;
+    /** Who made a request (events' actor.name). Default: what the gateway recorded with setRequestActor. */
+    actor?: (req: IncomingMessage) => string | undefined;
+  },
 ): Promise<RegistryApp> {
   const log = opts.log.child({ module: 'registry' });
   const storage = cfg.storage;
@@ -40,7 +45,7 @@ export async function createRegistryApp(
     blobDescriber: descriptors && cachedBlobDescriber(descriptors, cacheLog),
   });
   // Before anything that needs stopping: a journal that cannot be opened fails startup cleanly.
-  const notifier = await createNotifier(cfg, { log: opts.log });   // undefined without enabled endpoints
+  const notifier = await createNotifier(cfg, { log: opts.log, actor: opts.actor ?? requestActor });   // undefined without enabled endpoints
   // A writable app announces itself so `berth gc` refuses to sweep under it (core/writer-lease.ts).
   const lease = readonly ? undefined : await acquireWriterLease(driver, { log: opts.log });
   const purging = storage.maintenance.uploadpurging;

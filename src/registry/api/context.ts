@@ -1,5 +1,7 @@
 // The per-request context handed to every handler: request/response, parsed route and query, the
 // repository (name already validated), the abort signal (fires when the client goes away) and a logger.
+// Also the request's actor: whoever authenticated it (the gateway) records the user with
+// setRequestActor, and notification events read it (actor.name); the registry never authenticates.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log/logger.js';
 import type { Registry } from '../core/registry.js';
@@ -34,3 +36,15 @@ export interface Ctx {
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;
+
+const actors = new WeakMap<IncomingMessage, string>();
+
+/** Records the authenticated user of `req` (called by the gateway's auth step, before dispatch). */
+export function setRequestActor(req: IncomingMessage, user: string): void {
+  actors.set(req, user);
+}
+
+/** The user recorded for `req`; undefined for anonymous requests. */
+export function requestActor(req: IncomingMessage): string | undefined {
+  return actors.get(req);
+}

@@ -2,6 +2,7 @@
 // type, and a builder from what a handler knows plus the request. Pure data: no I/O, no queueing.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 
 export const EVENTS_MEDIA_TYPE = 'application/vnd.docker.distribution.events.v2+json';
 
@@ -58,7 +59,6 @@ export function buildEvent(action: Action, t: TargetInfo, req: IncomingMessage, 
     const refs = references(t.manifest);
     if (refs.length) target.references = refs;
   }
-  const addr = req.socket?.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : '';
   return {
     id: randomUUID(),
     timestamp: (o.now ?? new Date()).toISOString(),
@@ -66,11 +66,26 @@ export function buildEvent(action: Action, t: TargetInfo, req: IncomingMessage, 
     target,
     request: {
       id: first(req.headers['x-request-id']) || randomUUID(),
-      addr, host, method: req.method ?? '', useragent: first(req.headers['user-agent']),
+      addr: remoteAddr(req), host, method: req.method ?? '', useragent: first(req.headers['user-agent']),
     },
     actor: o.user ? { name: o.user } : {},
     source,
   };
+}
+
+/**
+ * Distribution's RemoteAddr: the first X-Forwarded-For entry, else X-Real-IP, when it is an IP address;
+ * else the peer as host:port. Behind the gateway these headers are the ones it set (forwarded.ts), so
+ * a client cannot choose its own address there.
+ */
+export function remoteAddr(req: IncomingMessage): string {
+  const xff = first(req.headers['x-forwarded-for']).split(',')[0]!.trim();
+  if (xff && isIP(xff)) return xff;
+  const real = first(req.headers['x-real-ip']).trim();
+  if (real && isIP(real)) return real;
+  const s = req.socket;
+  if (!s?.remoteAddress) return '';
+  return s.remoteAddress.includes(':') ? `[${s.remoteAddress}]:${s.remotePort}` : `${s.remoteAddress}:${s.remotePort}`;
 }
 
 /** config, layers, manifests and subject of a manifest (Distribution's Manifest.References()). */

@@ -1,7 +1,8 @@
 // The notification hook handed to the router: builds Distribution-format events for push, pull,
 // mount and delete, appends them durably to the journal (the only thing a request waits on) and
 // wakes one delivery loop per enabled endpoint. `stats()` reports every live endpoint for the debug
-// server. It must not call a sink on the request path or decide HTTP statuses.
+// server (/debug/vars, /metrics). It must not call a sink on the request path or decide HTTP statuses,
+// and it does not know about auth: `actor` tells it who made a request.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import type { Logger } from '../../log/logger.js';
 import { buildEvent, type Action, type Source, type TargetInfo } from './events.js';
 import { FileJournal, MemoryJournal, type Journal } from './journal.js';
 import { EndpointQueue, type EndpointStats } from './queue.js';
+import { redactURL } from './sinks/http.js';
 
 export interface Notifier {
   /** Records one event; resolves once it is durable in the journal (never waits on an endpoint). */
@@ -25,7 +27,7 @@ const live = new Set<Notifier>();
 /** A fully delivered file journal is emptied once it reaches this size (memory journals: always). */
 export const COMPACT_BYTES = 1 << 20;
 
-/** Per-endpoint pending/failure counts of every running registry app in this process. */
+/** Per-endpoint pending/failure counts of every running registry app in this process (one, outside tests). */
 export function stats(): EndpointStats[] {
   return [...live].flatMap((n) => n.stats());
 }
@@ -38,8 +40,15 @@ export function journalDirectory(cfg: RegistryConfig): string | undefined {
   return fs ? join(fs.rootdirectory, '.notifications') : undefined;
 }
 
+export interface NotifierOptions {
+  log: Logger;
+  source?: Source;
+  /** The authenticated user of a request (the event's actor.name); undefined → anonymous (actor {}). */
+  actor?: (req: IncomingMessage) => string | undefined;
+}
+
 /** undefined when no endpoint is configured and enabled (then handlers record nothing). */
-export async function createNotifier(cfg: RegistryConfig, opts: { log: Logger; source?: Source }): Promise<Notifier | undefined> {
+export async function createNotifier(cfg: RegistryConfig, opts: NotifierOptions): Promise<Notifier | undefined> {
   const n: NotificationsConfig | undefined = cfg.notifications;
   const enabled = (n?.endpoints ?? []).filter((e) => !e.disabled);
   if (!n || enabled.length === 0) return undefined;
@@ -57,12 +66,13 @@ export async function createNotifier(cfg: RegistryConfig, opts: { log: Logger; s
     ignoredActions: new Set(e.ignore.actions),
   }, journal, log, compact));
   const disabled: EndpointStats[] = n.endpoints.filter((e) => e.disabled).map((e) => ({
-    name: e.name, url: e.url, disabled: true, pending: 0, delivered: 0, failures: 0, consecutiveFailures: 0,
+    name: e.name, url: redactURL(e.url), disabled: true, pending: 0, delivered: 0, failures: 0, consecutiveFailures: 0,
+    backingOff: false,
   }));
   let closed = false;
   const notifier: Notifier = {
     async record(action, target, req) {
-      const ev = buildEvent(action, target, req, source, { includeReferences: n.events.includereferences });
+      const ev = buildEvent(action, target, req, source, { includeReferences: n.events.includereferences, user: opts.actor?.(req) });
       await journal.append([Buffer.from(JSON.stringify(ev))]);
       for (const q of queues) q.notify();
     },

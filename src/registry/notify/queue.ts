@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../log/logger.js';
 import type { Event } from './events.js';
 import type { Journal } from './journal.js';
-import { deliver, type HttpSinkOptions } from './sinks/http.js';
+import { deliver, redactURL, type HttpSinkOptions } from './sinks/http.js';
 
 export interface EndpointOptions extends HttpSinkOptions {
   name: string;
@@ -18,17 +18,28 @@ export interface EndpointOptions extends HttpSinkOptions {
   batch?: number;
 }
 
+/** One endpoint as /debug/vars and /metrics show it. Times are ISO 8601; `url` has its password redacted. */
 export interface EndpointStats {
   name: string; url: string; disabled: boolean;
   pending: number;                       // journal entries not yet delivered (or skipped) to this endpoint
-  delivered: number; failures: number; consecutiveFailures: number; lastError?: string;
+  delivered: number;                     // events accepted by the endpoint (since this process started)
+  failures: number;                      // failed delivery attempts (one per POST)
+  consecutiveFailures: number;           // failed attempts since the last success (0 when healthy)
+  lastError?: string; lastErrorAt?: string; lastSuccessAt?: string;
+  /** True while waiting `backoff` after `threshold` consecutive failures; nextRetryAt says until when. */
+  backingOff: boolean; nextRetryAt?: string;
+}
+
+interface Counters {
+  delivered: number; failures: number; consecutiveFailures: number;
+  lastError?: string; lastErrorAt?: string; lastSuccessAt?: string; nextRetryAt?: string;
 }
 
 export class EndpointQueue {
   private wake?: () => void;
   private readonly ac = new AbortController();
   private running?: Promise<void>;
-  readonly counters = { delivered: 0, failures: 0, consecutiveFailures: 0, lastError: undefined as string | undefined };
+  private readonly counters: Counters = { delivered: 0, failures: 0, consecutiveFailures: 0 };
 
   constructor(
     readonly o: EndpointOptions, private readonly journal: Journal, private readonly log: Logger,
@@ -46,10 +57,11 @@ export class EndpointQueue {
   }
 
   stats(): EndpointStats {
+    const { nextRetryAt, ...c } = this.counters;
     return {
-      name: this.o.name, url: this.o.url, disabled: false,
+      name: this.o.name, url: redactURL(this.o.url), disabled: false,
       pending: this.journal.countAfter(this.journal.offset(this.o.name)),
-      ...this.counters,
+      ...c, backingOff: nextRetryAt !== undefined, ...(nextRetryAt ? { nextRetryAt } : {}),
     };
   }
 
@@ -90,20 +102,25 @@ export class EndpointQueue {
         await deliver(this.o, body, signal);
         if (this.counters.consecutiveFailures > 0) this.log.info({ endpoint: this.o.name }, 'notification endpoint recovered');
         this.counters.consecutiveFailures = 0;
+        this.counters.lastSuccessAt = new Date().toISOString();
         return true;
       } catch (err) {
         if (signal.aborted) return false;
         this.counters.failures++;
         this.counters.consecutiveFailures++;
         this.counters.lastError = (err as Error).message;
+        this.counters.lastErrorAt = new Date().toISOString();
         if (this.counters.consecutiveFailures === 1) {
           this.log.warn({ endpoint: this.o.name, err: (err as Error).message }, 'notification delivery failed; retrying');
         }
         const wait = this.counters.consecutiveFailures >= this.o.threshold ? this.o.backoff : 0;
+        if (wait > 0) this.counters.nextRetryAt = new Date(Date.now() + wait).toISOString();
         try {
           await (wait > 0 ? sleep(wait, undefined, { signal }) : new Promise((r) => setImmediate(r)));
         } catch {
           return false;
+        } finally {
+          this.counters.nextRetryAt = undefined;
         }
       }
     }

@@ -18,6 +18,18 @@ export class DeliveryError extends Error {
   readonly code = 'BERTH_NOTIFY_DELIVERY';
 }
 
+/** The URL with a password in its userinfo replaced by `xxxxx` (Go's URL.Redacted), for logs, errors and /debug/vars. */
+export function redactURL(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = 'xxxxx';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
 export function signature(key: string, body: Buffer): string {
   return 'sha256=' + createHmac('sha256', key).update(body).digest('hex');
 }
@@ -27,12 +39,13 @@ export async function deliver(o: HttpSinkOptions, body: Buffer, signal?: AbortSi
   for (const [k, v] of Object.entries(o.headers)) headers[k.toLowerCase()] = [...v];
   headers['content-type'] = EVENTS_MEDIA_TYPE;
   if (o.signingkey) headers[SIGNATURE_HEADER.toLowerCase()] = signature(o.signingkey, body);
+  const where = redactURL(o.url);
   const timeout = AbortSignal.timeout(o.timeout);
   const res = await request(o.url, {
     method: 'POST', body, headers,
     headersTimeout: o.timeout, bodyTimeout: o.timeout,
     signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-  }).catch((err: unknown) => { throw new DeliveryError(`POST ${o.url}: ${(err as Error).message}`, { cause: err }); });
+  }).catch((err: unknown) => { throw new DeliveryError(`POST ${where}: ${(err as Error).message}`, { cause: err }); });
   await res.body.dump().catch(() => undefined);
-  if (res.statusCode < 200 || res.statusCode >= 400) throw new DeliveryError(`POST ${o.url}: status ${res.statusCode}`);
+  if (res.statusCode < 200 || res.statusCode >= 400) throw new DeliveryError(`POST ${where}: status ${res.statusCode}`);
 }
