@@ -1,12 +1,15 @@
 // The debug listener (registry.http.debug.addr, as Distribution's): /metrics (Prometheus, path from
 // http.debug.prometheus.path), /debug/health (failing checks as JSON, 503 while any fails) and
-// /debug/vars (process, memory, uptime). It is a separate socket: the public listener never serves these.
+// /debug/vars (process, memory, uptime, notification endpoints). It is a separate socket: the public
+// listener never serves these. It only reads state; it never changes what it reports on.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { httpURL } from '../config/values.js';
 import type { HealthRegistry } from '../health/registry.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { stats as notificationStats } from '../registry/notify/listener.js';
+import type { EndpointStats } from '../registry/notify/queue.js';
 
 export interface DebugServer {
   /** http://HOST:PORT with the real port. */
@@ -22,6 +25,8 @@ export interface DebugServerOptions {
   /** Absent → /metrics answers 404 (prometheus.enabled: false). */
   metrics?: Metrics;
   metricsPath?: string;
+  /** Notification endpoints for /debug/vars; default: every running registry app's (notify/listener.ts). */
+  notifications?: () => EndpointStats[];
   log: Logger;
 }
 
@@ -30,6 +35,7 @@ const started = Date.now();
 export async function startDebugServer(o: DebugServerOptions): Promise<DebugServer> {
   const log = o.log.child({ module: 'debug' });
   const metricsPath = o.metricsPath ?? '/metrics';
+  const notifications = o.notifications ?? notificationStats;
   const json = (res: ServerResponse, status: number, body: unknown) => {
     const text = `${JSON.stringify(body)}\n`;
     res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
@@ -52,6 +58,7 @@ export async function startDebugServer(o: DebugServerOptions): Promise<DebugServ
         cmdline: process.argv, pid: process.pid, node: process.version,
         uptimeSeconds: (Date.now() - started) / 1000, memory: process.memoryUsage(),
         resourceUsage: process.resourceUsage(),
+        notifications: { endpoints: notifications() },
       });
     }
     return json(res, 404, { error: 'not found' });

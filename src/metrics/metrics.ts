@@ -1,9 +1,13 @@
-// Prometheus metrics (prom-client), one Registry per server so two servers in one process never mix
-// counts: requests by route/method/status, request durations (uploads are route blob_upload),
-// body bytes in/out, storage-call latencies (fed by storage/base.ts) and process defaults.
+// Prometheus metrics (prom-client), one Registry per server: requests by route/method/status, request
+// durations (uploads are route blob_upload), body bytes in/out, and process defaults; process-wide
+// sources: storage-call latencies (storage/base.ts), blob-descriptor cache calls (cache/cache-calls.ts)
+// and the notification queues (notify/listener.ts stats(), read at scrape time).
 // It observes requests; it must never read, buffer or delay a body (no 'data' listeners).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { onCacheCall } from '../registry/cache/cache-calls.js';
+import type { EndpointStats } from '../registry/notify/queue.js';
+import { stats as notificationStats } from '../registry/notify/listener.js';
 import { onStorageCall } from '../registry/storage/base.js';
 import { countBodyBytes } from '../http/body-bytes.js';
 
@@ -11,7 +15,7 @@ export interface Metrics {
   readonly registry: Registry;
   /** Call on 'request', before any handler: the request is recorded when its response closes. */
   track(req: IncomingMessage, res: ServerResponse): void;
-  /** Detaches the storage hook. Idempotent. */
+  /** Detaches the storage and cache hooks. Idempotent. */
   close(): void;
 }
 
@@ -29,7 +33,12 @@ export function routeOf(url: string): string {
   return 'unknown';
 }
 
-export function createMetrics(): Metrics {
+export interface MetricsOptions {
+  /** Notification endpoints to report; default: every running registry app's (notify/listener.ts stats()). */
+  notifications?: () => EndpointStats[];
+}
+
+export function createMetrics(o: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'berth_' });
   const labels = ['method', 'route'] as const;
@@ -51,7 +60,20 @@ export function createMetrics(): Metrics {
     name: 'berth_storage_operation_duration_seconds', help: 'Storage driver call latencies (all drivers in this process)',
     labelNames: ['driver', 'op', 'outcome'], registers: [registry], buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 2, 10, 60],
   });
-  const detach = onStorageCall((e) => storage.observe({ driver: e.driver, op: e.op, outcome: e.ok ? 'ok' : 'error' }, e.durationMs / 1000));
+  const detachStorage = onStorageCall((e) => storage.observe({ driver: e.driver, op: e.op, outcome: e.ok ? 'ok' : 'error' }, e.durationMs / 1000));
+  const lookups = new Counter({
+    name: 'berth_blob_descriptor_cache_lookups_total', help: 'Blob-descriptor cache lookups by cache kind and result (hit, miss, error)',
+    labelNames: ['cache', 'result'], registers: [registry],
+  });
+  const cacheErrors = new Counter({
+    name: 'berth_blob_descriptor_cache_errors_total', help: 'Failed blob-descriptor cache calls by cache kind and op (get, set, clear)',
+    labelNames: ['cache', 'op'], registers: [registry],
+  });
+  const detachCache = onCacheCall((e) => {
+    if (e.op === 'get') lookups.inc({ cache: e.cache, result: e.result });
+    if (e.result === 'error') cacheErrors.inc({ cache: e.cache, op: e.op });
+  });
+  registerNotificationMetrics(registry, o.notifications ?? notificationStats);
 
   return {
     registry,
@@ -66,6 +88,34 @@ export function createMetrics(): Metrics {
         if (bytes.bytesOut && req.method !== 'HEAD') bytesOut.inc(l, bytes.bytesOut);
       });
     },
-    close: detach,
+    close() { detachStorage(); detachCache(); },
   };
+}
+
+/** Read from the queues at scrape time; endpoints of several apps with one name are summed. */
+function registerNotificationMetrics(registry: Registry, stats: () => EndpointStats[]): void {
+  type Settable = { reset(): void; inc(labels: { endpoint: string }, value: number): void };
+  const collect = (pick: (s: EndpointStats) => number) => function (this: Settable) {
+    const sums = new Map<string, number>();
+    for (const s of stats()) sums.set(s.name, (sums.get(s.name) ?? 0) + pick(s));
+    this.reset();
+    for (const [endpoint, v] of sums) this.inc({ endpoint }, v);
+  };
+  const common = { labelNames: ['endpoint'] as const, registers: [registry] };
+  new Gauge({
+    name: 'berth_notifications_pending', help: 'Journaled events not yet delivered to the endpoint',
+    ...common, collect: collect((s) => s.pending),
+  });
+  new Gauge({
+    name: 'berth_notifications_consecutive_failures', help: 'Failed delivery attempts since the endpoint last accepted a batch',
+    ...common, collect: collect((s) => s.consecutiveFailures),
+  });
+  new Counter({
+    name: 'berth_notifications_delivered_total', help: 'Events delivered to the endpoint (answered 2xx/3xx)',
+    ...common, collect: collect((s) => s.delivered),
+  });
+  new Counter({
+    name: 'berth_notifications_failures_total', help: 'Failed delivery attempts (one per POST that failed or was answered 4xx/5xx)',
+    ...common, collect: collect((s) => s.failures),
+  });
 }

@@ -6,6 +6,8 @@
 export interface CachedDescriptor { digest: string; size: number; mediaType: string }
 
 export interface DescriptorCache {
+  /** 'inmemory' or 'redis' (the config's name): the `cache` label of the cache metrics. */
+  readonly kind: string;
   /**
    * `repo` null: the global entry (the blob exists somewhere). With a repo: the blob is linked into that
    * repository AND its global entry is known. undefined on a miss. May reject (outage, timeout): callers

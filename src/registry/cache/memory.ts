@@ -7,6 +7,7 @@ import { DescriptorCacheError, type CachedDescriptor, type DescriptorCache } fro
 export const DEFAULT_MEMORY_CACHE_ENTRIES = 10_000;
 
 export class MemoryDescriptorCache implements DescriptorCache {
+  readonly kind = 'inmemory';
   private readonly map = new Map<string, CachedDescriptor>();
   private closed = false;
 

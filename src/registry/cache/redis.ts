@@ -34,6 +34,7 @@ export const repoHashKey = (repo: string, digest: string) => `repository::${repo
 type State = 'connecting' | 'up' | 'down' | 'closed';
 
 export class RedisDescriptorCache implements DescriptorCache {
+  readonly kind = 'redis';
   private readonly client;
   private readonly readMs: number;
   private readonly writeMs: number;

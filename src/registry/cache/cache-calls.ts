@@ -1,0 +1,23 @@
+// Observers of blob-descriptor cache calls, for /metrics: cached-blob-describer.ts reports every
+// lookup (hit, miss or error) and every write (ok or error), labelled with the cache's kind. Process-wide,
+// like storage/base.ts's onStorageCall. An observer never fails, delays or changes a call.
+
+export interface CacheCallEvent {
+  /** DescriptorCache.kind: 'inmemory' or 'redis'. */
+  cache: string;
+  op: 'get' | 'set' | 'clear';
+  /** get: hit | miss | error; set and clear: ok | error. */
+  result: 'hit' | 'miss' | 'ok' | 'error';
+}
+
+const observers = new Set<(e: CacheCallEvent) => void>();
+
+/** Calls `fn` after every cache call made through cachedBlobDescriber; returns the detach function. */
+export function onCacheCall(fn: (e: CacheCallEvent) => void): () => void {
+  observers.add(fn);
+  return () => { observers.delete(fn); };
+}
+
+export function reportCacheCall(e: CacheCallEvent): void {
+  for (const fn of observers) { try { fn(e); } catch { /* an observer never fails a call */ } }
+}
