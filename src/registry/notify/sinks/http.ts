@@ -1,6 +1,7 @@
 // Delivers one envelope body to one endpoint with undici: POST, Distribution's media type, the
-// endpoint's headers, an optional HMAC-SHA256 signature, a hard timeout. 2xx/3xx is success (as
-// Distribution's httpSink). Always consumes the response body; never retries (queue.ts does).
+// endpoint's headers (plus Basic auth from the URL's userinfo, as Go's client sends it), an optional
+// HMAC-SHA256 signature, a hard timeout. 2xx/3xx is success (as Distribution's httpSink). Always
+// consumes the response body; never retries (queue.ts does).
 import { createHmac } from 'node:crypto';
 import { request } from 'undici';
 import { EVENTS_MEDIA_TYPE } from '../events.js';
@@ -40,12 +41,25 @@ export async function deliver(o: HttpSinkOptions, body: Buffer, signal?: AbortSi
   headers['content-type'] = EVENTS_MEDIA_TYPE;
   if (o.signingkey) headers[SIGNATURE_HEADER.toLowerCase()] = signature(o.signingkey, body);
   const where = redactURL(o.url);
+  const { url, basic } = splitUserinfo(o.url);
+  if (basic && headers.authorization === undefined) headers.authorization = basic;   // as Go's http.Client
   const timeout = AbortSignal.timeout(o.timeout);
-  const res = await request(o.url, {
+  const res = await request(url, {
     method: 'POST', body, headers,
     headersTimeout: o.timeout, bodyTimeout: o.timeout,
     signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
   }).catch((err: unknown) => { throw new DeliveryError(`POST ${where}: ${(err as Error).message}`, { cause: err }); });
   await res.body.dump().catch(() => undefined);
   if (res.statusCode < 200 || res.statusCode >= 400) throw new DeliveryError(`POST ${where}: status ${res.statusCode}`);
+}
+
+/** `http://user:pass@host/…` → the URL without userinfo and `Basic base64(user:pass)` (undici ignores userinfo). */
+function splitUserinfo(raw: string): { url: string; basic?: string } {
+  let u: URL;
+  try { u = new URL(raw); } catch { return { url: raw }; }
+  if (!u.username && !u.password) return { url: raw };
+  const creds = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  u.username = '';
+  u.password = '';
+  return { url: u.toString(), basic: `Basic ${Buffer.from(creds).toString('base64')}` };
 }
