@@ -1,0 +1,106 @@
+// Blob-descriptor cache counters on the debug listener's /metrics, with real requests through the
+// gateway: HEADs of a pushed blob move hits (and the first lookup a miss) for the inmemory cache from
+// the config, and for a redis cache against a real redis-server; with redis killed, lookups count as
+// errors and every HEAD still answers from storage.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { request } from 'undici';
+import { loadConfigFromString } from '../../src/config/load.js';
+import { startServer, type RunningServer } from '../../src/gateway/server.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { createRegistryApp } from '../../src/registry/api/app.js';
+import { RedisDescriptorCache } from '../../src/registry/cache/redis.js';
+import { pushBlob, randomBlob, raw } from '../support/oci-client.js';
+import { redisSkip, startRedis } from '../support/redis-server.js';
+import { makeTempDir } from '../support/tmp.js';
+
+type T = { after(fn: () => unknown): void };
+
+async function start(t: T, storageYaml: string, o: { redisSocket?: string } = {}): Promise<RunningServer> {
+  const dir = await makeTempDir('berth-cache-metrics-');
+  const text = `listen: "127.0.0.1:0"
+registry:
+  storage:
+    filesystem: { rootdirectory: ${JSON.stringify(join(dir.path, 'data'))} }
+    maintenance: { uploadpurging: { enabled: false } }
+${storageYaml}
+  http: { debug: { addr: "127.0.0.1:0" } }
+`;
+  const config = loadConfigFromString(text, join(dir.path, 'gateway.yml'));
+  const log = silentLogger();
+  // redis on a unix socket (the test server has no TCP port): the app gets the cache object directly.
+  const registryApp = o.redisSocket
+    ? await createRegistryApp(config.registry, { log, descriptorCache: new RedisDescriptorCache({ socket: { path: o.redisSocket }, maxBackoffMs: 100 }, log) })
+    : undefined;
+  const server = await startServer(config, log, { drainMs: 1000, registryApp });
+  t.after(async () => { await server.close(); await dir.cleanup(); });
+  return server;
+}
+
+/** Current values of berth_blob_descriptor_cache_lookups_total{cache=kind} by result, and errors_total by op. */
+async function cacheCounters(server: RunningServer, kind: string) {
+  const res = await request(`${server.debugUrl}/metrics`);
+  const text = await res.body.text();
+  assert.equal(res.statusCode, 200);
+  const read = (name: string, label: string, value: string) =>
+    Number(new RegExp(`^${name}\\{cache="${kind}",${label}="${value}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    hit: read('berth_blob_descriptor_cache_lookups_total', 'result', 'hit'),
+    miss: read('berth_blob_descriptor_cache_lookups_total', 'result', 'miss'),
+    error: read('berth_blob_descriptor_cache_lookups_total', 'result', 'error'),
+    getErrors: read('berth_blob_descriptor_cache_errors_total', 'op', 'get'),
+  };
+}
+
+const head = async (server: RunningServer, repo: string, digest: string) =>
+  (await raw(server.url, 'HEAD', `/v2/${repo}/blobs/${digest}`)).status;
+
+/** A blob pushed, then HEADed `n` times: counter deltas are exactly one miss, then n-1 hits. */
+async function headsMoveHits(server: RunningServer, kind: string, n: number) {
+  const digest = await pushBlob(server.url, `${kind}/repo`, randomBlob(200));
+  const before = await cacheCounters(server, kind);
+  for (let i = 0; i < n; i++) assert.equal(await head(server, `${kind}/repo`, digest), 200);
+  const after = await cacheCounters(server, kind);
+  // one lookup per HEAD: the first misses (a monolithic push does not fill the cache), the rest hit
+  assert.deepEqual(
+    { hit: after.hit - before.hit, miss: after.miss - before.miss, error: after.error - before.error },
+    { hit: n - 1, miss: 1, error: 0 });
+  return { digest, after };
+}
+
+test('inmemory cache (from the config): HEADs move the hit counter', async (t) => {
+  const server = await start(t, '    cache: { blobdescriptor: inmemory }');
+  await headsMoveHits(server, 'inmemory', 5);
+  const m = await (await request(`${server.debugUrl}/metrics`)).body.text();
+  assert.match(m, /^# TYPE berth_blob_descriptor_cache_lookups_total counter$/m);
+  assert.doesNotMatch(m, /cache="redis"/);
+});
+
+test('no cache configured: no cache samples', async (t) => {
+  const server = await start(t, '');
+  const digest = await pushBlob(server.url, 'plain/repo', randomBlob(10));
+  assert.equal(await head(server, 'plain/repo', digest), 200);
+  assert.deepEqual(await cacheCounters(server, 'inmemory'), { hit: 0, miss: 0, error: 0, getErrors: 0 });
+});
+
+test('redis cache: HEADs move the hit counter; with redis killed lookups are errors and HEADs still answer', { skip: redisSkip() }, async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const server = await start(t, '', { redisSocket: redis.socket });
+  // the cache connects in the background; until then lookups are errors (served from storage)
+  const warm = await pushBlob(server.url, 'redis/warm', randomBlob(20));
+  const deadline = Date.now() + 10_000;
+  while ((await cacheCounters(server, 'redis')).hit === 0) {
+    assert.ok(Date.now() < deadline, 'redis cache never answered a lookup');
+    assert.equal(await head(server, 'redis/warm', warm), 200);
+  }
+  const { digest, after } = await headsMoveHits(server, 'redis', 5);
+
+  await redis.kill();
+  for (let i = 0; i < 3; i++) assert.equal(await head(server, 'redis/repo', digest), 200);
+  const down = await cacheCounters(server, 'redis');
+  assert.ok(down.error >= after.error + 3, `lookups failed while redis was down (errors: ${down.error - after.error})`);
+  assert.equal(down.getErrors - after.getErrors, down.error - after.error);
+  assert.equal(down.hit, after.hit);
+});
