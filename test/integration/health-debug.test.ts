@@ -164,6 +164,7 @@ test('debug listener: /metrics counters move with real requests, /debug/vars; th
   const v = vars.json();
   assert.equal(v.pid, process.pid);
   assert.ok(v.memory.rss > 0 && v.uptimeSeconds >= 0);
+  assert.deepEqual(v.notifications, { endpoints: [] });   // no notifications configured (notification-ops.test.ts has endpoints)
   const health = await get(`${server.debugUrl}/debug/health`);
   assert.deepEqual([health.status, health.json()], [200, {}]);
   assert.equal((await get(`${server.debugUrl}/nothing`)).status, 404);
