@@ -6,7 +6,6 @@ import { isIP } from 'node:net';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { access, chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { generate } from 'selfsigned';
 import type { Logger } from '../log/logger.js';
 
 export interface CertCommandIo {
@@ -65,6 +64,9 @@ export async function generateDevCert(hostnames: readonly string[], days = DEFAU
   const notBeforeDate = new Date(Date.now() - 60 * 60 * 1000);   // an hour of clock-skew tolerance
   const notAfterDate = new Date(notBeforeDate.getTime() + days * 86_400_000);
   const common = { keyType: 'rsa' as const, keySize: 2048, algorithm: 'sha256', notBeforeDate, notAfterDate };
+  // Loaded here, not at the top: selfsigned (@peculiar/x509, ~200 modules) costs ~110 ms to load and
+  // `serve` imports this file for --dev-cert, which rarely generates anything.
+  const { generate } = await import('selfsigned');
 
   const ca = await generate([
     { name: 'commonName', value: `berth development CA ${randomBytes(4).toString('hex')}` },
