@@ -6,7 +6,8 @@
 // Every call is bounded by a timeout and fails fast while disconnected (no offline queue); the client
 // reconnects by itself with backoff. Outages are logged once (healthy→down) and recoveries once
 // (down→healthy); callers get rejections and fall back to storage. Never stores blob bytes.
-import { createClient, ErrorReply } from 'redis';
+import { createRequire } from 'node:module';
+import type * as Redis from 'redis';
 import type { Logger } from '../../log/logger.js';
 import {
   BLOB_MEDIA_TYPE, DescriptorCacheError, validDescriptor, type CachedDescriptor, type DescriptorCache,
@@ -33,6 +34,11 @@ export const repoHashKey = (repo: string, digest: string) => `repository::${repo
 
 type State = 'connecting' | 'up' | 'down' | 'closed';
 
+// Loaded by the first cache constructed, not at import: node-redis (~580 CommonJS modules) costs ~110 ms
+// of startup, and the registry imports this file whether or not a redis cache is configured.
+let redisModule: typeof Redis | undefined;
+const redis = (): typeof Redis => (redisModule ??= createRequire(import.meta.url)('redis') as typeof Redis);
+
 export class RedisDescriptorCache implements DescriptorCache {
   readonly kind = 'redis';
   private readonly client;
@@ -44,7 +50,7 @@ export class RedisDescriptorCache implements DescriptorCache {
     this.readMs = positive(opts.readTimeoutMs, 500);
     this.writeMs = positive(opts.writeTimeoutMs, 500);
     const maxBackoff = positive(opts.maxBackoffMs, 2000);
-    this.client = createClient({
+    this.client = redis().createClient({
       socket: {
         ...opts.socket,
         connectTimeout: positive(opts.dialTimeoutMs, 1000),
@@ -119,7 +125,7 @@ export class RedisDescriptorCache implements DescriptorCache {
       return v;
     } catch (err) {
       // An error reply (e.g. WRONGTYPE from foreign data in a shared redis) is not an outage.
-      if (!(err instanceof ErrorReply)) this.markDown(err);
+      if (!(err instanceof redis().ErrorReply)) this.markDown(err);
       throw err instanceof DescriptorCacheError ? err : new DescriptorCacheError('CACHE_UNAVAILABLE', 'redis command failed', { cause: err });
     } finally {
       clearTimeout(timer);
