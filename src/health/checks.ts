@@ -3,7 +3,6 @@
 // timers and keep no state (registry.ts schedules them); every check is bounded by a timeout.
 import { access } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { request } from 'undici';
 import type { StorageDriver } from '../registry/storage/driver.js';
 import { PathNotFoundError } from '../registry/storage/driver.js';
 
@@ -21,6 +20,8 @@ export function fileCheck(file: string): Check {
 /** HEAD `uri` (as Distribution does); any status other than `statuscode`, or no answer within `timeout`, fails. */
 export function httpCheck(o: { uri: string; headers: Record<string, string[]>; statuscode: number; timeout: number }): Check {
   return async () => {
+    // undici (~110 CommonJS modules, ~70 ms) is loaded by the first http check, not when the registry starts.
+    const { request } = await import('undici');
     const res = await request(o.uri, {
       method: 'HEAD',
       headers: o.headers,
