@@ -3,7 +3,7 @@
 // body, never rewrites Location, and never throws: upstream failures become a 502 OCI error.
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { createProxyServer } from 'http-proxy-3';
+import { createRequire } from 'node:module';
 import type { Logger } from '../log/logger.js';
 
 export interface UpstreamProxyOptions {
@@ -65,6 +65,9 @@ export function createUpstreamProxy(opts: UpstreamProxyOptions): UpstreamProxy {
     ? new https.Agent({ keepAlive: true, ca: opts.ca })
     : new http.Agent({ keepAlive: true });
 
+  // Loaded here, not at import: only sidecar mode and v1 upstreams need http-proxy-3 (with debug,
+  // follow-redirects), and the gateway imports this file in every mode.
+  const { createProxyServer } = createRequire(import.meta.url)('http-proxy-3') as typeof import('http-proxy-3');
   const proxy = createProxyServer({
     target: url.origin,
     agent,
