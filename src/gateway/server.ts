@@ -14,7 +14,7 @@ import { createRegistryApp, type RegistryApp } from '../registry/api/app.js';
 import { createDriver } from '../registry/storage/factory.js';
 import { startDebugServer, type DebugServer } from '../debug/server.js';
 import { startHealthChecks } from '../health/registry.js';
-import { createMetrics, type Metrics } from '../metrics/metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { createPipeline } from './pipeline.js';
 import { createTlsManager, type TlsManager } from './tls.js';
 import { createUpstreamProxy, type UpstreamProxy } from './upstream-proxy.js';
@@ -66,7 +66,8 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
     closers.push(() => health.stop());
     const debugCfg = config.registry.http?.debug;
     if (debugCfg) {
-      metrics = debugCfg.prometheus.enabled ? createMetrics() : undefined;
+      // prom-client (~80 CommonJS modules with @opentelemetry/api) loads only for a prometheus listener.
+      metrics = debugCfg.prometheus.enabled ? (await import('../metrics/metrics.js')).createMetrics() : undefined;
       if (metrics) closers.push(() => metrics!.close());
       debug = await startDebugServer({
         ...debugCfg.addr, health, metrics, metricsPath: debugCfg.prometheus.path, log,
