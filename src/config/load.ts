@@ -1,25 +1,32 @@
-// Loads gateway.yml: read → parse (positions, duplicate keys rejected) → environment overrides →
-// validate against SCHEMA collecting every problem → defaults → absolute paths → cross-field checks
-// → deep-freeze. Throws one ConfigError listing all problems. Knows no server, logger or driver.
+// Loads gateway.yml or a Distribution config.yml: read → parse (positions, duplicate keys rejected) →
+// [config.yml: version check, REGISTRY_* onto it, mapping to berth's keys] or [gateway.yml: REGISTRY_*
+// routed to berth's keys] → validate against SCHEMA collecting every problem → defaults → absolute
+// paths → cross-field checks → deep-freeze. Throws one ConfigError listing all problems (config.yml
+// problems named by their Distribution key). Knows no server, logger or driver.
 import { readFile } from 'node:fs/promises';
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { dirname, resolve } from 'node:path';
 import {
-  Document, LineCounter, Pair, Scalar, YAMLMap, isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type ParsedNode,
+  Document, LineCounter, Scalar, YAMLMap, isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type ParsedNode,
 } from 'yaml';
 import { ConfigError, type ConfigProblem } from './config-error.js';
-import {
-  DEFAULT_STORAGE_DRIVER, ENV_ALIASES, ENV_PREFIX, SCHEMA, STORAGE_DRIVERS, type Config, type Field,
-} from './schema.js';
+import { keyString, mapDistribution, type MapSink } from './distribution.js';
+import { applyBerthEnv, applyToDistribution, applyToGateway, setIn, type Env, type EnvContext } from './env.js';
+import { DEFAULT_STORAGE_DRIVER, SCHEMA, STORAGE_DRIVERS, type Config, type Field } from './schema.js';
 import { DURATION_HINT, parseDuration, parseHostPort } from './values.js';
-
-type Env = Record<string, string | undefined>;
 
 export interface LoadOptions {
   /** Environment for overrides; default process.env. */
   env?: Env;
-  /** Receives notes that are not errors (unrecognised REGISTRY_* variables), for the caller to log. */
+  /**
+   * Receives notes that are not errors, for the caller to log: first the one line listing every
+   * Distribution key berth does not honour (with its reason), then unrecognised REGISTRY_* variables.
+   */
   warnings?: string[];
 }
+
+/** A Distribution key berth accepts but does not honour (it is listed in the startup warning). */
+export interface IgnoredKey { path: string; reason: string; origin?: string }
 
 /** Reads and validates a config file. Environment overrides come from `opts.env` (default process.env). */
 export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<Config> {
@@ -51,18 +58,97 @@ export function loadConfigFromString(text: string, file: string, env: Env = {}, 
     }
   }
   if (syntaxOk) {
-    applyEnv(env, ctx, warnings);
-    const raw = walk(doc.contents, SCHEMA, [], undefined, ctx) as Record<string, any> | undefined;
-    if (raw) crossChecks(raw, ctx);
-    if (ctx.problems.length === 0) {
-      return deepFreeze({ source: resolve(file), ...raw } as Config);
+    const ignored: IgnoredKey[] = [];
+    const envWarnings: string[] = [];
+    const distribution = isMap(doc.contents) && doc.contents.items.some((p) => keyString(p.key) === 'version');
+    const renames: [berth: string, distribution: string][] = [];
+    let validate = true;
+    if (distribution) {
+      validate = checkVersion(ctx);
+      if (validate) {
+        const envCtx = envContext(ctx, envWarnings, ignored);
+        applyToDistribution(env, envCtx);
+        const root = doc.contents as YAMLMap;
+        doc.contents = new YAMLMap() as never;
+        mapDistribution(root, distributionSink(ctx, ignored, renames));
+        applyBerthEnv(env, envCtx);
+      }
+    } else {
+      applyToGateway(env, envContext(ctx, envWarnings, ignored));
     }
+    if (validate) {
+      const raw = walk(doc.contents, SCHEMA, [], undefined, ctx) as Record<string, any> | undefined;
+      if (raw) crossChecks(raw, ctx);
+      if (ctx.problems.length === 0) {
+        if (ignored.length) warnings.push(ignoredLine(file, ignored));
+        warnings.push(...envWarnings);
+        return deepFreeze({ source: resolve(file), ...raw } as Config);
+      }
+    }
+    for (const p of ctx.problems) p.path = rename(p.path, renames);
   }
   const sorted = ctx.problems
     .map((p, i) => ({ p, i }))
     .sort((a, b) => (rank(a.p) - rank(b.p)) || (a.p.col - b.p.col) || (a.i - b.i))
     .map(({ p }) => p);
   throw new ConfigError(file, sorted);
+}
+
+/** The one warning line: every ignored key with its reason (and the variable when it came from one). */
+export function ignoredLine(file: string, ignored: readonly IgnoredKey[]): string {
+  const items = ignored.map((k) => `${k.path}${k.origin ? ` [${k.origin}]` : ''} (${k.reason})`);
+  return `${file}: ignoring ${ignored.length} Distribution setting${ignored.length === 1 ? '' : 's'} berth does not honour: ${items.join('; ')}`;
+}
+
+/** config.yml: `version` must be 0.1 (Distribution's only version; YAML reads it as a number or a string). */
+function checkVersion(ctx: Ctx): boolean {
+  const node = (ctx.doc.contents as YAMLMap).items.find((p) => keyString(p.key) === 'version')!.value as Node | null;
+  const v = node && isScalar(node) ? node.value : undefined;
+  if (v === 0.1 || v === '0.1') return true;
+  push(ctx, node, undefined, ['version'], `expected 0.1 (the only Distribution config.yml version), found ${describe(node)}`);
+  return false;
+}
+
+function envContext(ctx: Ctx, warnings: string[], ignored: IgnoredKey[]): EnvContext {
+  return {
+    doc: ctx.doc, problems: ctx.problems, warnings, envOrigin: ctx.envOrigin,
+    gatewaySink: (name) => ({
+      emit(target, node) {
+        if (!setIn(ctx.doc, target, node)) {
+          ctx.problems.push({ line: 0, col: 0, origin: `env ${name}`, path: target.join('.'), message: 'cannot apply: a parent key in the file is not a mapping' });
+        }
+      },
+      ignore: (path, reason) => { ignored.push({ path: path.join('.'), reason, origin: `env ${name}` }); },
+      refuse: (path, message) => { ctx.problems.push({ line: 0, col: 0, origin: `env ${name}`, path: path.join('.'), message }); },
+    }),
+  };
+}
+
+/** config.yml mapping: nodes move into the (new, empty) berth document; positions stay the file's. */
+function distributionSink(ctx: Ctx, ignored: IgnoredKey[], renames: [string, string][]): MapSink {
+  const originOf = (n: Node | null) => (n && !n.range ? ctx.envOrigin.get(n) ?? 'environment' : undefined);
+  return {
+    emit(target, node, key, from) {
+      renames.push([target.join('.'), from.join('.')]);
+      setIn(ctx.doc, target, node, key?.range);
+    },
+    ignore(path, reason, at) {
+      const origin = originOf(at);
+      ignored.push({ path: path.join('.'), reason, ...(origin ? { origin } : {}) });
+    },
+    refuse(path, message, at) {
+      ctx.problems.push({ ...position(at, originOf(at), ctx), path: path.join('.'), message });
+    },
+  };
+}
+
+/** A berth path of a mapped config.yml → the Distribution key it came from (longest recorded prefix). */
+function rename(path: string, renames: readonly [string, string][]): string {
+  let best: [string, string] | undefined;
+  for (const r of renames) {
+    if ((path === r[0] || path.startsWith(`${r[0]}.`)) && (!best || r[0].length > best[0].length)) best = r;
+  }
+  return best ? best[1] + path.slice(best[0].length) : path;
 }
 
 const rank = (p: ConfigProblem) => (p.line > 0 ? p.line : Number.MAX_SAFE_INTEGER);
@@ -74,73 +160,6 @@ interface Ctx {
   baseDir: string;
   /** Nodes created from environment variables → "env NAME" (they have no position). */
   envOrigin: WeakMap<object, string>;
-}
-
-// ------------------------------------------------------------------------------ environment
-
-function applyEnv(env: Env, ctx: Ctx, warnings: string[]): void {
-  const registry = (SCHEMA as { fields: Record<string, Field> }).fields.registry;
-  const sets: [string, string[]][] = [];
-  for (const name of Object.keys(env).sort()) {
-    if (!name.startsWith(ENV_PREFIX) || name in ENV_ALIASES) continue;
-    const path = envPath(name.slice(ENV_PREFIX.length).split('_'), registry);
-    if (path) sets.push([name, ['registry', ...path]]);
-    else warnings.push(`ignoring environment variable ${name}: no such key under registry`);
-  }
-  for (const [name, path] of Object.entries(ENV_ALIASES)) if (name in env) sets.push([name, [...path]]);
-
-  for (const [name, path] of sets) {
-    const node = ctx.doc.createNode(parseEnvValue(env[name] ?? ''));
-    ctx.envOrigin.set(node as object, `env ${name}`);
-    if (!setIn(ctx.doc, path, node)) {
-      ctx.problems.push({
-        line: 0, col: 0, origin: `env ${name}`, path: path.join('.'),
-        message: 'cannot apply: a parent key in the file is not a mapping',
-      });
-    }
-  }
-}
-
-/** Sets `path` to `value`, creating (or replacing empty `key:`) mappings on the way. False if blocked. */
-function setIn(doc: Document, path: string[], value: Node): boolean {
-  const isEmpty = (n: unknown) => n === null || n === undefined || (isScalar(n) && n.value === null);
-  if (isEmpty(doc.contents)) doc.contents = new YAMLMap() as any;
-  let map: unknown = doc.contents;
-  for (const [i, key] of path.entries()) {
-    if (!isMap(map)) return false;
-    const pair = map.items.find((p) => keyOf(p.key) === key);
-    if (i === path.length - 1) {
-      if (pair) pair.value = value; else map.items.push(new Pair(new Scalar(key), value));
-      return true;
-    }
-    if (!pair) { const m = new YAMLMap(); map.items.push(new Pair(new Scalar(key), m)); map = m; continue; }
-    if (isEmpty(pair.value)) pair.value = new YAMLMap();
-    map = isAlias(pair.value) ? pair.value.resolve(doc) : pair.value;
-  }
-  return false;
-}
-
-const keyOf = (k: unknown): string | undefined =>
-  isScalar(k) ? String(k.value) : (typeof k === 'string' || typeof k === 'number') ? String(k) : undefined;
-
-/** Matches upper-case segments against the schema's keys (a key may itself contain "_"). */
-function envPath(segs: string[], field: Field): string[] | null {
-  if (segs.length === 0) return [];
-  if (field.kind !== 'object') return null;
-  for (const key of Object.keys(field.fields)) {
-    const ks = key.toUpperCase().split('_');
-    if (ks.every((s, i) => segs[i] === s)) {
-      const rest = envPath(segs.slice(ks.length), field.fields[key]);
-      if (rest) return [key, ...rest];
-    }
-  }
-  return null;
-}
-
-/** Like Distribution: the value is YAML ("true" → boolean, "{}" → mapping); unparsable → the string. */
-function parseEnvValue(v: string): unknown {
-  const d = parseDocument(v);
-  return d.errors.length ? v : d.toJS();
 }
 
 // ------------------------------------------------------------------------------ validation
@@ -246,6 +265,8 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
           push(ctx, (pair.key as Node | null), origin, [...path, key ?? '?'], 'expected a string or a list of strings');
           continue;
         }
+        const bad = headerProblem(key, vals as string[], field.reserved);
+        if (bad) { push(ctx, (pair.key as Node | null), origin, [...path, key], bad); continue; }
         out[key] = vals as string[];
       }
       return out;
@@ -261,6 +282,16 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
       return r;
     }
   }
+}
+
+/** An HTTP header name and values Node would refuse to send, or one berth sets itself. */
+function headerProblem(name: string, values: string[], reserved: readonly string[] = []): string | undefined {
+  try { validateHeaderName(name); } catch { return `invalid header name "${name}"`; }
+  if (reserved.includes(name.toLowerCase())) return `"${name}" is set by berth itself and cannot be configured`;
+  for (const v of values) {
+    try { validateHeaderValue(name, v); } catch { return `invalid header value ${JSON.stringify(v)} (control characters)`; }
+  }
+  return undefined;
 }
 
 /** The default value of a field (objects: all their non-optional fields' defaults). */
@@ -347,6 +378,9 @@ function nullAt(keyNode: Node | null): Node {
   if (keyNode?.range) n.range = keyNode.range;
   return n;
 }
+
+const keyOf = (k: unknown): string | undefined =>
+  isScalar(k) ? String(k.value) : (typeof k === 'string' || typeof k === 'number') ? String(k) : undefined;
 
 function describe(node: Node | null | undefined): string {
   if (!node) return 'nothing';

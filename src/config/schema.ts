@@ -120,6 +120,8 @@ export interface Config {
   listen: { host: string; port: number };   // from "host:port", default 0.0.0.0:5000
   tls?: TlsConfig;
   auth?: AuthConfig;
+  /** Added to every response of the public listener (Distribution's http.headers), default {}. */
+  headers: Record<string, string[]>;
   upstreams: UpstreamsConfig;
   clients: { rejectuseragents: string };    // regex source; '' disables old-client rejection
   proxy: ProxyConfig;
@@ -149,8 +151,9 @@ export type Field =
   | { kind: 'list'; default: readonly string[]; check?: StringCheck }
   /** A list of mappings (default empty), each validated as `item`. */
   | { kind: 'objectlist'; item: Field & { kind: 'object' }; required: readonly string[] }
-  /** HTTP headers: a mapping of name → string or list of strings (→ Record<string, string[]>), default {}. */
-  | { kind: 'headers' };
+  /** HTTP headers: a mapping of name → string or list of strings (→ Record<string, string[]>), default {}.
+   *  `reserved`: lower-case names that may not be configured. */
+  | { kind: 'headers'; reserved?: readonly string[] };
 
 const obj = (fields: Record<string, Field>, optional = false): Field => ({ kind: 'object', fields, optional });
 const bool = (d: boolean): Field => ({ kind: 'boolean', default: d });
@@ -182,6 +185,13 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 /** The nginx recipe's pattern (same as gateway/user-agent.ts DEFAULT_REJECT_UA; a unit test keeps them equal). */
 export const DEFAULT_REJECT_USER_AGENTS = '^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$';
 
+/** Response headers berth (or Node) sets itself: `headers:` may not replace them. */
+export const RESERVED_RESPONSE_HEADERS = [
+  'connection', 'content-length', 'content-type', 'content-range', 'content-encoding', 'transfer-encoding', 'keep-alive',
+  'trailer', 'upgrade', 'location', 'range', 'www-authenticate', 'docker-content-digest', 'docker-upload-uuid',
+  'docker-distribution-api-version', 'x-request-id', 'etag', 'link', 'oci-subject', 'oci-filters-applied',
+] as const;
+
 export const SCHEMA: Field = obj({
   listen: hostport('0.0.0.0:5000'),
   tls: obj({
@@ -192,6 +202,7 @@ export const SCHEMA: Field = obj({
   auth: obj({
     htpasswd: obj({ realm: str('Registry Realm', checkRealm), path: path('auth/htpasswd'), cache: bool(true) }, true),
   }, true),
+  headers: { kind: 'headers', reserved: RESERVED_RESPONSE_HEADERS },
   upstreams: obj({
     v2: str('embedded', checkV2Upstream),
     v1: str(undefined, checkUpstreamURL),
@@ -257,15 +268,5 @@ export const SCHEMA: Field = obj({
   log: obj({ level: oneOf(LOG_LEVELS, 'info') }),
 });
 
-/**
- * Environment overrides, applied to the YAML before validation.
- * - `REGISTRY_<PATH>` sets a key under `registry:` (Distribution's scheme): the path's keys in upper
- *   case joined by `_`, e.g. REGISTRY_STORAGE_DELETE_ENABLED → registry.storage.delete.enabled.
- * - ENV_ALIASES below name the few others.
- * Values are parsed as YAML scalars ("true" → boolean, "168h" → string).
- */
-export const ENV_PREFIX = 'REGISTRY_';
-export const ENV_ALIASES: Record<string, readonly string[]> = {   // applied in this order: later wins
-  REGISTRY_LOG_LEVEL: ['log', 'level'],   // Distribution's name; berth has one top-level log section
-  BERTH_LOG_LEVEL: ['log', 'level'],
-};
+// Environment overrides (REGISTRY_*, BERTH_LOG_LEVEL) are resolved in env.ts against Distribution's own
+// config shape (distribution-schema.ts) and routed by the mapping rules (distribution.ts).

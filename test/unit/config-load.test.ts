@@ -27,6 +27,7 @@ test('defaults: an empty file is a complete config', () => {
   assert.deepEqual(c, {
     source: FILE,
     listen: { host: '0.0.0.0', port: 5000 },
+    headers: {},
     upstreams: { v2: 'embedded', v1auth: 'strip' },
     clients: { rejectuseragents: '^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$' },
     proxy: { readtimeout: 900_000, headertimeout: 60_000, maxheadersize: 16384, trustedproxies: [] },
@@ -119,7 +120,7 @@ test('host:port parser rejects what it should', () => {
 // One row per message: YAML → the exact lines of the error (file:line:col  path  message).
 const ERRORS: [name: string, yaml: string, want: string[]][] = [
   ['unknown top-level key', 'listen: 127.0.0.1:5000\nlisen: 1\n', [
-    `${FILE}:2:1  lisen  unknown key, expected one of: listen, tls, auth, upstreams, clients, proxy, registry, log`,
+    `${FILE}:2:1  lisen  unknown key, expected one of: listen, tls, auth, headers, upstreams, clients, proxy, registry, log`,
   ]],
   ['unknown nested key', 'registry:\n  storage:\n    nosuchdriver: { bucket: x }\n', [
     `${FILE}:3:5  registry.storage.nosuchdriver  unknown key, expected one of: filesystem, inmemory, delete, maintenance, redirect, cache`,
@@ -251,7 +252,7 @@ test('env: REGISTRY_<PATH> maps onto registry:, values parsed as YAML', () => {
   assert.equal(c.registry.storage.filesystem?.rootdirectory, '/srv/berth/store');
   assert.equal(c.registry.storage.maintenance.uploadpurging.age, 7_200_000);
   assert.equal(c.registry.storage.maintenance.readonly.enabled, true);
-  assert.deepEqual(warnings, ['ignoring environment variable REGISTRY_PORT: no such key under registry']);
+  assert.deepEqual(warnings, ['ignoring environment variable REGISTRY_PORT: no such Distribution config key']);
 });
 
 test('env overrides win over the file; log level aliases (BERTH_LOG_LEVEL wins over REGISTRY_LOG_LEVEL)', () => {
