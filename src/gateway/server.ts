@@ -16,6 +16,7 @@ import { startDebugServer, type DebugServer } from '../debug/server.js';
 import { startHealthChecks } from '../health/registry.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createPipeline } from './pipeline.js';
+import { rawHeaderLines, responseHeaderHook, type ResponseHeaderHook } from './response-headers.js';
 import { createTlsManager, type TlsManager } from './tls.js';
 import { createUpstreamProxy, type UpstreamProxy } from './upstream-proxy.js';
 
@@ -93,7 +94,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
       health,
     });
     server = createGatewayServer(config, tlsManager, log);
-    lifecycle = trackLifecycle(server, handler, metrics);
+    lifecycle = trackLifecycle(server, handler, metrics, responseHeaderHook(config.headers ?? {}));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
@@ -150,8 +151,10 @@ function proxyTo(target: string, config: Config, log: Logger, opts: ServerOption
   });
 }
 
-/** Keeps the set of in-flight responses for draining; while closing, keep-alive ends after each response. */
-function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, metrics?: Metrics) {
+/** Keeps the set of in-flight responses for draining; while closing, keep-alive ends after each response.
+ *  `addHeaders`: the configured `headers:`, on every response. */
+function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, metrics?: Metrics,
+  addHeaders?: ResponseHeaderHook) {
   const state = { inFlight: new Set<ServerResponse>(), closing: false };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     state.inFlight.add(res);
@@ -160,6 +163,7 @@ function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: Ser
       if (state.closing) setImmediate(() => server.closeIdleConnections());
     });
     if (state.closing) res.shouldKeepAlive = false;
+    addHeaders?.(res);
     metrics?.track(req, res);
     handler(req, res);
   });
@@ -187,12 +191,13 @@ function createGatewayServer(config: Config, tls: TlsManager | undefined, log: L
   // for a silent upstream is idle too: the client side allows a little longer (readtimeout plus
   // min(readtimeout, 5 s)) so the upstream proxy's own readtimeout fires first and answers 502.
   server.setTimeout(readtimeout + Math.min(readtimeout, 5_000));
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, log));
+  const extra = rawHeaderLines(config.headers ?? {});
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, log, extra));
   return server;
 }
 
-/** Node's own clientError answers (400/408/431/413), plus a log line; nothing for a socket mid-response. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket, log: Logger): void {
+/** Node's own clientError answers (400/408/431/413) with the configured headers, plus a log line; nothing for a socket mid-response. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, log: Logger, extraHeaders: string): void {
   const code = err.code ?? 'UNKNOWN';
   if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable
     || (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
@@ -203,5 +208,5 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, log: Logg
     : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408
       : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
   log.info({ code, status, remoteAddress: socket.remoteAddress }, 'rejected a malformed or slow request');
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${extraHeaders}Connection: close\r\nContent-Length: 0\r\n\r\n`);
 }
