@@ -7,7 +7,8 @@ import { Pair, Scalar, YAMLMap, isMap, isScalar, isSeq, type Node } from 'yaml';
 
 /** What berth does with one Distribution key. */
 export type Decision =
-  | { to: string; node?: Node | null }   // honoured at this dotted berth path (descendants follow unless a deeper rule says otherwise)
+  | { to: string; node?: Node | null; sub?: string }   // honoured at this dotted berth path (descendants follow unless
+                                                      // a deeper rule says otherwise); `node`/`sub`: a part of the value moves
   | { keep: true; note?: string }         // inside a moved section: stays where it is (`note`: honoured differently, listed)
   | { ignore: string }                    // not honoured: listed in the startup warning with this reason
   | { refuse: string }                    // a config error with this message
@@ -20,6 +21,8 @@ interface Rule {
   value?: (node: Node | null) => Decision | undefined;
   /** For children without a rule of their own (default: an unknown-key error in sections, keep in moved ones). */
   other?: (key: string) => Decision;
+  /** `value` needs the whole value: a REGISTRY_* variable naming a key below is decided here (env.ts wraps it). */
+  whole?: boolean;
 }
 
 export interface MapSink {
@@ -73,22 +76,22 @@ export const RULES: Record<string, Rule> = {
   'http.tls.certificate': rule(keep),
   'http.tls.key': rule(keep),
   'http.tls.minimumtls': rule(keep, { value: minimumTls }),
-  'http.tls.clientcas': rule({ drop: true }, { value: clientCas }),
+  'http.tls.clientcas': rule({ drop: true }, { value: clientCas, whole: true }),
   'http.tls.clientauth': ignore('client certificate authentication is not supported'),
   'http.tls.ciphersuites': ignore("Node's default TLS cipher suites are used"),
   'http.tls.letsencrypt': refuse("Let's Encrypt is not supported: give http.tls.certificate and http.tls.key"),
   'http.headers': rule(to('headers')),
   'http.debug': rule(to('registry.http.debug')),
-  'http.http2': rule({ ignore: 'berth serves HTTP/1.1 only' }, { value: (n) => (get(n, 'disabled') === true ? { drop: true } : undefined) }),
-  'http.h2c': rule({ drop: true }, { value: (n) => (get(n, 'enabled') === true ? { ignore: 'berth serves HTTP/1.1 only' } : undefined) }),
+  'http.http2': rule({ ignore: 'berth serves HTTP/1.1 only' }, { value: (n) => (get(n, 'disabled') === true ? { drop: true } : undefined), whole: true }),
+  'http.h2c': rule({ drop: true }, { value: (n) => (get(n, 'enabled') === true ? { ignore: 'berth serves HTTP/1.1 only' } : undefined), whole: true }),
   notifications: rule(to('registry.notifications')),
   redis: rule(to('registry.redis')),
   'redis.pool': rule({ keep: true, note: 'accepted, but berth uses one pipelined redis connection' }),
   'redis.maxidleconns': ignore('berth uses one pipelined redis connection'),
   'redis.poolsize': ignore('berth uses one pipelined redis connection'),
   'redis.connmaxidletime': ignore('berth uses one pipelined redis connection'),
-  'redis.addrs': rule({ drop: true }, { value: redisAddrs }),
-  'redis.tls': rule({ drop: true }, { value: redisTls }),
+  'redis.addrs': rule({ drop: true }, { value: redisAddrs, whole: true }),
+  'redis.tls': rule({ drop: true }, { value: redisTls, whole: true }),
   health: rule(to('registry.health')),
   'health.file.*.threshold': ignore('Distribution ignores it too: a file check fails at once'),
   catalog: ignore('berth returns at most 1000 catalog entries per page'),
@@ -141,7 +144,7 @@ export function mapAt(path: string[], key: Node | null, node: Node | null, inher
   if ('to' in d) {
     const target = d.to.split('.');
     const moved = d.node === undefined ? node : d.node;
-    sink.emit(target, moved, key, path);   // first: deeper rules may add to or remove from the placed node
+    sink.emit(target, moved, key, d.sub === undefined ? path : [...path, d.sub]);   // first: deeper rules may add to or remove from the placed node
     prune(path, moved, target, sink, r?.other);
     return 'remove';
   }
@@ -164,24 +167,36 @@ function prune(path: string[], node: Node | null, target: string[], sink: MapSin
   }
 }
 
-/**
- * For one REGISTRY_* variable in gateway.yml style: how the rules treat its Distribution path before
- * its value is looked at. `at`: the berth path it lands on when inside a moved section.
- */
-export function routeEnvPath(path: readonly string[]): { decision?: Decision; inherited: string[] | null; other?: (key: string) => Decision } {
+/** How one REGISTRY_* variable is routed in gateway.yml style (see routeEnvPath). */
+export interface EnvRoute {
+  /** Set when a section above the variable's key is ignored, refused or dropped as a whole. */
+  decision?: Decision;
+  /** Map the value at path.slice(0, at) (shorter than the path when a rule there decides by the whole value). */
+  at: number;
+  /** The berth path of path.slice(0, at) when it lies inside a moved section. */
+  inherited: string[] | null;
+  other?: (key: string) => Decision;
+  /** Notes of the sections passed on the way (e.g. redis.pool: accepted, not honoured). */
+  notes: [path: string[], note: string][];
+}
+
+/** For one REGISTRY_* variable in gateway.yml style: how the rules treat the sections above its key. */
+export function routeEnvPath(path: readonly string[]): EnvRoute {
   let inherited: string[] | null = null;
   let other: ((key: string) => Decision) | undefined;
+  const notes: [string[], string][] = [];
   for (let i = 0; i < path.length - 1; i++) {
     const prefix = path.slice(0, i + 1);
     const r = RULES[patternOf(prefix)];
+    if (r?.whole) return { at: i + 1, inherited: inherited ? [...inherited, prefix[i]!] : null, other, notes };
     const d: Decision = r ? r.base : other ? other(prefix[i]!) : inherited ? keep : { refuse: 'unknown key' };
-    if ('ignore' in d || 'refuse' in d) return { decision: d, inherited: null };
+    if ('ignore' in d || 'refuse' in d || 'drop' in d) return { decision: d, at: i + 1, inherited: null, notes };
     if ('to' in d) inherited = d.to.split('.');
     else if ('keep' in d && inherited) inherited = [...inherited, prefix[i]!];
-    else if ('drop' in d) return { decision: d, inherited: null };
+    if ('keep' in d && d.note) notes.push([prefix, d.note]);
     other = r?.other;
   }
-  return { inherited: inherited ? [...inherited, path[path.length - 1]!] : null, other };
+  return { at: path.length, inherited: inherited ? [...inherited, path[path.length - 1]!] : null, other, notes };
 }
 
 /** Berth paths the rules can produce at or below a Distribution path (what an env value for it replaces). */
@@ -305,7 +320,7 @@ function clientCas(node: Node | null): Decision | undefined {
 
 function redisAddrs(node: Node | null): Decision | undefined {
   if (isEmpty(node) || (isSeq(node) && node.items.length === 0)) return { drop: true };
-  if (isSeq(node) && node.items.length === 1) return { to: 'registry.redis.addr', node: node.items[0] as Node };
+  if (isSeq(node) && node.items.length === 1) return { to: 'registry.redis.addr', node: node.items[0] as Node, sub: '0' };
   if (isSeq(node)) return { refuse: 'several redis addresses (cluster, sentinel) are not supported yet: give one in redis.addr' };
   return { refuse: 'expected a list of one "host:port"' };
 }

@@ -123,19 +123,33 @@ export function applyToGateway(env: Env, ctx: EnvContext): void {
     if (path.length === 1 && path[0] === 'version') { ctx.warnings.push(`ignoring environment variable ${name}: gateway.yml has no version`); continue; }
     const sink = ctx.gatewaySink(name);
     const route = routeEnvPath(path);
+    for (const [p, note] of route.notes) sink.ignore(p, note, null);
+    const at = path.slice(0, route.at);
     if (route.decision) {
       const d = route.decision;
-      if ('ignore' in d) sink.ignore(path, d.ignore, null);
-      else if ('refuse' in d) sink.refuse(path, d.refuse, null);
+      if ('ignore' in d) sink.ignore(at, d.ignore, null);
+      else if ('refuse' in d) sink.refuse(at, d.refuse, null);
       continue;
     }
-    for (const t of targetsUnder(path)) deleteIn(ctx.doc, t);   // a section's value replaces the section
-    const value = valueNode(name, env, ctx);
-    if (mapAt(path, null, value, route.inherited, sink, route.other) === 'keep' && route.inherited) {
-      sink.emit(route.inherited, value, null, path);
+    for (const t of targetsUnder(at)) deleteIn(ctx.doc, t);   // a section's value replaces the section
+    const value = wrap(valueNode(name, env, ctx), path.slice(route.at), name, ctx);
+    if (mapAt(at, null, value, route.inherited, sink, route.other) === 'keep' && route.inherited) {
+      sink.emit(route.inherited, value, null, at);
     }
   }
   applyBerthEnv(env, ctx);
+}
+
+/** The value nested under the rest of its path ([] → itself; "0" → a list), for a rule that decides by the whole value. */
+function wrap(value: Node, rest: readonly string[], name: string, ctx: EnvContext): Node {
+  let node = value;
+  for (const seg of [...rest].reverse()) {
+    const c: YAMLMap | YAMLSeq = /^\d+$/.test(seg) ? new YAMLSeq() : new YAMLMap();
+    if (isSeq(c)) c.items.push(node); else c.items.push(new Pair(new Scalar(seg), node));
+    mark(c, name, ctx);
+    node = c;
+  }
+  return node;
 }
 
 /** BERTH_* variables (both styles), last, onto berth paths of the (mapped) document. */
@@ -173,7 +187,7 @@ export function setIn(doc: Document, path: readonly string[], value: Node | null
       const idx = Number(key);
       if (idx > node.items.length) return false;
       if (last) { if (idx === node.items.length) node.items.push(value); else node.items[idx] = value; return true; }
-      if (idx === node.items.length || isEmpty(node.items[idx])) node.items[idx] = new YAMLMap();
+      if (idx === node.items.length || isEmpty(node.items[idx])) node.items[idx] = /^\d+$/.test(path[i + 1]!) ? new YAMLSeq() : new YAMLMap();
       node = resolve(doc, node.items[idx]);
       continue;
     }
@@ -184,8 +198,9 @@ export function setIn(doc: Document, path: readonly string[], value: Node | null
       else { const k = new Scalar(key); if (keyRange) k.range = keyRange; node.items.push(new Pair(k, value)); }
       return true;
     }
-    if (!pair) { const m = new YAMLMap(); node.items.push(new Pair(new Scalar(key), m)); node = m; continue; }
-    if (isEmpty(pair.value)) pair.value = new YAMLMap();
+    const fresh = () => (/^\d+$/.test(path[i + 1]!) ? new YAMLSeq() : new YAMLMap());
+    if (!pair) { const m = fresh(); node.items.push(new Pair(new Scalar(key), m)); node = m; continue; }
+    if (isEmpty(pair.value)) pair.value = fresh();
     node = resolve(doc, pair.value);
   }
   return false;

@@ -102,10 +102,11 @@ export function ignoredLine(file: string, ignored: readonly IgnoredKey[]): strin
 
 /** config.yml: `version` must be 0.1 (Distribution's only version; YAML reads it as a number or a string). */
 function checkVersion(ctx: Ctx): boolean {
-  const node = (ctx.doc.contents as YAMLMap).items.find((p) => keyString(p.key) === 'version')!.value as Node | null;
+  const pair = (ctx.doc.contents as YAMLMap).items.find((p) => keyString(p.key) === 'version')!;
+  const node = pair.value as Node | null;
   const v = node && isScalar(node) ? node.value : undefined;
   if (v === 0.1 || v === '0.1') return true;
-  push(ctx, node, undefined, ['version'], `expected 0.1 (the only Distribution config.yml version), found ${describe(node)}`);
+  push(ctx, node === null || v === null ? pair.key as Node : node, undefined, ['version'], `expected 0.1 (the only Distribution config.yml version), found ${describe(node)}`);
   return false;
 }
 
