@@ -28,8 +28,11 @@ const USAGE = `Usage:
 Signals (serve): SIGTERM/SIGINT drain and exit; SIGHUP reloads the TLS certificate and key.
   berth --help | --version
 
-Environment overrides (applied before validation): REGISTRY_<PATH> sets registry.<path>
-(e.g. REGISTRY_STORAGE_DELETE_ENABLED=true); BERTH_LOG_LEVEL / REGISTRY_LOG_LEVEL set log.level.`;
+FILE is berth's gateway.yml, or a Distribution config.yml (a top-level "version: 0.1"): its keys are
+mapped to berth's, and the ones berth does not honour are listed in one warning.
+Environment overrides (applied before validation): REGISTRY_<PATH> as Distribution applies them
+(e.g. REGISTRY_STORAGE_DELETE_ENABLED=true, REGISTRY_HTTP_ADDR=:5000, REGISTRY_AUTH=htpasswd);
+BERTH_LOG_LEVEL sets log.level.`;
 
 /** Exit codes: 0 ok, 1 invalid config or failed start, 2 usage error. */
 async function main(argv: string[]): Promise<number> {
