@@ -10,9 +10,6 @@ import { createLogger } from '../log/logger.js';
 import { startServer } from '../gateway/server.js';
 import { requestIdMixin } from '../gateway/request-context.js';
 import { dirname, join } from 'node:path';
-import { ensureDevCert, runCertCommand } from './cert-command.js';
-import { runHtpasswdCommand } from './htpasswd-command.js';
-import { runGcCommand } from './gc-command.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 
@@ -36,10 +33,17 @@ BERTH_LOG_LEVEL sets log.level.`;
 
 /** Exit codes: 0 ok, 1 invalid config or failed start, 2 usage error. */
 async function main(argv: string[]): Promise<number> {
-  // Subcommands with their own options parse their own argv.
-  if (argv[0] === 'cert') return runCertCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
-  if (argv[0] === 'gc') return runGcCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+  // Subcommands with their own options parse their own argv; each loads its module only when run.
+  if (argv[0] === 'cert') {
+    const { runCertCommand } = await import('./cert-command.js');
+    return runCertCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+  }
+  if (argv[0] === 'gc') {
+    const { runGcCommand } = await import('./gc-command.js');
+    return runGcCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+  }
   if (argv[0] === 'htpasswd') {
+    const { runHtpasswdCommand } = await import('./htpasswd-command.js');
     return runHtpasswdCommand(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   }
   let parsed;
@@ -160,6 +164,7 @@ async function devCertificate(config: Config, log: Logger): Promise<void> {
   }
   const host = config.listen.host;
   const names = host === '0.0.0.0' || host === '::' ? [] : [host];
+  const { ensureDevCert } = await import('./cert-command.js');
   const r = await ensureDevCert(dir, names, log);
   if (!r.created) log.info({ certificate: r.certificate }, '--dev-cert: using the existing certificate');
 }
