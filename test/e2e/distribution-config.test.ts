@@ -1,0 +1,317 @@
+// Acceptance for Distribution config.yml support (issue #5): Distribution's own sample config, with TLS,
+// htpasswd and the operations sections added and paths adjusted, starts the built CLI unchanged
+// (`berth serve --config config.yml`) and serves skopeo push and pull over TLS; the one warning line
+// lists what berth ignores; http.headers is on the responses; the redis blob-descriptor cache (a real
+// redis-server), the notification endpoint (a real HTTP receiver), the storagedriver health check and
+// the debug listener all work. Also: the same with TLS and htpasswd given only as REGISTRY_* variables.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once, EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { createClient } from 'redis';
+import { writeDevCert, type DevCertFiles } from '../../src/cli/cert-command.js';
+import { createSandbox, run, skipUnless } from '../support/clients.js';
+import { writeOciLayout, type LayerSpec } from '../support/images.js';
+import { BERTH_MAIN, REPO_ROOT } from '../support/processes.js';
+import { redisSkip, startRedis } from '../support/redis-server.js';
+import { forwardTcpToUnix } from '../support/tcp-forward.js';
+
+type T = { after(fn: () => unknown): void };
+const USER = 'dist-user';
+const PASSWORD = 'dist-pass-' + randomBytes(4).toString('hex');
+const LAYERS: LayerSpec[] = [{ size: 64 * 1024, kind: 'random' }, { size: 128 * 1024, kind: 'text' }];
+
+/**
+ * Distribution's sample configuration, verbatim: cmd/registry/config-example.yml in
+ * distribution/distribution (commit 1ba51c3572999ef52331f5c0ea790474348d44f5), which the configuration
+ * docs (docs/content/about/configuration.md) point to as "a starting point".
+ */
+const DISTRIBUTION_SAMPLE = `version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+  tag:
+    concurrencylimit: 8
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+auth:
+  htpasswd:
+    realm: basic-realm
+    path: /etc/registry
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+`;
+
+interface Setup { dir: string; certs: DevCertFiles; htpasswd: string }
+
+async function workDir(t: T): Promise<string> {
+  const dir = join(tmpdir(), `berth-distcfg-e2e-${randomBytes(6).toString('hex')}`);
+  await mkdir(dir, { mode: 0o700 });
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
+  return dir;
+}
+
+async function setup(t: T): Promise<Setup> {
+  const dir = await workDir(t);
+  const certs = await writeDevCert(join(dir, 'certs'), []);
+  const htpasswd = join(dir, 'htpasswd');
+  await run('htpasswd', ['-Bbc', htpasswd, USER, PASSWORD]);
+  return { dir, certs, htpasswd };
+}
+
+interface Berth { url: string; host: string; pid: number; stdout(): string; lines(): Record<string, any>[] }
+
+/** `node dist/src/cli/main.js serve --config FILE`; resolves on the "listening on" line; SIGTERM (then SIGKILL) on after. */
+async function serve(t: T, file: string, env: NodeJS.ProcessEnv = {}): Promise<Berth> {
+  assert.ok(existsSync(BERTH_MAIN), `${BERTH_MAIN} is missing: run \`npm run build\` first (npm test does)`);
+  const child: ChildProcess = spawn(process.execPath, [BERTH_MAIN, 'serve', '--config', file], {
+    cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, ...env },
+  });
+  const exited = once(child, 'exit');
+  t.after(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  });
+  let stdout = ''; let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+      const m = /listening on (https?:\/\/\S+)/.exec(stdout);
+      if (m) resolve(m[1]!);
+    });
+    void exited.then(([code]) => reject(new Error(`berth exited with ${code}\n${stdout}\n${stderr}`)));
+  });
+  const lines = () => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+  return { url, host: new URL(url).host, pid: child.pid!, stdout: () => stdout, lines };
+}
+
+interface Reply { status: number; raw: string[]; body: string }
+
+function get(url: string, o: { ca?: string; auth?: boolean; method?: string } = {}): Promise<Reply> {
+  const mod = url.startsWith('https:') ? https : http;
+  const headers: http.OutgoingHttpHeaders = o.auth ? { Authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` } : {};
+  return new Promise((resolve, reject) => {
+    const req = mod.request(url, { method: o.method ?? 'GET', headers, ca: o.ca, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode!, raw: res.rawHeaders, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const values = (raw: string[], name: string) => raw.filter((_, i) => i % 2 === 1 && raw[i - 1]!.toLowerCase() === name);
+
+/** A real HTTP endpoint that records notification envelopes (Distribution's format) and answers 200. */
+async function notificationReceiver(t: T) {
+  const events: Record<string, any>[] = [];
+  const emitter = new EventEmitter();
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (c: string) => { body += c; });
+    req.on('end', () => {
+      for (const e of (JSON.parse(body) as { events: Record<string, any>[] }).events) { events.push(e); emitter.emit('event', e); }
+      res.writeHead(200).end();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`,
+    contentTypes: [] as string[],
+    /** Resolves with the first event (already received or future) matching; rejects after 30 s. */
+    waitFor(match: (e: Record<string, any>) => boolean): Promise<Record<string, any>> {
+      const found = events.find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => { emitter.off('event', on); reject(new Error(`no matching event among ${JSON.stringify(events)}`)); }, 30_000);
+        const on = (e: Record<string, any>) => { if (match(e)) { clearTimeout(timer); emitter.off('event', on); resolve(e); } };
+        emitter.on('event', on);
+      });
+    },
+  };
+}
+
+/** Polls a condition (not a fixed sleep) until true or the deadline passes. */
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+test("Distribution's sample config.yml with TLS, htpasswd, redis, notifications, health and debug: skopeo push and pull",
+  { skip: skipUnless('skopeo', 'htpasswd', 'redis-server') || redisSkip() }, async (t) => {
+    const s = await setup(t);
+    const redis = await startRedis();
+    t.after(() => redis.close());
+    const redisTcp = await forwardTcpToUnix(redis.socket);
+    t.after(() => redisTcp.close());
+    const receiver = await notificationReceiver(t);
+
+    // The sample with paths adjusted (rootdirectory, addr, htpasswd path), the cache pointed at redis,
+    // and the sections the issue names added; nothing else changed.
+    const text = DISTRIBUTION_SAMPLE
+      .replace('rootdirectory: /var/lib/registry', `rootdirectory: ${join(s.dir, 'data')}`)
+      .replace('blobdescriptor: inmemory', 'blobdescriptor: redis')
+      .replace('addr: :5000', 'addr: 127.0.0.1:0')
+      .replace('path: /etc/registry', `path: ${s.htpasswd}`)
+      .replace('  tag:\n', [
+        '  delete:',
+        '    enabled: true',
+        '  maintenance:',
+        '    uploadpurging:',
+        '      enabled: true',
+        '      age: 168h',
+        '      interval: 24h',
+        '      dryrun: false',
+        '  tag:', ''].join('\n'))
+      .replace('  headers:\n', [
+        '  tls:',
+        `    certificate: ${s.certs.certificate}`,
+        `    key: ${s.certs.key}`,
+        '  debug:',
+        '    addr: 127.0.0.1:0',
+        '    prometheus:',
+        '      enabled: true',
+        '      path: /metrics',
+        '  headers:', ''].join('\n'))
+      + [
+        'redis:',
+        `  addr: ${redisTcp.addr}`,
+        '  dialtimeout: 1s',
+        'notifications:',
+        '  endpoints:',
+        '    - name: e2e-listener',
+        `      url: ${receiver.url}`,
+        '      timeout: 2s',
+        '      threshold: 5',
+        '      backoff: 1s',
+        '',
+      ].join('\n');
+    for (const edit of [`certificate: ${s.certs.certificate}`, 'dryrun: false\n  tag:', 'blobdescriptor: redis', `path: ${s.htpasswd}`, 'addr: 127.0.0.1:0\n']) {
+      assert.ok(text.includes(edit), `edit applied: ${edit}`);
+    }
+    const file = join(s.dir, 'config.yml');
+    await writeFile(file, text);
+
+    const berth = await serve(t, file);
+    assert.match(berth.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const ca = await readFile(s.certs.ca, 'utf8');
+
+    // One warning line, listing exactly what berth does not honour.
+    const warns = berth.lines().filter((l) => l.level === 40);
+    assert.deepEqual(warns.map((l) => l.msg), [
+      `${file}: ignoring 2 Distribution settings berth does not honour: log.fields (static log fields are not supported); storage.tag (the tag lookup concurrency is not configurable)`,
+    ]);
+    await until(() => berth.lines().some((l) => l.msg === 'listening'), 'the JSON listening line');   // pino may flush after the plain line
+    const listening = berth.lines().find((l) => l.msg === 'listening');
+    assert.deepEqual([listening?.tls, listening?.auth, listening?.storage], [true, 'htpasswd', 'filesystem']);
+
+    // http.headers on the challenge and on authenticated answers.
+    const challenge = await get(`${berth.url}/v2/`, { ca });
+    assert.equal(challenge.status, 401);
+    assert.deepEqual(values(challenge.raw, 'www-authenticate'), ['Basic realm="basic-realm"']);
+    assert.deepEqual(values(challenge.raw, 'x-content-type-options'), ['nosniff']);
+    const base = await get(`${berth.url}/v2/`, { ca, auth: true });
+    assert.equal(base.status, 200);
+    assert.deepEqual(values(base.raw, 'x-content-type-options'), ['nosniff']);
+
+    // skopeo push and pull over verified TLS with the htpasswd user.
+    const sb = await createSandbox([]);
+    t.after(() => sb.cleanup());
+    const work = await workDir(t);
+    const img = await writeOciLayout(join(work, 'src'), { layers: LAYERS });
+    const repo = 'e2e/distribution-config';
+    const ref = `docker://${berth.host}/${repo}:v1`;
+    const creds = `${USER}:${PASSWORD}`;
+    const df = join(work, 'digest');
+    await sb.skopeo(['copy', '--dest-tls-verify=true', '--dest-cert-dir', s.certs.trustDir, '--dest-creds', creds, '--digestfile', df, img.ref, ref]);
+    assert.equal((await readFile(df, 'utf8')).trim(), img.manifestDigest);
+    const out = join(work, 'out');
+    await sb.skopeo(['copy', '--src-tls-verify=true', '--src-cert-dir', s.certs.trustDir, '--src-creds', creds, ref, `dir:${out}`]);
+    assert.ok((await readFile(join(out, 'manifest.json'))).equals(img.manifestBytes), 'the manifest comes back byte for byte');
+    for (const l of img.layers) {
+      assert.ok((await readFile(join(out, l.digest.slice(7)))).equals(await readFile(img.blobs.get(l.digest)!)), l.digest);
+    }
+    const manifest = await get(`${berth.url}/v2/${repo}/manifests/v1`, { ca, auth: true, method: 'HEAD' });
+    assert.deepEqual(values(manifest.raw, 'x-content-type-options'), ['nosniff']);
+
+    // The notification endpoint received the manifest push (Distribution's envelope).
+    const pushed = await receiver.waitFor((e) => e.action === 'push' && e.target?.tag === 'v1');
+    assert.equal(pushed.target.repository, repo);
+    assert.equal(pushed.target.digest, img.manifestDigest);
+
+    // The redis blob-descriptor cache holds the layers, under Distribution's keys.
+    const admin = createClient({ socket: { path: redis.socket, reconnectStrategy: false } });
+    admin.on('error', () => {});
+    await admin.connect();
+    t.after(() => { if (admin.isOpen) admin.destroy(); });   // after hooks run in order: redis may be gone already
+    for (const l of img.layers) {
+      await until(async () => (await admin.hGet(`blobs::${l.digest}`, 'size')) === String(l.size), `redis blobs::${l.digest}`);
+    }
+
+    // The debug listener: health (the storagedriver check is on and passing) and Prometheus metrics.
+    const debugUrl = berth.lines().find((l) => l.msg === 'debug server listening')?.url as string;
+    assert.match(debugUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const health = await get(`${debugUrl}/debug/health`);
+    assert.deepEqual([health.status, JSON.parse(health.body)], [200, {}]);
+    assert.deepEqual(values(health.raw, 'x-content-type-options'), [], 'the debug listener is not public');
+    const metrics = await get(`${debugUrl}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.body, /berth_http_requests_total\{[^}]*route="manifest"[^}]*\} \d+/);
+
+    // storage.delete.enabled: the manifest can be deleted.
+    const del = await get(`${berth.url}/v2/${repo}/manifests/${img.manifestDigest}`, { ca, auth: true, method: 'DELETE' });
+    assert.equal(del.status, 202);
+    assert.equal((await get(`${berth.url}/v2/${repo}/manifests/v1`, { ca, auth: true })).status, 404);
+    await receiver.waitFor((e) => e.action === 'delete' && e.target?.digest === img.manifestDigest);
+  });
+
+test('a minimal config.yml with TLS and htpasswd from REGISTRY_* variables only', { skip: skipUnless('htpasswd') }, async (t) => {
+  const s = await setup(t);
+  const file = join(s.dir, 'config.yml');
+  await writeFile(file, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(s.dir, 'data')}\nhttp:\n  addr: :5000\n`);
+  const berth = await serve(t, file, {
+    REGISTRY_HTTP_ADDR: '127.0.0.1:0',
+    REGISTRY_HTTP_TLS_CERTIFICATE: s.certs.certificate,
+    REGISTRY_HTTP_TLS_KEY: s.certs.key,
+    REGISTRY_AUTH: 'htpasswd',
+    REGISTRY_AUTH_HTPASSWD_PATH: s.htpasswd,
+    REGISTRY_AUTH_HTPASSWD_REALM: 'Env Realm',
+    'REGISTRY_HTTP_HEADERS_STRICT-TRANSPORT-SECURITY': '[max-age=31536000]',
+  });
+  assert.match(berth.url, /^https:\/\//);
+  const ca = await readFile(s.certs.ca, 'utf8');
+  const challenge = await get(`${berth.url}/v2/`, { ca });
+  assert.equal(challenge.status, 401);
+  assert.deepEqual(values(challenge.raw, 'www-authenticate'), ['Basic realm="Env Realm"']);
+  assert.deepEqual(values(challenge.raw, 'strict-transport-security'), ['max-age=31536000']);
+  assert.equal((await get(`${berth.url}/v2/`, { ca, auth: true })).status, 200);
+  assert.deepEqual(berth.lines().filter((l) => l.level === 40), [], 'nothing ignored');
+});
