@@ -203,7 +203,7 @@ export function routeEnvPath(path: readonly string[]): EnvRoute {
 export function targetsUnder(path: readonly string[]): string[][] {
   const p = patternOf(path);
   return Object.entries(RULES)
-    .filter(([k, r]) => (k === p || k.startsWith(`${p}.`) || p === '') && 'to' in r.base)
+    .filter(([k, r]) => (k === p || k.startsWith(`${p}.`)) && 'to' in r.base)
     .map(([, r]) => (r.base as { to: string }).to.split('.'));
 }
 
