@@ -1,11 +1,12 @@
 // Blob GET/HEAD/DELETE (spec: "Pulling blobs" end-2/end-10, "Deleting blobs"). Bytes stream
-// straight from the driver to the socket with pipeline(); nothing is buffered.
-import { pipeline } from 'node:stream/promises';
+// straight from the driver to the socket with sendBody() (pipeline plus a byte limit and chunk
+// recycling); nothing is buffered.
 import { parseDigest } from '../../core/digest.js';
 import type { Ctx } from '../context.js';
 import { OciError } from '../errors.js';
 import { etag, ifNoneMatch, OCTET } from '../headers.js';
 import { parseRange } from '../range.js';
+import { sendBody } from '../send-body.js';
 
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-blobs
 export async function getBlob(ctx: Ctx): Promise<void> {
@@ -52,23 +53,7 @@ export async function getBlob(ctx: Ctx): Promise<void> {
   }
   const src = await ctx.registry.driver.reader(path, { offset: start, signal });
   res.writeHead(status, headers);
-  if (start + length >= desc.size) {
-    await pipeline(src, res, { signal });
-  } else {
-    await pipeline(src, take(length), res, { signal });
-  }
-}
-
-/** Passes exactly n bytes, then stops (returning destroys the source reader). */
-function take(n: number) {
-  return async function* (src: AsyncIterable<Buffer>) {
-    let left = n;
-    for await (const chunk of src) {
-      if (chunk.length >= left) { yield chunk.subarray(0, left); return; }
-      left -= chunk.length;
-      yield chunk;
-    }
-  };
+  await sendBody(src, res, length);
 }
 
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-blobs
