@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       for (let r = 0; r < R; r++) {
         await measure(rm1, r, async (s) => mbPerS(size, await monolithicUpload(s, creds, 'bench/blob', 100 + r, size, mono[r]!)));
         await measure(rc, r, async (s) => mbPerS(size, await chunkedUpload(s, creds, 'bench/blob', 200 + r, size, chunked[r]!)));
-        await measure(rg, r, async (s) => mbPerS(size, await blobGet(s, creds, 'bench/blob', mono[r]!, size)));
+        await measure(rg, r, async (s) => mbPerS(size, await blobGet(s, tls, creds, 'bench/blob', mono[r]!, size)));
       }
       rows.push(rm1, rc, rg); log(fmtRow(rm1)); log(fmtRow(rc)); log(fmtRow(rg));
     }
@@ -211,7 +211,7 @@ function markdown(rows: Array<Row & { ratio: number }>, res: { date: string; mod
     `Machine: ${m.cores} × ${m.cpu}, ${m.ramGiB} GiB RAM, Linux ${m.kernel}, Node ${m.node}.`,
     `berth: the built CLI, ${secure ? 'TLS + htpasswd (bcrypt cost 5)' : '**plain HTTP without auth** (TLS/htpasswd not wired yet when this ran)'}, filesystem storage, log level info.`,
     `classic: nginx ${res.versions.nginx} (Distribution's nginx recipe: TLS, auth_basic with the same htpasswd) → Distribution ${res.versions.registry} (filesystem, redis ${res.versions.redis} blob-descriptor cache).`,
-    `Clients: skopeo ${res.versions.skopeo} (fresh cache per copy), undici in-process (keep-alive, TLS), wrk (2 threads, 64 connections) for GET, an in-process raw keep-alive HTTP/1.1 loader for HEAD (wrk waits for a HEAD response's Content-Length body; undici reconnects after each HEAD); all on the same 2 cores as the servers.`,
+    `Clients: skopeo ${res.versions.skopeo} (fresh cache per copy), undici in-process for uploads (keep-alive, TLS), curl for the blob GET (see RESULTS.md, "The GET client"), wrk (2 threads, 64 connections) for GET, an in-process raw keep-alive HTTP/1.1 loader for HEAD (wrk waits for a HEAD response's Content-Length body; undici reconnects after each HEAD); all on the same 2 cores as the servers.`,
     '',
     '| Workload | berth | classic | berth/classic | CPU s berth | CPU s classic | peak RSS MiB berth | peak RSS MiB classic |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',

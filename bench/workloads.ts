@@ -1,7 +1,7 @@
 // One function per benchmark workload, each run against one stack and returning one number (plus what the
 // stack spent, via meter()). Clients: skopeo in a fresh sandbox per copy (its own blob-info cache), undici
-// in-process for raw blob uploads/downloads (streamed, never buffered), wrk for request rates. Every response
-// body is consumed; nothing here touches the servers' files.
+// in-process for raw blob uploads (streamed, never buffered), curl for blob downloads, wrk for request
+// rates. Every response body is consumed; nothing here touches the servers' files.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -46,7 +46,7 @@ export async function skopeoPull(stack: Stack, tls: Tls, creds: Creds, repo: str
   }
 }
 
-// ---------- raw blob uploads and downloads (undici) ----------
+// ---------- raw blob uploads (undici) and downloads (curl) ----------
 
 function hdr(stack: Stack, creds: Creds, extra: Record<string, string> = {}): Record<string, string> {
   return stack.auth ? { authorization: creds.header, ...extra } : extra;
@@ -97,15 +97,21 @@ export async function chunkedUpload(stack: Stack, creds: Creds, repo: string, se
   return (performance.now() - t0) / 1000;
 }
 
-/** GET a blob, streaming the body to nowhere; checks the byte count. Returns seconds. */
-export async function blobGet(stack: Stack, creds: Creds, repo: string, digest: string, size: number): Promise<number> {
+/** GET a blob with curl into /dev/null; checks the status and the byte count. Returns seconds (curl's
+ *  spawn and TLS handshake included, ~10 ms). Not undici in this process: its body iteration costs
+ *  ~1.1 CPU-s per GiB on one thread and capped both stacks near its own ceiling (bench/RESULTS.md,
+ *  "The GET client"); curl needs ~0.6. The credentials go in on stdin (curl -K -), not in argv. */
+export async function blobGet(stack: Stack, tls: Tls, creds: Creds, repo: string, digest: string, size: number): Promise<number> {
+  const config = stack.auth ? `header = "Authorization: ${creds.header}"\n` : '';
+  const args = ['-sS', '-K', '-', '-o', '/dev/null', '-w', '%{http_code} %{size_download}',
+    ...(stack.tls ? ['--cacert', tls.certFile] : []), `${stack.url}/v2/${repo}/blobs/${digest}`];
   const t0 = performance.now();
-  const r = await request(`${stack.url}/v2/${repo}/blobs/${digest}`, { dispatcher: stack.dispatcher, headers: hdr(stack, creds), maxRedirections: 0 } as Parameters<typeof request>[1]);
-  if (r.statusCode !== 200) throw new Error(`GET blob: HTTP ${r.statusCode}: ${(await r.body.text()).slice(0, 300)}`);
-  let n = 0;
-  for await (const c of r.body) n += (c as Buffer).length;
+  const { stdout } = await run('curl', args, { input: config, timeoutMs: 600_000 });
+  const secs = (performance.now() - t0) / 1000;
+  const [status, n] = stdout.trim().split(' ').map(Number);
+  if (status !== 200) throw new Error(`GET blob: HTTP ${status}`);
   if (n !== size) throw new Error(`GET blob: ${n} bytes, wanted ${size}`);
-  return (performance.now() - t0) / 1000;
+  return secs;
 }
 
 /** Pushes a tiny image (one config blob, one layer, a manifest tagged `tag`) for the request-rate workloads. */
