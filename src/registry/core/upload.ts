@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import type { BlobDescriptor, BlobStore } from './blob-store.js';
-import { HashTap, type Algorithm, type Digest } from './digest.js';
+import { HashingWriter, type Algorithm, type Digest } from './digest.js';
 import { contentIfExists, deleteIfExists, isNotFound, sizeIfExists } from './driver-util.js';
 import { DigestMismatchError, SizeInvalidError, UploadRangeError, UploadUnknownError } from './errors.js';
 
@@ -117,12 +117,14 @@ export class UploadSession {
     const st = this.states.get(this.key);
     this.states.drop(this.key);                  // the hash is mutated below; only a success restores it
     const hash = st && st.size === base ? st.hash : undefined;
-    const tap = new HashTap(hash);
+    let received = 0;
     try {
       if (o.start !== undefined && o.start !== base) throw new UploadRangeError(base, String(o.start));
-      await pipeline(src, tap, w.stream, { signal: o.signal });
-      if (o.length !== undefined && tap.bytes !== o.length) {
-        throw new SizeInvalidError(`received ${tap.bytes} bytes, declared ${o.length}`);
+      const tap = new HashingWriter(w.stream, hash);
+      await pipeline(src, tap, { signal: o.signal });
+      received = tap.bytes;
+      if (o.length !== undefined && received !== o.length) {
+        throw new SizeInvalidError(`received ${received} bytes, declared ${o.length}`);
       }
     } catch (err) {
       await w.commit().catch(() => undefined);   // keep what reached storage; size comes from stat later
@@ -130,7 +132,7 @@ export class UploadSession {
       throw err;
     }
     await w.commit(o);
-    this.size = base + tap.bytes;
+    this.size = base + received;
     if (hash && st) this.states.set(this.key, { size: this.size, algorithm: st.algorithm, hash });
   }
 

@@ -2,10 +2,10 @@
 // registry:2 writes (see paths.ts). Small objects are replaced atomically (temp file + fsync + rename);
 // it must not interpret paths or know the registry layout, and it trusts base.ts to have checked them.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import {
   InvalidOffsetError, InvalidPathError, PathNotFoundError,
   type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
@@ -15,6 +15,7 @@ import { RECYCLE } from '../recycle.js';
 import * as fs from 'node:fs';
 import * as stream from 'node:stream';
 import { promisify } from 'node:util';
+import { AppendStream } from './fs-append-stream.js';
 
 const NAME = 'filesystem';
 const STREAM_CHUNK = 1024 * 1024;   // 1 MiB reads and write buffering: few syscalls for blobs
@@ -127,10 +128,15 @@ export class FilesystemDriver implements StorageDriver {
 
   async writer(p: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter> {
     const target = this.full(p);
-    await fsp.mkdir(nodePath.dirname(target), { recursive: true }).catch((err) => { throw mapErr(err, p); });
+    const flags = o?.append ? 'a' : 'w';
     let fh: fsp.FileHandle;
     try {
-      fh = await fsp.open(target, o?.append ? 'a' : 'w', 0o644);
+      // Upload data files exist already (their directory too): mkdir only when the open says it must.
+      fh = await fsp.open(target, flags, 0o644).catch(async (err) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await fsp.mkdir(nodePath.dirname(target), { recursive: true });
+        return fsp.open(target, flags, 0o644);
+      });
     } catch (err) {
       throw mapErr(err, p);
     }
@@ -141,10 +147,7 @@ export class FilesystemDriver implements StorageDriver {
       await fh.close().catch(() => {});
       throw err;
     }
-    const stream = createWriteStream('', {
-      fd: fh as any, autoClose: false, highWaterMark: STREAM_CHUNK, signal: o?.signal,
-    });
-    return new FsWriter(target, fh, stream, initial);
+    return new FsWriter(target, fh, new AppendStream(fh.fd, { signal: o?.signal }), initial);
   }
 
   async stat(p: string, _o?: OpOptions): Promise<FileInfo> {
@@ -302,11 +305,11 @@ function keepSpare(buf: Buffer): void {
 
 class FsWriter implements FileWriter {
   private state: 'open' | 'committed' | 'cancelled' = 'open';
-  private closed = false;
+  private closed: Promise<void> | undefined;
   private final: number | undefined;   // the file's size once committed
 
   constructor(private readonly file: string, private readonly fh: fsp.FileHandle,
-    readonly stream: WriteStream, private readonly initial: number) {
+    readonly stream: AppendStream, private readonly initial: number) {
     // Errors reach whoever pipes into the stream; this listener only keeps a stray error
     // (e.g. an abort after the pipeline settled) from crashing the process.
     stream.on('error', () => {});
@@ -319,17 +322,10 @@ class FsWriter implements FileWriter {
   async commit(_o?: OpOptions): Promise<void> {
     if (this.state === 'committed') return;
     if (this.state === 'cancelled') throw new Error(`writer for ${this.file} was cancelled`);
-    if (this.stream.destroyed && !this.stream.writableFinished) {
-      // An aborted pipeline destroyed the stream, which closed our handle: keep what reached the file.
-      // Its in-flight write may have landed without being counted in bytesWritten: ask the file.
-      await this.close();
-      await syncFile(this.file);
-      this.final = (await fsp.stat(this.file)).size;
-      this.state = 'committed';
-      return;
-    }
     try {
-      await settle(this.stream);
+      // After an aborted pipeline the stream is destroyed: once it has closed, what it took is in the file.
+      if (this.stream.destroyed) await waitClosed(this.stream);
+      else await settle(this.stream);
       await this.fh.sync();
       this.final = (await this.fh.stat()).size;
       this.state = 'committed';
@@ -345,17 +341,18 @@ class FsWriter implements FileWriter {
     await fsp.rm(this.file, { force: true });
   }
 
-  /** The stream holds a reference on the handle, so the handle is closed by destroying the stream. */
-  private async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (!this.stream.destroyed) this.stream.destroy();
-    await waitClosed(this.stream);
+  /** Destroys the stream (it waits for its write or sync in flight), then closes the handle. */
+  private close(): Promise<void> {
+    return this.closed ??= (async () => {
+      if (!this.stream.destroyed) this.stream.destroy();
+      await waitClosed(this.stream);
+      await this.fh.close();
+    })();
   }
 }
 
 /** Ends the stream and waits until everything is written. */
-async function settle(s: WriteStream): Promise<void> {
+async function settle(s: Writable): Promise<void> {
   if (s.writableFinished) return;
   if (s.errored) throw s.errored;
   await new Promise<void>((resolve, reject) => {
@@ -367,7 +364,7 @@ async function settle(s: WriteStream): Promise<void> {
   });
 }
 
-function waitClosed(s: WriteStream): Promise<void> {
+function waitClosed(s: Writable): Promise<void> {
   if (s.closed) return Promise.resolve();
   return new Promise((resolve) => s.once('close', () => resolve()));
 }
@@ -384,12 +381,6 @@ function mapErr(err: unknown, p: string, dirIsMissing = false): unknown {
     return new PathNotFoundError(p, NAME, { cause: err });
   }
   return err;
-}
-
-/** fsync a file through a fresh handle (Linux flushes the inode's data whichever fd asks). */
-async function syncFile(file: string): Promise<void> {
-  const fh = await fsp.open(file, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
 }
 
 /** fsync a directory so a rename survives a crash; best effort (not every platform allows it). */
