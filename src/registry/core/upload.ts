@@ -21,14 +21,27 @@ const UPLOAD_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 interface HashState { size: number; algorithm: Algorithm; hash: Hash }
 
-/** Process-wide running hashes and per-upload locks, keyed by "<repo>/<id>". */
+/** How many session start times UploadStates remembers (oldest forgotten first; an entry is ~100 bytes). */
+const MAX_STARTS = 10_000;
+
+/** Process-wide running hashes, start times and per-upload locks, keyed by "<repo>/<id>". */
 export class UploadStates {
   private readonly hashes = new Map<string, HashState>();
+  private readonly starts = new Map<string, Date>();
   private readonly locks = new Map<string, Promise<void>>();
 
   get(key: string): HashState | undefined { return this.hashes.get(key); }
   set(key: string, s: HashState): void { this.hashes.set(key, s); }
   drop(key: string): void { this.hashes.delete(key); }
+
+  /** The `startedat` of a session this process started or resumed (saves reading it on every PATCH). */
+  startedAt(key: string): Date | undefined { return this.starts.get(key); }
+  rememberStart(key: string, d: Date): void {
+    if (this.starts.size >= MAX_STARTS && !this.starts.has(key)) this.starts.delete(this.starts.keys().next().value!);
+    this.starts.set(key, d);
+  }
+  /** Forgets everything about a session (committed, cancelled or found gone). */
+  forget(key: string): void { this.hashes.delete(key); this.starts.delete(key); }
 
   /** Runs fn with the lock for key held; callers queue in FIFO order. */
   async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -64,20 +77,31 @@ export class UploadStore {
       Buffer.from(startedAt.toISOString()), o);
     const algorithm = o?.algorithm ?? 'sha256';
     this.states.set(this.key(id), { size: 0, algorithm, hash: createHash(algorithm) });
+    this.states.rememberStart(this.key(id), startedAt);
     return new UploadSession(this.driver, this.name, id, startedAt, 0, this.states, this.blobs);
   }
 
-  /** Re-opens a session from storage; throws UploadUnknownError when it does not exist. */
+  /**
+   * Re-opens a session from storage; throws UploadUnknownError when it does not exist. The data file is
+   * stat'ed every time (its size is the truth, and a purge or another process may have removed it);
+   * `startedat` is read only the first time this process sees the session.
+   */
   async resume(id: string, o?: OpOptions): Promise<UploadSession> {
     if (!UPLOAD_ID_RE.test(id)) throw new UploadUnknownError(id.slice(0, 130));
+    const key = this.key(id);
+    const known = this.states.startedAt(key);
     const [started, size] = await Promise.all([
-      contentIfExists(this.driver, pathFor({ kind: 'uploadStartedAt', name: this.name, id }), o),
+      known ?? contentIfExists(this.driver, pathFor({ kind: 'uploadStartedAt', name: this.name, id }), o),
       sizeIfExists(this.driver, pathFor({ kind: 'uploadData', name: this.name, id }), o),
     ]);
-    if (started === undefined || size === undefined) throw new UploadUnknownError(id);
-    const t = new Date(started.toString('utf8').trim());
-    return new UploadSession(this.driver, this.name, id, Number.isNaN(t.getTime()) ? new Date(0) : t, size,
-      this.states, this.blobs);
+    if (started === undefined || size === undefined) {
+      this.states.forget(key);
+      throw new UploadUnknownError(id);
+    }
+    let t = started instanceof Date ? started : new Date(started.toString('utf8').trim());
+    if (Number.isNaN(t.getTime())) t = new Date(0);
+    if (!known) this.states.rememberStart(key, t);
+    return new UploadSession(this.driver, this.name, id, t, size, this.states, this.blobs);
   }
 
   /** Serialises work on one upload id within this process. */
@@ -168,7 +192,7 @@ export class UploadSession {
 
   /** Deletes the session (data, startedat, anything registry:2 left). Safe to call twice. */
   async cancel(o?: OpOptions): Promise<void> {
-    this.states.drop(this.key);
+    this.states.forget(this.key);
     await deleteIfExists(this.driver, pathFor({ kind: 'upload', name: this.name, id: this.id }), o);
   }
 
