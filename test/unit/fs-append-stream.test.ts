@@ -3,7 +3,8 @@
 // (the caller closes the fd then); a failing write reaches the pipeline. Real files in a temp dir.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, createReadStream, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -58,5 +59,23 @@ describe('AppendStream', () => {
     t.after(() => closeSync(fd));
     const src = Readable.from((function* () { for (let i = 0; i < 64; i++) yield randomBytes(64 * 1024); })());
     await assert.rejects(pipeline(src, new AppendStream(fd)), (e: NodeJS.ErrnoException) => e.code === 'EBADF');
+  });
+  it('a failed background fdatasync fails the stream at end (Linux reports a writeback error only once)', async (t) => {
+    // fdatasync on a FIFO fails with EINVAL while writes to it succeed: a real failing sync, no mocks.
+    const tmp = await makeTempDir('berth-as');
+    t.after(() => tmp.cleanup());
+    const fifo = join(tmp.path, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const wfd = openSync(fifo, 'r+');        // O_RDWR: opening a FIFO this way does not block on Linux
+    t.after(() => closeSync(wfd));
+    const reader = createReadStream(fifo);   // drains the pipe so writes never block
+    let drained = 0;
+    reader.on('data', (c) => { drained += (c as Buffer).length; });
+    t.after(() => reader.destroy());
+    const s = new AppendStream(wfd);
+    await assert.rejects(pipeline(Readable.from([randomBytes(3 * MiB), randomBytes(MiB)]), s),
+      (err: NodeJS.ErrnoException) => err.code === 'EINVAL');
+    assert.equal(s.bytesWritten, 4 * MiB, 'every byte was written; only the sync failed');
+    assert.equal(s.syncError?.code, 'EINVAL');
   });
 });

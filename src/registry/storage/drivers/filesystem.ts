@@ -326,6 +326,7 @@ class FsWriter implements FileWriter {
       // After an aborted pipeline the stream is destroyed: once it has closed, what it took is in the file.
       if (this.stream.destroyed) await waitClosed(this.stream);
       else await settle(this.stream);
+      if (this.stream.syncError) throw this.stream.syncError;   // seen once by a background sync (errseq)
       await this.fh.sync();
       this.final = (await this.fh.stat()).size;
       this.state = 'committed';

@@ -24,6 +24,9 @@ export class AppendStream extends Writable {
   private syncing = false;
   private sinceSync = 0;
   private idle: (() => void) | null = null;
+  /** A background fdatasync's error. Linux reports a writeback error to an open file once (errseq), so if the
+   *  background sync saw it, commit()'s fsync may not: keep it and fail _final with it (nothing committed). */
+  syncError: Error | null = null;
 
   constructor(private readonly fd: number, o: { signal?: AbortSignal; highWaterMark?: number } = {}) {
     super({ highWaterMark: o.highWaterMark ?? 1024 * 1024, signal: o.signal });
@@ -55,7 +58,7 @@ export class AppendStream extends Writable {
     });
   }
 
-  override _final(cb: (err?: Error | null) => void): void { this.whenIdle(() => cb()); }
+  override _final(cb: (err?: Error | null) => void): void { this.whenIdle(() => cb(this.syncError)); }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void { this.whenIdle(() => cb(err)); }
 
@@ -76,7 +79,8 @@ export class AppendStream extends Writable {
       this.syncing = true;
       this.sinceSync = 0;
       syncsInFlight++;
-      fdatasync(this.fd, () => {   // only a head start for commit's fsync, which reports errors
+      fdatasync(this.fd, (err) => {   // a head start for commit's fsync; an error fails _final (see syncError)
+        if (err && !this.syncError) this.syncError = err;
         syncsInFlight--;
         this.syncing = false;
         this.settle();
