@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { onCacheCall } from '../registry/cache/cache-calls.js';
 import type { EndpointStats } from '../registry/notify/queue.js';
 import { stats as notificationStats } from '../registry/notify/listener.js';
+import { onUploadCommit } from '../registry/core/upload-calls.js';
 import { onStorageCall } from '../registry/storage/base.js';
 import { countBodyBytes } from '../http/body-bytes.js';
 
@@ -73,6 +74,15 @@ export function createMetrics(o: MetricsOptions = {}): Metrics {
     if (e.op === 'get') lookups.inc({ cache: e.cache, result: e.result });
     if (e.result === 'error') cacheErrors.inc({ cache: e.cache, op: e.op });
   });
+  const uploadSeconds = new Histogram({
+    name: 'berth_blob_upload_session_duration_seconds',
+    help: 'Blob upload sessions from start (POST) to commit, for sessions that became blobs',
+    registers: [registry], buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
+  });
+  const uploadBytes = new Counter({
+    name: 'berth_blob_upload_committed_bytes_total', help: 'Bytes of committed blob uploads', registers: [registry],
+  });
+  const detachUploads = onUploadCommit((e) => { uploadSeconds.observe(e.durationMs / 1000); uploadBytes.inc(e.size); });
   registerNotificationMetrics(registry, o.notifications ?? notificationStats);
 
   return {
@@ -88,7 +98,7 @@ export function createMetrics(o: MetricsOptions = {}): Metrics {
         if (bytes.bytesOut && req.method !== 'HEAD') bytesOut.inc(l, bytes.bytesOut);
       });
     },
-    close() { detachStorage(); detachCache(); },
+    close() { detachStorage(); detachCache(); detachUploads(); },
   };
 }
 

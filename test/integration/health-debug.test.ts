@@ -156,6 +156,8 @@ test('debug listener: /metrics counters move with real requests, /debug/vars; th
   assert.equal(await metric(/^berth_http_request_bytes_total\{method="POST",route="blob_upload"\} (\d+)$/m), String(body.length));
   assert.ok(Number(await metric(/^berth_http_response_bytes_total\{method="GET",route="tags"\} (\d+)$/m)) > 0);
   assert.equal(await metric(/^berth_http_request_duration_seconds_count\{method="POST",route="blob_upload"\} (\d+)$/m), '1');
+  assert.equal(await metric(/^berth_blob_upload_session_duration_seconds_count (\d+)$/m), '1');
+  assert.equal(await metric(/^berth_blob_upload_committed_bytes_total (\d+)$/m), String(body.length));
   assert.ok(Number(await metric(/^berth_storage_operation_duration_seconds_count\{driver="inmemory",op="[a-zA-Z.]+",outcome="ok"\} (\d+)$/m)) > 0);
   assert.ok(await metric(/^(berth_process_resident_memory_bytes) /m));
 

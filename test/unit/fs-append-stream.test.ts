@@ -76,6 +76,6 @@ describe('AppendStream', () => {
     await assert.rejects(pipeline(Readable.from([randomBytes(3 * MiB), randomBytes(MiB)]), s),
       (err: NodeJS.ErrnoException) => err.code === 'EINVAL');
     assert.equal(s.bytesWritten, 4 * MiB, 'every byte was written; only the sync failed');
-    assert.equal(s.syncError?.code, 'EINVAL');
+    assert.equal((s.syncError as NodeJS.ErrnoException | null)?.code, 'EINVAL');
   });
 });

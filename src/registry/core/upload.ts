@@ -15,6 +15,7 @@ import type { BlobDescriptor, BlobStore } from './blob-store.js';
 import { HashingWriter, type Algorithm, type Digest } from './digest.js';
 import { contentIfExists, deleteIfExists, isNotFound, sizeIfExists } from './driver-util.js';
 import { DigestMismatchError, SizeInvalidError, UploadRangeError, UploadUnknownError } from './errors.js';
+import { reportUploadCommit, uploadObserved as observed } from './upload-calls.js';
 
 /** Upload ids are ours (UUIDs) or registry:2's (UUIDs); anything else can't name a session. */
 const UPLOAD_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -187,6 +188,7 @@ export class UploadSession {
     }
     await this.blobs.link(digest, o);
     await this.cancel(o);
+    if (observed()) reportUploadCommit({ durationMs: Date.now() - this.startedAt.getTime(), size });
     return { digest, size };
   }
 
