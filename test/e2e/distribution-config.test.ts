@@ -23,42 +23,14 @@ import { writeOciLayout, type LayerSpec } from '../support/images.js';
 import { BERTH_MAIN, REPO_ROOT } from '../support/processes.js';
 import { redisSkip, startRedis } from '../support/redis-server.js';
 import { forwardTcpToUnix } from '../support/tcp-forward.js';
+import { DISTRIBUTION_CONFIG_EXAMPLE } from '../support/distribution-sample.js';
 
 type T = { after(fn: () => unknown): void };
 const USER = 'dist-user';
 const PASSWORD = 'dist-pass-' + randomBytes(4).toString('hex');
 const LAYERS: LayerSpec[] = [{ size: 64 * 1024, kind: 'random' }, { size: 128 * 1024, kind: 'text' }];
 
-/**
- * Distribution's sample configuration, verbatim: cmd/registry/config-example.yml in
- * distribution/distribution (commit 1ba51c3572999ef52331f5c0ea790474348d44f5), which the configuration
- * docs (docs/content/about/configuration.md) point to as "a starting point".
- */
-const DISTRIBUTION_SAMPLE = `version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/registry
-  tag:
-    concurrencylimit: 8
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-auth:
-  htpasswd:
-    realm: basic-realm
-    path: /etc/registry
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-`;
+const DISTRIBUTION_SAMPLE = DISTRIBUTION_CONFIG_EXAMPLE;   // test/support/distribution-sample.ts
 
 interface Setup { dir: string; certs: DevCertFiles; htpasswd: string }
 

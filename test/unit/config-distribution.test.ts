@@ -7,6 +7,7 @@ import { loadConfigFromString } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/config-error.js';
 import { DISTRIBUTION_CONFIG, type DType } from '../../src/config/distribution-schema.js';
 import { RULES } from '../../src/config/distribution.js';
+import { DISTRIBUTION_CONFIG_EXAMPLE } from '../support/distribution-sample.js';
 
 const FILE = '/etc/distribution/config.yml';
 type Env = Record<string, string>;
@@ -38,32 +39,7 @@ function ignoredOf(warnings: string[]): [string, string][] {
   });
 }
 
-// Distribution's cmd/registry/config-example.yml (distribution/distribution, commit 1ba51c35).
-const EXAMPLE = `version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/registry
-  tag:
-    concurrencylimit: 8
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-auth:
-  htpasswd:
-    realm: basic-realm
-    path: /etc/registry
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-`;
+const EXAMPLE = DISTRIBUTION_CONFIG_EXAMPLE;   // test/support/distribution-sample.ts
 
 test("Distribution's config-example.yml maps onto berth's keys; log.fields and storage.tag are listed", () => {
   const { config: c, warnings } = load(EXAMPLE);
