@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Installs what `npm run bench` drives besides berth: the classic stack it is compared with (nginx in front of
-# CNCF Distribution 2.8 with a redis blob-descriptor cache), skopeo, wrk and htpasswd (Debian packages).
+# CNCF Distribution 2.8 with a redis blob-descriptor cache), skopeo, wrk, curl (blob GET client), GNU time and
+# htpasswd (Debian packages).
 # Idempotent: does nothing when every binary is already there. Needs root (or sudo) only when it installs.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-PACKAGES=(nginx docker-registry redis-server skopeo wrk apache2-utils ca-certificates)
-BINARIES=(nginx docker-registry redis-server skopeo wrk htpasswd)
+PACKAGES=(nginx docker-registry redis-server skopeo wrk curl time apache2-utils ca-certificates)
+BINARIES=(nginx docker-registry redis-server skopeo wrk curl htpasswd)
 
 missing=()
 for b in "${BINARIES[@]}"; do
   command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || missing+=("$b")
 done
+# GNU time (bench/get-probe.ts); `command -v time` would find bash's keyword instead.
+[ -x /usr/bin/time ] || missing+=("time")
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "bench-deps: all present (${BINARIES[*]})"
   exit 0
