@@ -3,23 +3,12 @@
 // Distribution key paths at their line:col. Needs `npm run build` first (npm test does it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BERTH_MAIN, REPO_ROOT } from '../support/processes.js';
+import { runCli } from '../support/processes.js';
 
-async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  assert.ok(existsSync(BERTH_MAIN), `${BERTH_MAIN} is missing: run \`npm run build\` first (npm test does)`);
-  const child = spawn(process.execPath, [BERTH_MAIN, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, ...env } });
-  let stdout = ''; let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c) => { stdout += c; });
-  child.stderr.setEncoding('utf8').on('data', (c) => { stderr += c; });
-  const [code] = await once(child, 'close') as [number | null];
-  return { code, stdout, stderr };
-}
+const run = runCli;
 
 async function configFile(t: { after(fn: () => Promise<void>): void }, text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-distcfg-'));

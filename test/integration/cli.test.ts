@@ -4,30 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { BERTH_MAIN, REPO_ROOT } from '../support/processes.js';
+import { assertBuilt, BERTH_MAIN, REPO_ROOT, runCli, type CliRun } from '../support/processes.js';
 
-function assertBuilt(): void {
-  assert.ok(existsSync(BERTH_MAIN), `${BERTH_MAIN} is missing: run \`npm run build\` first (npm test does)`);
-}
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-/** Runs the CLI to completion with a clean environment (no REGISTRY_* leaking in). */
-async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  assertBuilt();
-  const child = spawn(process.execPath, [BERTH_MAIN, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, ...env } });
-  let stdout = ''; let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c) => { stdout += c; });
-  child.stderr.setEncoding('utf8').on('data', (c) => { stderr += c; });
-  const [code] = await once(child, 'close') as [number | null];
-  return { code, stdout, stderr };
-}
+type Run = CliRun;
+const run = runCli;
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-cli-'));

@@ -121,9 +121,27 @@ export function berthConfigYaml(root: string, o: Pick<BerthOptions, 'deleteEnabl
   ].join('\n') + '\n';
 }
 
+/** Throws with the build hint when dist/ is missing (the CLI tests need `npm run build`; npm test does it). */
+export function assertBuilt(): void {
+  if (!existsSync(BERTH_MAIN)) throw new Error(`${BERTH_MAIN} does not exist: run \`npm run build\` first (npm test does)`);
+}
+
+export interface CliRun { code: number | null; stdout: string; stderr: string }
+
+/** Runs the built CLI to completion with a clean environment (PATH plus `env`: no REGISTRY_* leaking in). */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  assertBuilt();
+  const child = spawn(process.execPath, [BERTH_MAIN, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, ...env } });
+  let stdout = ''; let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const code = await new Promise<number | null>((res, rej) => { child.once('error', rej).once('close', (c) => res(c)); });
+  return { code, stdout, stderr };
+}
+
 /** Starts `node dist/src/cli/main.js serve --config FILE` (build first: `npm run build`). */
 export async function startBerth(o: BerthOptions = {}): Promise<ServerProcess> {
-  if (!existsSync(BERTH_MAIN)) throw new Error(`${BERTH_MAIN} does not exist: run \`npm run build\` first (npm test does)`);
+  assertBuilt();
   const confDir = await mkdtemp(join(tmpdir(), 'berth-conf-'));
   const root = o.root ?? await mkdtemp(join(tmpdir(), 'berth-data-'));
   const file = join(confDir, 'gateway.yml');
