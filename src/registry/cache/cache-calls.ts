@@ -1,6 +1,7 @@
 // Observers of blob-descriptor cache calls, for /metrics: cached-blob-describer.ts reports every
 // lookup (hit, miss or error) and every write (ok or error), labelled with the cache's kind. Process-wide,
 // like storage/base.ts's onStorageCall. An observer never fails, delays or changes a call.
+import { createObservers } from '../../util/observers.js';
 
 export interface CacheCallEvent {
   /** DescriptorCache.kind: 'inmemory' or 'redis'. */
@@ -10,14 +11,8 @@ export interface CacheCallEvent {
   result: 'hit' | 'miss' | 'ok' | 'error';
 }
 
-const observers = new Set<(e: CacheCallEvent) => void>();
+const cacheCalls = createObservers<CacheCallEvent>();
 
 /** Calls `fn` after every cache call made through cachedBlobDescriber; returns the detach function. */
-export function onCacheCall(fn: (e: CacheCallEvent) => void): () => void {
-  observers.add(fn);
-  return () => { observers.delete(fn); };
-}
-
-export function reportCacheCall(e: CacheCallEvent): void {
-  for (const fn of observers) { try { fn(e); } catch { /* an observer never fails a call */ } }
-}
+export const onCacheCall = cacheCalls.on;
+export const reportCacheCall = cacheCalls.report;

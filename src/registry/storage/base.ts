@@ -7,6 +7,7 @@ import {
   InvalidPathError, StorageDriverError,
   type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
 } from './driver.js';
+import { createObservers } from '../../util/observers.js';
 
 /** One path component: what distribution accepts, minus the "." and ".." names. */
 const COMPONENT = /^[A-Za-z0-9._-]+$/;
@@ -46,16 +47,13 @@ export function isAncestor(dir: string, p: string): boolean {
 
 /** One finished driver call, for observers such as metrics (process-wide: every wrapped driver reports). */
 export interface StorageCallEvent { driver: string; op: string; durationMs: number; ok: boolean }
-const observers = new Set<(e: StorageCallEvent) => void>();
+const storageCalls = createObservers<StorageCallEvent>();
 
-/** Calls `fn` after every wrapped driver call; returns the function that detaches it. `fn` must not throw. */
-export function onStorageCall(fn: (e: StorageCallEvent) => void): () => void {
-  observers.add(fn);
-  return () => { observers.delete(fn); };
-}
+/** Calls `fn` after every wrapped driver call; returns the function that detaches it. */
+export const onStorageCall = storageCalls.on;
 
 function notify(driver: string, op: string, durationMs: number, ok: boolean): void {
-  for (const fn of observers) { try { fn({ driver, op, durationMs, ok }); } catch { /* an observer never fails a call */ } }
+  storageCalls.report({ driver, op, durationMs, ok });
 }
 
 /**
