@@ -14,7 +14,7 @@ export interface UploadPurgingConfig {
 export interface StorageConfig {
   /** Exactly one driver key is present in YAML (none → filesystem); `driver` names it after loading. */
   driver: 'filesystem' | 'inmemory';
-  filesystem?: { rootdirectory: string; maxthreads: number };   // default rootdirectory ./data (next to the config file)
+  filesystem?: { rootdirectory: string; maxthreads: number; directio?: boolean };   // directio default true   // default rootdirectory ./data (next to the config file)
   inmemory?: Record<string, never>;
   delete: { enabled: boolean };                                 // default false
   maintenance: {
@@ -217,7 +217,7 @@ export const SCHEMA: Field = obj({
   }),
   registry: obj({
     storage: obj({
-      filesystem: obj({ rootdirectory: path('./data'), maxthreads: int(100, 25) }, true),
+      filesystem: obj({ rootdirectory: path('./data'), maxthreads: int(100, 25), directio: bool(true) }, true),
       inmemory: obj({}, true),
       delete: obj({ enabled: bool(false) }),
       maintenance: obj({

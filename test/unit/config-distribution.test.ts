@@ -305,7 +305,7 @@ notifications:
     REGISTRY_HTTP_SECRET: 'x',
     REGISTRY_PORT: 'tcp://10.0.0.1:5000',
   });
-  assert.deepEqual(c.registry.storage.filesystem, { rootdirectory: '/srv/registry', maxthreads: 50 });
+  assert.deepEqual(c.registry.storage.filesystem, { rootdirectory: '/srv/registry', maxthreads: 50, directio: true });
   assert.equal(c.registry.storage.delete.enabled, true);
   assert.deepEqual(c.listen, { host: '127.0.0.1', port: 6000 });
   assert.deepEqual(c.tls, { certificate: '/certs/domain.crt', key: '/certs/domain.key', minimumtls: 'tls1.2' });

@@ -34,7 +34,7 @@ test('defaults: an empty file is a complete config', () => {
     registry: {
       storage: {
         driver: 'filesystem',
-        filesystem: { rootdirectory: '/srv/berth/data', maxthreads: 100 },
+        filesystem: { rootdirectory: '/srv/berth/data', maxthreads: 100, directio: true },
         delete: { enabled: false },
         maintenance: {
           uploadpurging: { enabled: true, age: 168 * 3_600_000, interval: 24 * 3_600_000, dryrun: false },
@@ -173,6 +173,9 @@ const ERRORS: [name: string, yaml: string, want: string[]][] = [
   ]],
   ['integer type', 'registry: { storage: { filesystem: { maxthreads: 2.5 } } }', [
     `${FILE}:1:50  registry.storage.filesystem.maxthreads  expected an integer, found number 2.5`,
+  ]],
+  ['boolean type', 'registry: { storage: { filesystem: { directio: "yes" } } }', [
+    `${FILE}:1:48  registry.storage.filesystem.directio  expected true or false, found string "yes"`,
   ]],
   ['empty path', 'registry: { storage: { filesystem: { rootdirectory: "" } } }', [
     `${FILE}:1:53  registry.storage.filesystem.rootdirectory  expected a non-empty path, found string ""`,

@@ -17,6 +17,7 @@ const DRIVERS: Record<StorageConfig['driver'], Constructor> = {
   filesystem: (s) => new FilesystemDriver({
     rootdirectory: s.filesystem?.rootdirectory ?? '/var/lib/registry',
     maxthreads: s.filesystem?.maxthreads,
+    directio: s.filesystem?.directio,
   }),
   inmemory: () => new InMemoryDriver(),
 };

@@ -32,6 +32,9 @@ export class AppendStream extends Writable {
     super({ highWaterMark: o.highWaterMark ?? 1024 * 1024, signal: o.signal });
   }
 
+  /** Accepted bytes not yet in the file: none (a write callback runs after its write). */
+  get pendingBytes(): number { return 0; }
+
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.busy = true;
     this.writeOne(chunk, 0, cb);
