@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import { DirectAppendStream } from '../../src/registry/storage/drivers/fs-direct-stream.js';
-import { BLOCK } from '../../src/registry/storage/drivers/aligned-blocks.js';
+import { READ_BLOCK, WRITE_BLOCK as BLOCK, blockBytes, giveBack, takeBlock } from '../../src/registry/storage/drivers/aligned-blocks.js';
 import { FilesystemDriver } from '../../src/registry/storage/drivers/filesystem.js';
 import { StorageParameterError } from '../../src/registry/storage/base.js';
 import { recyclerOf } from '../../src/registry/storage/recycle.js';
@@ -140,7 +140,7 @@ describe('FilesystemDriver with directio', () => {
         await w.commit();
         assert.equal(w.size, b);
       }
-      for (const off of [0, 1, 4095, 4096, BLOCK - 1, BLOCK, 2 * BLOCK + 5, big.length - MiB, big.length - 1, big.length]) {
+      for (const off of [0, 1, 4095, 4096, READ_BLOCK - 1, READ_BLOCK, 2 * READ_BLOCK + 5, big.length - MiB, big.length - 1, big.length]) {
         const got = await readAll(await d.reader('/up/data', { offset: off }));
         assert.equal(got.length, big.length - off, `offset ${off}`);
         assert.ok(got.equals(big.subarray(off)), `bytes from offset ${off}`);
@@ -154,6 +154,27 @@ describe('FilesystemDriver with directio', () => {
   it('refuses a directio that is not a boolean, by config key', () => {
     assert.throws(() => new FilesystemDriver({ rootdirectory: '/tmp', directio: 'yes' as unknown as boolean }),
       (e: unknown) => e instanceof StorageParameterError && /registry\.storage\.filesystem\.directio/.test(String(e)));
+  });
+
+  it('with the block budget used up, writes and reads go through the page cache and stay exact', async (t) => {
+    const tmp = await makeTempDir('berth-dio');
+    t.after(() => tmp.cleanup());
+    const held: Buffer[] = [];
+    for (let b = takeBlock(READ_BLOCK); b; b = takeBlock(READ_BLOCK)) held.push(b);
+    t.after(() => held.forEach(giveBack));
+    for (let b = takeBlock(BLOCK); b; b = takeBlock(BLOCK)) held.push(b);   // idle write blocks too
+    assert.ok(blockBytes().live <= 32 * MiB, `budget is bounded (${held.length} blocks held)`);
+    assert.equal(takeBlock(READ_BLOCK), null);
+    const d = new FilesystemDriver({ rootdirectory: tmp.path });
+    const data = randomBytes(3 * READ_BLOCK + 999);
+    const w = await d.writer('/f', { append: true });
+    await pipeline(Readable.from([data]), w.stream);
+    await w.commit();
+    const mid = readAll(await d.reader('/f', { offset: 4097 }));
+    const r = held.findIndex((b) => b.length === READ_BLOCK);
+    giveBack(held.splice(r, 1)[0]!);   // one read block free again: the reader goes on direct where it can
+    assert.ok((await mid).equals(data.subarray(4097)));
+    assert.ok(blockBytes().live <= 32 * MiB);
   });
 
   it('many readers at once each get their own bytes (blocks are shared through one pool)', async (t) => {

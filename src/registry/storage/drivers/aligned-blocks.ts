@@ -1,44 +1,74 @@
-// Page-aligned memory blocks for O_DIRECT writes (fs-direct-stream.ts). O_DIRECT needs the user buffer
-// aligned to the device's logical block size, and Node has no aligned allocation: Buffer memory comes from
-// malloc (16-byte aligned). A WebAssembly.Memory's buffer is mapped by V8 on a page boundary, so slabs are
-// Memory objects cut into BLOCK-sized views; every block starts on a 64 KiB wasm page, far beyond any
-// logical block size. A slab is freed by the garbage collector once none of its blocks is referenced.
-//
-// Each Memory reserves guard regions of virtual address space (not memory) and V8 caps that space, so
-// taking a block can fail under extreme concurrency: takeBlock() then returns null and the caller writes
-// through the page cache instead.
+// Page-aligned memory blocks for O_DIRECT I/O (fs-direct-stream.ts, the filesystem driver's reader).
+// O_DIRECT needs the user buffer aligned to the device's logical block size, and Node has no aligned
+// allocation: Buffer memory comes from malloc (16-byte aligned). A WebAssembly.Memory's buffer is mapped by
+// V8 on a page boundary, so each block is one Memory. Memory can never be returned to the OS while a Memory
+// lives, so the pool is bounded twice: at most IDLE_MAX_BYTES of idle blocks are kept (the rest are dropped
+// and freed by the garbage collector), and at most MAX_LIVE_BYTES of blocks exist at once; past that
+// takeBlock() returns null and the caller uses the page cache for that piece of I/O. The same null comes
+// back if V8 cannot map another Memory (each reserves guard regions of address space, which V8 caps).
+// A block counts until the garbage collector has freed it (a FinalizationRegistry), not until it is given
+// back: a consumer that never hands a chunk back (a for-await loop, a client gone mid-GET, a Range that
+// ends inside a block) must not leak budget, and a dropped block still holds memory until collected.
 
-/** Bytes per block: one O_DIRECT write or read each. 2 MiB: reads of 1 MiB left a GET ~15% slower (see
- *  DIRECT_DEPTH in filesystem.ts); an upload holds at most two blocks (one filling, one being written). */
-export const BLOCK = 2 * 1024 * 1024;
+/** Write staging blocks: one O_DIRECT write each; an upload holds at most two (one filling, one written). */
+export const WRITE_BLOCK = 1024 * 1024;
+/** Read blocks: 2 MiB, as 1 MiB reads left a 1 GiB GET ~15% slower (see DIRECT_DEPTH in filesystem.ts). */
+export const READ_BLOCK = 2 * 1024 * 1024;
 const WASM_PAGE = 64 * 1024;
-const SLAB_BLOCKS = 8;           // blocks cut from one Memory
-const IDLE_MAX = 8;              // idle blocks kept for reuse, process-wide (8 MiB)
-
-const idle: Buffer[] = [];
+/** All blocks, in use or idle. 32 MiB: four uploads (8 MiB) and a few GETs at full speed; beyond it the
+ *  page cache carries the rest, and the 4-upload peak RSS stays under its 150 MiB budget. */
+const MAX_LIVE_BYTES = 32 * 1024 * 1024;
+const IDLE_MAX_BYTES = 8 * 1024 * 1024;
 
 // Node has WebAssembly at run time; the project's TypeScript libs (no DOM) do not declare it.
 declare const WebAssembly: { Memory: new (d: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer } };
 
-/** A BLOCK-sized, page-aligned buffer (contents undefined), or null when no aligned memory can be had. */
-export function takeBlock(): Buffer | null {
-  const b = idle.pop();
-  if (b) return b;
+const idle = new Map<number, Buffer[]>();
+let liveBytes = 0;
+let idleBytes = 0;
+const freed = new FinalizationRegistry<number>((size) => { liveBytes -= size; });
+
+/** A page-aligned buffer of `size` bytes (a multiple of 64 KiB; contents undefined), or null when the
+ *  budget is used up or no aligned memory can be mapped. */
+export function takeBlock(size: number): Buffer | null {
+  const b = idle.get(size)?.pop();
+  if (b) { idleBytes -= size; return b; }
+  if (liveBytes + size > MAX_LIVE_BYTES) {
+    // Idle blocks of another size are only freed by a later collection: this call goes to the page cache.
+    dropIdle(liveBytes + size - MAX_LIVE_BYTES);
+    return null;
+  }
   let ab: ArrayBuffer;
   try {
-    const pages = (BLOCK * SLAB_BLOCKS) / WASM_PAGE;
-    ab = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer;
+    ab = new WebAssembly.Memory({ initial: size / WASM_PAGE, maximum: size / WASM_PAGE }).buffer;
   } catch {
     return null;   // RangeError: V8's address-space budget for wasm memories is used up
   }
-  for (let i = SLAB_BLOCKS - 1; i > 0; i--) idle.push(Buffer.from(ab, i * BLOCK, BLOCK));
-  return Buffer.from(ab, 0, BLOCK);
+  liveBytes += size;
+  freed.register(ab, size);
+  return Buffer.from(ab);
 }
 
 /** Returns a block taken with takeBlock() once no I/O uses it any more. */
 export function giveBack(b: Buffer): void {
-  if (idle.length < IDLE_MAX) idle.push(b);
+  if (idleBytes + b.length <= IDLE_MAX_BYTES) {
+    let list = idle.get(b.length);
+    if (!list) idle.set(b.length, (list = []));
+    list.push(b);
+    idleBytes += b.length;
+  }   // else dropped: the garbage collector unmaps it (and the registry uncounts it)
 }
 
-/** Idle blocks (for tests). */
-export function idleBlocks(): number { return idle.length; }
+/** Drops idle blocks (of any size) until `bytes` will be freed or none are left. */
+function dropIdle(bytes: number): void {
+  for (const list of idle.values()) {
+    while (bytes > 0 && list.length) {
+      const b = list.pop()!;
+      idleBytes -= b.length;
+      bytes -= b.length;
+    }
+  }
+}
+
+/** Blocks in use or idle, in bytes (for tests). */
+export function blockBytes(): { live: number; idle: number } { return { live: liveBytes, idle: idleBytes }; }

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as stream from 'node:stream';
 import { promisify } from 'node:util';
 import { AppendStream } from './fs-append-stream.js';
-import { BLOCK, giveBack, takeBlock } from './aligned-blocks.js';
+import { READ_BLOCK as BLOCK, giveBack, takeBlock } from './aligned-blocks.js';
 import { DIRECT_ALIGN, DirectAppendStream } from './fs-direct-stream.js';
 
 const NAME = 'filesystem';
@@ -297,8 +297,8 @@ const spare: Buffer[] = [];
  * any read still in flight has returned.
  *
  * With a `directFd` (O_DIRECT, see fs-direct-stream.ts for why) it reads BLOCK-sized aligned spans into
- * page-aligned blocks and pushes the part that was asked for; if the filesystem refuses (EINVAL) or no
- * aligned block can be had, it goes on through `fd` and the page cache.
+ * page-aligned blocks and pushes the part that was asked for; if the filesystem refuses (EINVAL) it goes on
+ * through `fd` and the page cache, and while no block can be had (budget used up) it reads that chunk so.
  */
 class FileReadStream extends stream.Readable {
   private reading = false;
@@ -317,7 +317,11 @@ class FileReadStream extends stream.Readable {
   }
 
   override _read(): void {
-    if (this.directFd !== undefined) { this.fillAhead(); this.deliver(); return; }
+    if (this.directFd !== undefined && !this.reading) {
+      this.fillAhead();
+      if (this.ahead.length > 0 || this.pos >= this.end) { this.deliver(); return; }
+      // No block to be had (budget used up): this chunk through the page cache, direct again after it.
+    }
     if (this.end - this.pos <= 0) { this.push(null); return; }
     if (this.reading) return;
     this.reading = true;
@@ -342,8 +346,9 @@ class FileReadStream extends stream.Readable {
   /** Direct mode: keeps DIRECT_DEPTH aligned BLOCK reads in flight ahead of the consumer, so the disk
    *  works while the socket is written (see DIRECT_DEPTH). */
   private fillAhead(): void {
+    if (this.ahead.length === 0) this.nextAt = this.pos - (this.pos % DIRECT_ALIGN);   // after a buffered read
     while (this.directFd !== undefined && this.ahead.length < DIRECT_DEPTH && this.nextAt < this.end && !this.destroyed) {
-      const block = takeBlock();
+      const block = takeBlock(BLOCK);
       if (!block) break;
       const r: DirectRead = { at: this.nextAt, block, done: false, n: 0, err: null };
       this.nextAt += BLOCK;
@@ -356,7 +361,6 @@ class FileReadStream extends stream.Readable {
         this.deliver();
       });
     }
-    if (this.ahead.length === 0 && this.pos < this.end && !this.destroyed) this.leaveDirect();   // no block to be had
   }
 
   /** Pushes the finished reads at the head, in order, while the consumer wants more. */
@@ -413,7 +417,7 @@ class FileReadStream extends stream.Readable {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     const close = () => { this.closeDirect(); fs.close(this.fd, (e) => cb(err ?? e ?? null)); };
-    for (const r of this.ahead) if (r.done) giveBack(r.block);
+    for (const r of this.ahead.splice(0)) if (r.done) giveBack(r.block);   // in-flight ones: on return
     if (this.reading || this.inFlight > 0) this.closeWhenIdle = close;   // never close a descriptor a read still uses
     else close();
   }

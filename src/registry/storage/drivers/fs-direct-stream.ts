@@ -23,7 +23,7 @@
 // block and everything after it go through the page cache, and onRefused() tells the driver.
 import { write } from 'node:fs';
 import { Writable } from 'node:stream';
-import { BLOCK, giveBack, takeBlock } from './aligned-blocks.js';
+import { WRITE_BLOCK as BLOCK, giveBack, takeBlock } from './aligned-blocks.js';
 
 /** File offsets and lengths of O_DIRECT writes are multiples of this (covers 512 B and 4 KiB devices). */
 export const DIRECT_ALIGN = 4096;
@@ -55,7 +55,8 @@ export class DirectAppendStream extends Writable {
 
   constructor(private readonly fds: DirectFds, start: number,
     o: { signal?: AbortSignal; highWaterMark?: number; onRefused?: (err: Error) => void; align?: number } = {}) {
-    super({ highWaterMark: o.highWaterMark ?? 1024 * 1024, signal: o.signal });
+    // The block is the buffer: the stream's own queue needs to hold little (64 KiB, as the hashing tap).
+    super({ highWaterMark: o.highWaterMark ?? 64 * 1024, signal: o.signal });
     this.pos = start;
     // `align` exists for tests: a smaller one than the device's makes the kernel refuse (EINVAL) for real.
     this.align = o.align ?? DIRECT_ALIGN;
@@ -64,7 +65,9 @@ export class DirectAppendStream extends Writable {
   }
 
   private readonly align: number;
-  private lastInput = 0;
+  /** Bumped by every write; the idle timer flushes when it has not moved for a whole tick. */
+  private inputSeq = 0;
+  private seenSeq = -1;
   private idleTimer: NodeJS.Timeout | null = null;
 
   private readonly onRefused?: (err: Error) => void;
@@ -73,6 +76,16 @@ export class DirectAppendStream extends Writable {
   get pendingBytes(): number { return this.fill + this.inFlightBytes; }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    // The common case, synchronously: a chunk (≤ 64 KiB from a socket) that fits in the block being filled.
+    // No promise per chunk: at 16 KiB TLS records that is 65536 chunks per GiB.
+    const blk = this.block;
+    if (blk && !this.op && this.fill + chunk.length < blk.length) {
+      chunk.copy(blk, this.fill);
+      this.fill += chunk.length;
+      this.inputSeq++;
+      cb();
+      return;
+    }
     this.run(() => this.take([chunk]), cb);
   }
 
@@ -96,19 +109,23 @@ export class DirectAppendStream extends Writable {
 
   /** Runs `f` after the operation in flight (an idle flush may be running when a write comes in). */
   private run(f: () => Promise<void>, cb: (err?: Error | null) => void): void {
-    this.lastInput = Date.now();
+    this.inputSeq++;
     const p = this.op ? this.op.catch(() => undefined).then(f) : f();
     this.op = p;
     p.then(() => { if (this.op === p) this.op = null; this.armIdleTimer(); cb(); },
       (e: Error) => { if (this.op === p) this.op = null; cb(e); });
   }
 
-  /** While bytes are staged, checks every IDLE_FLUSH_MS whether input has stopped; then writes them out. */
+  /** While bytes are staged, checks every IDLE_FLUSH_MS whether input has stopped (no write for a whole
+   *  tick, so IDLE_FLUSH_MS to twice that); then writes them out. */
   private armIdleTimer(): void {
     if (this.idleTimer || this.fill === 0 || this.destroyed) return;
+    this.seenSeq = this.inputSeq;
     this.idleTimer = setInterval(() => {
       if (this.fill === 0 || this.destroyed || this.writableEnded) { this.stopIdleTimer(); return; }
-      if (this.op || Date.now() - this.lastInput < IDLE_FLUSH_MS) return;
+      const moved = this.seenSeq !== this.inputSeq;
+      this.seenSeq = this.inputSeq;
+      if (this.op || moved) return;
       const p = this.flushAll().then(() => { this.headLeft = (this.align - (this.pos % this.align)) % this.align; });
       this.op = p;
       p.then(() => { if (this.op === p) this.op = null; }, (e: Error) => { if (this.op === p) this.op = null; this.destroy(e); });
@@ -135,8 +152,8 @@ export class DirectAppendStream extends Writable {
       }
       while (off < b.length) {
         if (!this.block) {
-          this.block = this.direct ? takeBlock() : null;
-          if (!this.block) {   // no aligned memory, or direct writes refused: through the page cache
+          this.block = this.direct ? takeBlock(BLOCK) : null;
+          if (!this.block) {   // direct writes refused, or the block budget used up: through the page cache
             await this.settleInFlight();
             await this.appendWrite(b, off, b.length - off, this.pos);
             this.pos += b.length - off;
