@@ -24,6 +24,8 @@ export interface FileWriter {
  * Paths are absolute ("/docker/registry/v2/..."), components match [A-Za-z0-9._-]+ (checked by base.ts).
  * - getContent/putContent are for small objects; putContent is atomic (readers see old or new, never half).
  * - reader() with offset beyond size throws InvalidOffsetError; a missing path throws PathNotFoundError.
+ *   With `length` it ends after that many bytes (sooner if the file is shorter): a Range GET reads only
+ *   what it sends.
  * - list() returns the full paths of the direct children of a directory, sorted; missing → PathNotFoundError.
  * - move() replaces the destination atomically, creating parents; missing source → PathNotFoundError.
  * - delete() is recursive; a missing path → PathNotFoundError.
@@ -35,7 +37,7 @@ export interface StorageDriver {
   readonly name: string;
   getContent(path: string, o?: OpOptions): Promise<Buffer>;
   putContent(path: string, data: Uint8Array, o?: OpOptions): Promise<void>;
-  reader(path: string, o?: OpOptions & { offset?: number }): Promise<Readable>;
+  reader(path: string, o?: OpOptions & { offset?: number; length?: number }): Promise<Readable>;
   writer(path: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter>;
   stat(path: string, o?: OpOptions): Promise<FileInfo>;
   list(path: string, o?: OpOptions): Promise<string[]>;

@@ -164,6 +164,17 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverHan
       await assert.rejects(d.reader('/rd'), hasCode('STORAGE_PATH_NOT_FOUND', dn));
     });
 
+    test('reader with length ends after length bytes (or at the end of the file); a bad length is refused', async (d, dn) => {
+      const data = randomBytes(5 * 1024 * 1024 + 7);   // large enough for the filesystem driver's direct reads
+      await d.putContent('/rl/f', data);
+      for (const [off, len] of [[0, 0], [0, 1], [5, 1_000_000], [4096, 2 * 1024 * 1024], [3 * 1024 * 1024 + 1, 10 * 1024 * 1024], [data.length, 5]]) {
+        const got = await readAll(await d.reader('/rl/f', { offset: off, length: len }));
+        assert.ok(got.equals(data.subarray(off, off + len)), `offset ${off} length ${len}: ${got.length} bytes`);
+      }
+      await assert.rejects(d.reader('/rl/f', { length: -1 }), hasCode('STORAGE_INVALID_OFFSET', dn));
+      await assert.rejects(d.reader('/rl/f', { length: 1.5 }), hasCode('STORAGE_INVALID_OFFSET', dn));
+    });
+
     test('writer: content is visible after commit, size counts the bytes', async (d) => {
       const w = await d.writer('/wr/a/b/data');
       assert.equal(w.size, 0);

@@ -51,7 +51,7 @@ export async function getBlob(ctx: Ctx): Promise<void> {
     res.writeHead(status, headers).end();
     return;
   }
-  const src = await ctx.registry.driver.reader(path, { offset: start, signal });
+  const src = await ctx.registry.driver.reader(path, { offset: start, length, signal });
   res.writeHead(status, headers);
   await sendBody(src, res, length);
 }

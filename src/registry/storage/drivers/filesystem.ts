@@ -124,28 +124,30 @@ export class FilesystemDriver implements StorageDriver {
     await syncDir(dir);
   }
 
-  async reader(p: string, o?: OpOptions & { offset?: number }): Promise<Readable> {
+  async reader(p: string, o?: OpOptions & { offset?: number; length?: number }): Promise<Readable> {
     const offset = o?.offset ?? 0;
     if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(p, offset, NAME);
+    const length = o?.length;
+    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidOffsetError(p, length, NAME);
     let fd: number;
     try {
       fd = await openFd(this.full(p));
     } catch (err) {
       throw mapErr(err, p, true);
     }
-    let size: number;
+    let end: number;   // where the stream ends: the file's size, or sooner with `length`
     try {
       const st = await fstatFd(fd);
       if (st.isDirectory()) throw new PathNotFoundError(p, NAME);
       if (offset > st.size) throw new InvalidOffsetError(p, offset, NAME);
-      size = st.size;
+      end = length === undefined ? st.size : Math.min(st.size, offset + length);
     } catch (err) {
       fs.close(fd, () => {});
       throw err;
     }
-    const directFd = this.directIO && size - offset >= DIRECT_READ_MIN
+    const directFd = this.directIO && end - offset >= DIRECT_READ_MIN
       ? await this.openDirect(this.full(p), fs.constants.O_RDONLY) : undefined;
-    return new FileReadStream(fd, offset, size, o?.signal, directFd);
+    return new FileReadStream(fd, offset, end, o?.signal, directFd);
   }
 
   async writer(p: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter> {
@@ -289,7 +291,8 @@ export class FilesystemDriver implements StorageDriver {
 const spare: Buffer[] = [];
 
 /**
- * reader()'s stream: the file from `start` to the size it had when opened (blob data never changes),
+ * reader()'s stream: the file from `start` to `end` (its size when opened, or less for a `length`; blob data
+ * never changes),
  * read with positional fs.read() calls (callback API: no promise per chunk) of up to READ_CHUNK bytes
  * into buffers it lends out and takes back through [RECYCLE] (see recycle.ts), so a long GET reuses a few
  * buffers instead of allocating one per chunk. highWaterMark = one chunk: one read ahead of the consumer.

@@ -83,11 +83,12 @@ export class InMemoryDriver implements StorageDriver {
     this.put(p, Buffer.from(data));
   }
 
-  async reader(p: string, o?: OpOptions & { offset?: number }): Promise<Readable> {
+  async reader(p: string, o?: OpOptions & { offset?: number; length?: number }): Promise<Readable> {
     const offset = o?.offset ?? 0;
     if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(p, offset, NAME);
-    const data = this.file(p).data;
-    if (offset > data.length) throw new InvalidOffsetError(p, offset, NAME);
+    const whole = this.file(p).data;
+    if (offset > whole.length) throw new InvalidOffsetError(p, offset, NAME);
+    const data = o?.length === undefined ? whole : whole.subarray(0, Math.min(whole.length, offset + readLength(p, o.length)));
     const CHUNK = 64 * 1024;
     let pos = offset;
     return new Readable({
@@ -230,4 +231,10 @@ class MemWriter implements FileWriter {
     if (!this.stream.destroyed) this.stream.destroy();
     try { this.d._remove(this.path); } catch { /* nothing to remove */ }
   }
+}
+
+/** reader()'s `length`: a non-negative safe integer. */
+function readLength(p: string, length: number): number {
+  if (!Number.isSafeInteger(length) || length < 0) throw new InvalidOffsetError(p, length, NAME);
+  return length;
 }
