@@ -20,6 +20,16 @@ import { makeTempDir } from '../support/tmp.js';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const MiB = 1024 * 1024;
 
+/** A fresh temp file and a direct stream on it from offset 0 (dir and descriptors cleaned up after `t`). */
+async function freshStream(t: { after(fn: () => unknown): void }): Promise<{ file: string; s: DirectAppendStream }> {
+  const tmp = await makeTempDir('berth-dio');
+  t.after(() => tmp.cleanup());
+  const file = join(tmp.path, 'data');
+  const fds = openPair(file, Buffer.alloc(0));
+  t.after(() => fds.close());
+  return { file, s: new DirectAppendStream(fds, 0) };
+}
+
 /** A file holding `prior`, and the two descriptors the driver would open on it. */
 function openPair(file: string, prior: Buffer): { append: number; direct: number; close(): void } {
   writeFileSync(file, prior);
@@ -66,12 +76,7 @@ describe('DirectAppendStream', () => {
   });
 
   it('destroyed mid-stream, the file still gets every byte the stream accepted', async (t) => {
-    const tmp = await makeTempDir('berth-dio');
-    t.after(() => tmp.cleanup());
-    const file = join(tmp.path, 'data');
-    const fds = openPair(file, Buffer.alloc(0));
-    t.after(() => fds.close());
-    const s = new DirectAppendStream(fds, 0);
+    const { file, s } = await freshStream(t);
     const accepted: Buffer[] = [];
     for (const n of [BLOCK + 10, 4096, 300]) {
       const b = randomBytes(n);
@@ -85,12 +90,7 @@ describe('DirectAppendStream', () => {
   });
 
   it('when input stalls, staged bytes reach the file (a crash then loses nothing the client sent)', async (t) => {
-    const tmp = await makeTempDir('berth-dio');
-    t.after(() => tmp.cleanup());
-    const file = join(tmp.path, 'data');
-    const fds = openPair(file, Buffer.alloc(0));
-    t.after(() => fds.close());
-    const s = new DirectAppendStream(fds, 0);
+    const { file, s } = await freshStream(t);
     const parts = [randomBytes(BLOCK + 5000), randomBytes(123_457)];
     await new Promise<void>((res, rej) => s.write(parts[0], (e) => (e ? rej(e) : res())));
     const deadline = Date.now() + 5000;   // the idle flush runs ~100-200 ms after the last byte

@@ -172,13 +172,7 @@ export class DirectAppendStream extends Writable {
   /** Waits for the previous block's write, then starts writing the full current block (not awaited). */
   private async startBlockWrite(): Promise<void> {
     await this.settleInFlight();
-    const blk = this.block!;
-    const len = this.fill;
-    const at = this.pos;
-    this.block = null;
-    this.fill = 0;
-    this.pos += len;
-    this.inFlightBytes = len;
+    const { blk, len, at } = this.detachStaged()!;
     const p = this.blockWrite(blk, len, at).finally(() => { giveBack(blk); this.inFlightBytes = 0; });
     this.inFlight = p;
     p.catch(() => undefined);   // observed by the next startBlockWrite or flushAll
@@ -188,14 +182,9 @@ export class DirectAppendStream extends Writable {
    *  the rest through the page cache). */
   private async flushAll(): Promise<void> {
     await this.settleInFlight();   // throws if a write failed: nothing more is written
-    const blk = this.block;
-    if (!blk) return;
-    const len = this.fill;
-    const at = this.pos;
-    this.block = null;
-    this.fill = 0;
-    this.pos += len;
-    this.inFlightBytes = len;
+    const staged = this.detachStaged();
+    if (!staged) return;
+    const { blk, len, at } = staged;
     try {
       const aligned = len - (len % this.align);
       if (aligned > 0) await this.blockWrite(blk, aligned, at);
@@ -204,6 +193,19 @@ export class DirectAppendStream extends Writable {
       giveBack(blk);
       this.inFlightBytes = 0;
     }
+  }
+
+  /** Takes the staged block out for writing: its bytes now count as in flight at file offset `at`. */
+  private detachStaged(): { blk: Buffer; len: number; at: number } | null {
+    const blk = this.block;
+    if (!blk) return null;
+    const len = this.fill;
+    const at = this.pos;
+    this.block = null;
+    this.fill = 0;
+    this.pos += len;
+    this.inFlightBytes = len;
+    return { blk, len, at };
   }
 
   private async settleInFlight(): Promise<void> {
