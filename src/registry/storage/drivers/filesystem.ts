@@ -147,7 +147,7 @@ export class FilesystemDriver implements StorageDriver {
     }
     const directFd = this.directIO && end - offset >= DIRECT_READ_MIN
       ? await this.openDirect(this.full(p), fs.constants.O_RDONLY) : undefined;
-    return new FileReadStream(fd, offset, end, o?.signal, directFd);
+    return new FileReadStream(fd, offset, end, o?.signal, directFd, () => { this.directIO = false; });
   }
 
   async writer(p: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter> {
@@ -312,9 +312,10 @@ class FileReadStream extends stream.Readable {
   private readonly ahead: DirectRead[] = [];
   private nextAt: number;
   private inFlight = 0;
+  private eof = false;
 
   constructor(private readonly fd: number, private pos: number, private readonly end: number,
-    signal?: AbortSignal, private directFd?: number) {
+    signal?: AbortSignal, private directFd?: number, private readonly onRefused?: () => void) {
     super({ highWaterMark: READ_CHUNK, signal });
     this.nextAt = pos - (pos % DIRECT_ALIGN);
   }
@@ -360,7 +361,7 @@ class FileReadStream extends stream.Readable {
       fs.read(this.directFd, block, 0, BLOCK, r.at, (err, n) => {
         this.inFlight--;
         r.done = true; r.err = err; r.n = n;
-        if (this.destroyed) { giveBack(block); if (this.inFlight === 0) this.closeWhenIdle?.(); return; }
+        if (this.destroyed || this.eof) { giveBack(block); if (this.inFlight === 0) this.closeWhenIdle?.(); return; }
         this.deliver();
       });
     }
@@ -368,10 +369,11 @@ class FileReadStream extends stream.Readable {
 
   /** Pushes the finished reads at the head, in order, while the consumer wants more. */
   private deliver(): void {
-    while (this.ahead[0]?.done && !this.destroyed) {
+    while (this.ahead[0]?.done && !this.destroyed && !this.eof) {
       const r = this.ahead[0];
       if (r.err && (r.err as NodeJS.ErrnoException).code === 'EINVAL') {   // refused: the page cache from here on
         if (this.inFlight > 0) return;   // deliver() runs again when the last read returns
+        this.onRefused?.();
         this.leaveDirect();
         return;
       }
@@ -381,18 +383,26 @@ class FileReadStream extends stream.Readable {
       const usable = Math.min(r.n, this.end - r.at) - lead;
       if (usable <= 0) {   // the file shrank: the consumer sees it short
         giveBack(r.block);
-        this.push(null);
+        this.finish();
         return;
       }
       this.pos += usable;
       const chunk = r.block.subarray(lead, lead + usable);
       this.lent.set(chunk, { buf: r.block, block: true });
       const more = this.push(chunk);
-      if (this.pos >= this.end) { this.push(null); return; }
+      if (this.pos >= this.end) { this.finish(); return; }
       if (!more) return;
       this.fillAhead();
     }
-    if (this.pos >= this.end && this.ahead.length === 0 && !this.destroyed) this.push(null);
+    if (this.pos >= this.end && this.ahead.length === 0 && !this.destroyed) this.finish();
+  }
+
+  /** Direct mode's end of data, once: later completions (only after a shrunk file) give their blocks back. */
+  private finish(): void {
+    if (this.eof) return;
+    this.eof = true;
+    for (const r of this.ahead.splice(0)) if (r.done) giveBack(r.block);   // in-flight ones: on return
+    this.push(null);
   }
 
   /** Stops direct reads (all have returned): gives their blocks back and reads on through the page cache. */
