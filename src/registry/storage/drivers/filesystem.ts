@@ -129,9 +129,10 @@ export class FilesystemDriver implements StorageDriver {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(p, offset, NAME);
     const length = o?.length;
     if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidOffsetError(p, length, NAME);
+    const file = this.full(p);
     let fd: number;
     try {
-      fd = await openFd(this.full(p));
+      fd = await openFd(file);
     } catch (err) {
       throw mapErr(err, p, true);
     }
@@ -146,7 +147,7 @@ export class FilesystemDriver implements StorageDriver {
       throw err;
     }
     const directFd = this.directIO && end - offset >= DIRECT_READ_MIN
-      ? await this.openDirect(this.full(p), fs.constants.O_RDONLY) : undefined;
+      ? await this.openDirect(file, fs.constants.O_RDONLY) : undefined;
     return new FileReadStream(fd, offset, end, o?.signal, directFd, () => { this.directIO = false; });
   }
 

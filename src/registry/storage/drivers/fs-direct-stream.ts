@@ -53,6 +53,13 @@ export class DirectAppendStream extends Writable {
    *  (appending after a gap would put later bytes at the wrong offset). */
   private failed: Error | null = null;
 
+  private readonly align: number;
+  /** Bumped by every write; the idle timer flushes when it has not moved for a whole tick. */
+  private inputSeq = 0;
+  private seenSeq = -1;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private readonly onRefused?: (err: Error) => void;
+
   constructor(private readonly fds: DirectFds, start: number,
     o: { signal?: AbortSignal; highWaterMark?: number; onRefused?: (err: Error) => void; align?: number } = {}) {
     // The block is the buffer: the stream's own queue needs to hold little (64 KiB, as the hashing tap).
@@ -60,17 +67,12 @@ export class DirectAppendStream extends Writable {
     this.pos = start;
     // `align` exists for tests: a smaller one than the device's makes the kernel refuse (EINVAL) for real.
     this.align = o.align ?? DIRECT_ALIGN;
-    this.headLeft = (this.align - (start % this.align)) % this.align;
+    this.headLeft = this.headFrom(start);
     this.onRefused = o.onRefused;
   }
 
-  private readonly align: number;
-  /** Bumped by every write; the idle timer flushes when it has not moved for a whole tick. */
-  private inputSeq = 0;
-  private seenSeq = -1;
-  private idleTimer: NodeJS.Timeout | null = null;
-
-  private readonly onRefused?: (err: Error) => void;
+  /** Bytes from file offset `at` to the next aligned one (written through the page cache). */
+  private headFrom(at: number): number { return (this.align - (at % this.align)) % this.align; }
 
   /** Accepted bytes not yet in the file (staged in the current block or being written). */
   get pendingBytes(): number { return this.fill + this.inFlightBytes; }
@@ -110,10 +112,16 @@ export class DirectAppendStream extends Writable {
   /** Runs `f` after the operation in flight (an idle flush may be running when a write comes in). */
   private run(f: () => Promise<void>, cb: (err?: Error | null) => void): void {
     this.inputSeq++;
-    const p = this.op ? this.op.catch(() => undefined).then(f) : f();
+    this.track(this.op ? this.op.catch(() => undefined).then(f) : f())
+      .then(() => { this.armIdleTimer(); cb(); }, (e: Error) => cb(e));
+  }
+
+  /** Makes `p` the operation in flight until it settles; returns it. */
+  private track(p: Promise<void>): Promise<void> {
     this.op = p;
-    p.then(() => { if (this.op === p) this.op = null; this.armIdleTimer(); cb(); },
-      (e: Error) => { if (this.op === p) this.op = null; cb(e); });
+    const clear = () => { if (this.op === p) this.op = null; };
+    p.then(clear, clear);
+    return p;
   }
 
   /** While bytes are staged, checks every IDLE_FLUSH_MS whether input has stopped (no write for a whole
@@ -126,9 +134,8 @@ export class DirectAppendStream extends Writable {
       const moved = this.seenSeq !== this.inputSeq;
       this.seenSeq = this.inputSeq;
       if (this.op || moved) return;
-      const p = this.flushAll().then(() => { this.headLeft = (this.align - (this.pos % this.align)) % this.align; });
-      this.op = p;
-      p.then(() => { if (this.op === p) this.op = null; }, (e: Error) => { if (this.op === p) this.op = null; this.destroy(e); });
+      this.track(this.flushAll().then(() => { this.headLeft = this.headFrom(this.pos); }))
+        .catch((e: Error) => this.destroy(e));
       this.stopIdleTimer();
     }, IDLE_FLUSH_MS);
     this.idleTimer.unref();
