@@ -5,7 +5,7 @@
 #   docker build -t berth .
 #   docker run -p 5000:5000 -v berth-data:/var/lib/registry berth
 
-# ---- build: compile TypeScript, then drop dev dependencies --------------------------------------
+# ---- build: compile TypeScript, bundle it (scripts/bundle.mjs), then drop dev dependencies --------
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -21,7 +21,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/bundle ./dist/bundle
 COPY docker/gateway.yml /etc/berth/gateway.yml
 RUN mkdir -p /var/lib/registry && chown node:node /var/lib/registry
 USER node
@@ -31,5 +31,5 @@ EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:5000/v2/').then(r=>process.exit(r.status<500?0:1),()=>process.exit(1))"]
 # node is PID 1: berth handles SIGTERM/SIGINT itself (drains in-flight requests, exits 0).
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+ENTRYPOINT ["node", "/app/dist/bundle/main.js"]
 CMD ["serve", "--config", "/etc/berth/gateway.yml"]

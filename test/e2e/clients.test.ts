@@ -1,4 +1,4 @@
-// End-to-end: the built CLI (`node dist/src/cli/main.js serve`, plain HTTP on 127.0.0.1:0) driven by the real
+// End-to-end: the built CLI (`node dist/bundle/main.js serve`, plain HTTP on 127.0.0.1:0) driven by the real
 // clients skopeo, podman and buildah. Each scenario is written once and run per client where it applies.
 // BERTH_E2E_TARGET=distribution runs the same scenarios against docker-registry 2.8 (harness self-check).
 import { after, before, describe, test, type TestContext } from 'node:test';

@@ -51,7 +51,7 @@ async function setup(t: T): Promise<Setup> {
 
 interface Berth { url: string; host: string; pid: number; stdout(): string; lines(): Record<string, any>[] }
 
-/** `node dist/src/cli/main.js serve --config FILE`; resolves on the "listening on" line; SIGTERM (then SIGKILL) on after. */
+/** `node dist/bundle/main.js serve --config FILE`; resolves on the "listening on" line; SIGTERM (then SIGKILL) on after. */
 async function serve(t: T, file: string, env: NodeJS.ProcessEnv = {}): Promise<Berth> {
   assert.ok(existsSync(BERTH_MAIN), `${BERTH_MAIN} is missing: run \`npm run build\` first (npm test does)`);
   const child: ChildProcess = spawn(process.execPath, [BERTH_MAIN, 'serve', '--config', file], {

@@ -1,4 +1,4 @@
-// The built CLI (`node dist/src/cli/main.js serve`) as the nginx recipe's gateway: HTTPS with a test
+// The built CLI (`node dist/bundle/main.js serve`) as the nginx recipe's gateway: HTTPS with a test
 // CA, htpasswd files made by Apache's own `htpasswd`, and real clients (docker login, skopeo, podman,
 // buildah) against the embedded registry and, in sidecar mode, Distribution 2.8.2 behind berth.
 // Also: bcrypt/apr1/SHA entries, removing a user, SIGHUP certificate reload, `serve --dev-cert`.

@@ -1,4 +1,4 @@
-// Starts real server processes for e2e/interop tests: the built berth CLI (`dist/src/cli/main.js serve`) and
+// Starts real server processes for e2e/interop tests: the built berth CLI (`dist/bundle/main.js serve`) and
 // CNCF Distribution 2.8 (`docker-registry serve`), each on 127.0.0.1:0, reading the real port from the
 // process's own "listening on" log line. It kills only the PIDs it spawned (also on test-process exit).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,7 +18,8 @@ export const REPO_ROOT = (() => {
   }
   return d;
 })();
-export const BERTH_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+// What ships (package.json bin, npm start, the Dockerfile): the bundle scripts/bundle.mjs makes from tsc's output.
+export const BERTH_MAIN = join(REPO_ROOT, 'dist', 'bundle', 'main.js');
 
 const live = new Set<ChildProcess>();
 process.once('exit', () => { for (const c of live) if (c.pid && c.exitCode === null && c.signalCode === null) { try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } } });
@@ -139,7 +140,7 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promi
   return { code, stdout, stderr };
 }
 
-/** Starts `node dist/src/cli/main.js serve --config FILE` (build first: `npm run build`). */
+/** Starts `node dist/bundle/main.js serve --config FILE` (build first: `npm run build`). */
 export async function startBerth(o: BerthOptions = {}): Promise<ServerProcess> {
   assertBuilt();
   const confDir = await mkdtemp(join(tmpdir(), 'berth-conf-'));
