@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,12 +81,10 @@ test('serve: an invalid config fails at start with every problem, exit 1', async
   assert.match(r.stderr, new RegExp(`${file}:2:40  registry.storage  expected exactly one driver, found: filesystem, inmemory`));
 });
 
-/** A running `serve` whose stdout lines can be awaited (no polling). `asProgram`: run the bundle itself (its
- *  `#!` line), as the `berth` bin, `npm start` and the Dockerfile do, instead of `node FLAGS main.js`. */
-function serve(file: string, t: { after(fn: () => Promise<void> | void): void }, o: { asProgram?: boolean } = {}) {
+/** A running `serve` whose stdout lines can be awaited (no polling). */
+function serve(file: string, t: { after(fn: () => Promise<void> | void): void }) {
   assertBuilt();
-  const argv = ['serve', '--config', file];
-  const child: ChildProcess = spawn(o.asProgram ? BERTH_MAIN : process.execPath, o.asProgram ? argv : [BERTH_MAIN, ...argv], {
+  const child: ChildProcess = spawn(process.execPath, [BERTH_MAIN, 'serve', '--config', file], {
     cwd: REPO_ROOT, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -163,18 +161,4 @@ test('serve: listening line, /v2/, 404 elsewhere, SIGTERM drains an upload in fl
   assert.deepEqual({ code, signal }, { code: 0, signal: null });
   assert.match(berth.output().out, /"reqId":"slow-patch"[^\n]*"status":202[^\n]*"bytesIn":23[^\n]*"msg":"request completed"/);
   assert.ok((await readdir(join(dir, 'store'))).length > 0, 'relative rootdirectory resolved next to the config');
-});
-
-test('the bundle runs as a program (the berth bin, npm start): serves, and turns incremental marking off once listening', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gateway.yml');
-  await writeFile(file, 'listen: 127.0.0.1:0\nregistry: { storage: { inmemory: {} } }\nlog: { level: debug }\n');
-  const berth = serve(file, t, { asProgram: true });
-  const [, url] = await berth.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n/);
-  assert.equal((await httpRequest(`${url}/v2/`)).status, 200);
-  await berth.waitFor(/"gc":"incremental marking off","msg":"v8 gc tuning applied"/);
-  const argv = (await readFile(`/proc/${berth.child.pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
-  assert.deepEqual(argv.slice(1, 3), [BERTH_MAIN, 'serve'], 'the #! line ran node on the bundle');
-  berth.child.kill('SIGTERM');
-  assert.deepEqual(await berth.exited, [0, null]);
 });
