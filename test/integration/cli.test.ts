@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,10 +81,12 @@ test('serve: an invalid config fails at start with every problem, exit 1', async
   assert.match(r.stderr, new RegExp(`${file}:2:40  registry.storage  expected exactly one driver, found: filesystem, inmemory`));
 });
 
-/** A running `serve` whose stdout lines can be awaited (no polling). */
-function serve(file: string, t: { after(fn: () => Promise<void> | void): void }) {
+/** A running `serve` whose stdout lines can be awaited (no polling). `asProgram`: run the bundle itself (its
+ *  `#!` line), as the `berth` bin does, instead of `node main.js`. */
+function serve(file: string, t: { after(fn: () => Promise<void> | void): void }, o: { asProgram?: boolean } = {}) {
   assertBuilt();
-  const child: ChildProcess = spawn(process.execPath, [BERTH_MAIN, 'serve', '--config', file], {
+  const argv = ['serve', '--config', file];
+  const child: ChildProcess = spawn(o.asProgram ? BERTH_MAIN : process.execPath, o.asProgram ? argv : [BERTH_MAIN, ...argv], {
     cwd: REPO_ROOT, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -161,4 +163,18 @@ test('serve: listening line, /v2/, 404 elsewhere, SIGTERM drains an upload in fl
   assert.deepEqual({ code, signal }, { code: 0, signal: null });
   assert.match(berth.output().out, /"reqId":"slow-patch"[^\n]*"status":202[^\n]*"bytesIn":23[^\n]*"msg":"request completed"/);
   assert.ok((await readdir(join(dir, 'store'))).length > 0, 'relative rootdirectory resolved next to the config');
+});
+
+test('the bundle runs as a program, as the berth bin does: its #! line starts node on it', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gateway.yml');
+  await writeFile(file, 'listen: 127.0.0.1:0\nregistry: { storage: { inmemory: {} } }\n');
+  const berth = serve(file, t, { asProgram: true });
+  const [, url] = await berth.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n/);
+  assert.equal((await httpRequest(`${url}/v2/`)).status, 200);
+  const argv = (await readFile(`/proc/${berth.child.pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+  assert.match(argv[0]!, /node/);
+  assert.deepEqual(argv.slice(1, 3), [BERTH_MAIN, 'serve']);
+  berth.child.kill('SIGTERM');
+  assert.deepEqual(await berth.exited, [0, null]);
 });
