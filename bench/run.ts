@@ -74,6 +74,16 @@ async function main(): Promise<void> {
     // ---- 4b. start to ready (own instances, fresh storage each time)
     if (want('start')) {
       const row: Row = { id: 'start', title: 'start to ready (spawn → first 200 on GET /v2/)', unit: 'ms', higherIsBetter: false, berth: blank(), anchor: blank() };
+      // One discarded start per side first. On this VM the first process start after a burst of other work
+      // (`npm run build` runs right before) is 40-100 ms slower for any binary: `node -e 0` takes 110-125 ms
+      // then, 70-80 ms once warm; berth's first start after a build measured 241/235 ms vs 163-175 for the
+      // next ones, with filesystem and in-memory storage alike (so not berth's own I/O).
+      for (const side of ['berth', 'anchor'] as const) {
+        const s = side === 'berth'
+          ? await startBerth({ ...berthOpts, root: join(dir, 'start-warmup-b'), nodeArgs: [] })
+          : await startAnchor({ dir, tls, creds, root: join(dir, 'start-warmup-a') });
+        await s.stop();
+      }
       for (let r = 0; r < P.startRepeats; r++) {
         for (const side of sides(r)) {
           const s = side === 'berth'

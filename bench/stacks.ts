@@ -181,7 +181,9 @@ export async function startBerth(o: { dir: string; root: string; tls: Tls; creds
     '',
   ].join('\n'));
   const t0 = performance.now();
-  const p = spawnProc(process.execPath, [...(o.nodeArgs ?? []), BERTH_MAIN, 'serve', '--config', conf]);
+  // BENCH_BERTH_NODE_ARGS: extra node/V8 flags for berth, for A/B runs of runtime settings (bench/RESULTS.md,
+  // "Start and V8's full GCs"); berth ships without any.
+  const p = spawnProc(process.execPath, [...(process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(o.nodeArgs ?? []), BERTH_MAIN, 'serve', '--config', conf]);
   const m = await p.waitFor(/listening on (https?:\/\/[^\s"',]+)/, 30_000);
   const line = performance.now() - t0;
   const url = m[1]!.replace(/\/$/, '');
