@@ -181,9 +181,10 @@ export async function startBerth(o: { dir: string; root: string; tls: Tls; creds
     '',
   ].join('\n'));
   const t0 = performance.now();
-  // BENCH_BERTH_NODE_ARGS: extra node/V8 flags for berth, for A/B runs of runtime settings (bench/RESULTS.md,
-  // "Start and V8's full GCs"); berth ships without any.
-  const p = spawnProc(process.execPath, [...(process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(o.nodeArgs ?? []), BERTH_MAIN, 'serve', '--config', conf]);
+  // A/B runs (bench/RESULTS.md, session 4): BENCH_BERTH_NODE_ARGS adds node/V8 flags (berth ships without
+  // any); BENCH_BERTH_MAIN runs another build's bundle (a copy under dist/, so node_modules resolve).
+  const main = process.env.BENCH_BERTH_MAIN ?? BERTH_MAIN;
+  const p = spawnProc(process.execPath, [...(process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(o.nodeArgs ?? []), main, 'serve', '--config', conf]);
   const m = await p.waitFor(/listening on (https?:\/\/[^\s"',]+)/, 30_000);
   const line = performance.now() - t0;
   const url = m[1]!.replace(/\/$/, '');

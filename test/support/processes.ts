@@ -19,8 +19,7 @@ export const REPO_ROOT = (() => {
   return d;
 })();
 // What ships (package.json bin, npm start, the Dockerfile): the bundle scripts/bundle.mjs makes from tsc's output.
-// BENCH_BERTH_MAIN: another build's bundle (a copy under dist/, so node_modules resolve), for A/B bench runs.
-export const BERTH_MAIN = process.env.BENCH_BERTH_MAIN ?? join(REPO_ROOT, 'dist', 'bundle', 'main.js');
+export const BERTH_MAIN = join(REPO_ROOT, 'dist', 'bundle', 'main.js');
 
 const live = new Set<ChildProcess>();
 process.once('exit', () => { for (const c of live) if (c.pid && c.exitCode === null && c.signalCode === null) { try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } } });
