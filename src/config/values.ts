@@ -8,7 +8,10 @@ export type StringCheck = (s: string) => { wanted: string; note?: string } | und
 const UNIT_MS: Record<string, number> = {
   ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000,
 };
-const DURATION_PART = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
+// µs (U+00B5) and μs (U+03BC) as escapes: a non-ASCII character in a regex literal reaches the bundle as is
+// (esbuild escapes strings, not regexes), and V8 then keeps the whole bundle source two bytes per character
+// (scripts/bundle.mjs checks the output is ASCII).
+const DURATION_PART = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/;
 export const DURATION_HINT = 'a duration like 168h, 90m, 1h30m, 10s or 500ms';
 
 /** Go's time.ParseDuration syntax (unsigned) → milliseconds. "0" is allowed without a unit. */

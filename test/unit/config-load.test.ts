@@ -99,6 +99,7 @@ test('durations use Go syntax', () => {
   const cases: [string, number | null][] = [
     ['168h', 604_800_000], ['90m', 5_400_000], ['1h30m', 5_400_000], ['500ms', 500], ['10s', 10_000],
     ['1.5s', 1500], ['2h45m30.5s', 9_930_500], ['1500us', 1.5], ['0', 0],
+    ['1500\u00b5s', 1.5], ['1500\u03bcs', 1.5], ['2m1500\u00b5s', 120_001.5],   // micro sign and Greek mu, as Go accepts
     ['10', null], ['1d', null], ['-5s', null], ['', null], ['5 s', null], ['h', null],
   ];
   for (const [text, ms] of cases) {
