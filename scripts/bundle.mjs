@@ -27,7 +27,9 @@ import { fileURLToPath } from 'node:url';
 // which keeps berth's old generation below 8 MiB: V8's threshold for incremental marking
 // (kV8ActivationThreshold). Just above it (8.2-8.6 MiB after each full GC) an upload ran back-to-back
 // incremental marking cycles, ~50 full GCs per GiB of chunked upload; below it (7.7 MiB) 7 per 512 MiB
-// instead of 23-25 (--trace-gc, chunked upload, TLS + htpasswd). Start gets faster too (less to scan).
+// instead of 23-25 (--trace-gc, chunked upload, TLS + htpasswd). Start time did not measurably change. The margin
+// is small: after a skopeo push and pull of a 1 GB image the old generation is back at 7.9-8.1 MiB
+// (bench/RESULTS.md, "Below V8's marking threshold").
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = `${root}dist/bundle`;
 const BUNDLED = new Set(['yaml', 'pino']);
@@ -49,7 +51,7 @@ await build({
   banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
   logLevel: 'warning',
   // Whitespace and syntax only: identifiers keep their names, so stack traces and profiles stay readable
-  // (the linked source map maps them back to src/ with --enable-source-maps). See SOURCE_NOTE below.
+  // (the linked source map maps them back to src/ with --enable-source-maps). See SOURCE_NOTE above.
   minifyWhitespace: true,
   minifySyntax: true,
 });
