@@ -14,7 +14,7 @@ export interface UploadPurgingConfig {
 export interface StorageConfig {
   /** Exactly one driver key is present in YAML (none → filesystem); `driver` names it after loading. */
   driver: 'filesystem' | 'inmemory';
-  filesystem?: { rootdirectory: string; maxthreads: number; directio?: boolean };   // directio default true   // default rootdirectory ./data (next to the config file)
+  filesystem?: { rootdirectory: string; maxthreads: number; directio?: boolean };   // defaults: rootdirectory ./data (next to the config file), directio true
   inmemory?: Record<string, never>;
   delete: { enabled: boolean };                                 // default false
   maintenance: {
