@@ -9,6 +9,7 @@ import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { startServer } from '../gateway/server.js';
 import { requestIdMixin } from '../gateway/request-context.js';
+import { tuneGc } from './gc-tuning.js';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
@@ -102,6 +103,7 @@ async function checkConfig(file: string): Promise<number> {
 }
 
 async function serve(file: string, devCert: boolean): Promise<number> {
+  const gc = tuneGc();   // first: applied after start-up it left 4 uploads' peak RSS ~35 MiB higher (gc-tuning.ts)
   const warnings: string[] = [];
   let config;
   try {
@@ -125,6 +127,7 @@ async function serve(file: string, devCert: boolean): Promise<number> {
   }
   // The one plain line people and tests wait for (contracts.md item 6); the JSON log says 'listening'.
   process.stdout.write(`berth ${version()} listening on ${server.url}\n`);
+  log.debug({ gc }, 'v8 gc tuning applied');
 
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -165,16 +165,18 @@ test('serve: listening line, /v2/, 404 elsewhere, SIGTERM drains an upload in fl
   assert.ok((await readdir(join(dir, 'store'))).length > 0, 'relative rootdirectory resolved next to the config');
 });
 
-test('the bundle runs as a program, as the berth bin does: its #! line starts node on it', async (t) => {
+test('the bundle runs as a program, as the berth bin does: its #! line starts node on it; serve tunes V8\'s GC', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'gateway.yml');
-  await writeFile(file, 'listen: 127.0.0.1:0\nregistry: { storage: { inmemory: {} } }\n');
+  await writeFile(file, 'listen: 127.0.0.1:0\nregistry: { storage: { inmemory: {} } }\nlog: { level: debug }\n');
   const berth = serve(file, t, { asProgram: true });
   const [, url] = await berth.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n/);
   assert.equal((await httpRequest(`${url}/v2/`)).status, 200);
   const argv = (await readFile(`/proc/${berth.child.pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
   assert.match(argv[0]!, /node/);
   assert.deepEqual(argv.slice(1, 3), [BERTH_MAIN, 'serve']);
+  const gc = process.versions.v8.startsWith('11.') ? 'marking triggers 300/400%' : 'V8 default (not V8 11)';
+  await berth.waitFor(new RegExp(`"gc":"${gc}","msg":"v8 gc tuning applied"`));
   berth.child.kill('SIGTERM');
   assert.deepEqual(await berth.exited, [0, null]);
 });
