@@ -1,5 +1,5 @@
-// V8 garbage-collector tuning for `serve`, applied once the server listens. A process concern (V8 flags are
-// process-wide), so it lives with the CLI; nothing below the CLI imports it.
+// V8 garbage-collector tuning for `serve`, while uploads are in flight. A process concern (V8 flags are
+// process-wide), so it lives with the CLI; the gateway only reports upload traffic through the hooks it is given.
 //
 // What it fixes: uploads kept V8 (Node 20, V8 11.3) in back-to-back full GCs once berth's old generation
 // was above 8 MiB, which it is after serving a few images (fresh: 7.4-7.7 MiB; after a skopeo push + pull
@@ -14,39 +14,50 @@
 //
 // The fix: V8's own --incremental-marking-{soft,hard}-trigger flags replace that rule by "start when the
 // growth since the last full GC reaches N% of the room the limit left". 300% / 400% lets the scavenges free
-// the TLS buffers first. Measured with the upload harness (warmed: skopeo push + pull of the 1 GB image
-// first; 1 GiB, TLS + htpasswd; --trace-gc; server CPU-s from /proc):
-//   chunked upload        4.3-4.6 -> 3.2 CPU-s per GiB, 220 -> 250-267 MB/s
-//   4 concurrent uploads  13.4-14.8 -> 12.0 CPU-s, peak RSS 124-151 -> 120 MiB
-//   mark-compacts over the whole run (push, pull, 4x1 GiB, 2x1 GiB chunked): 238 -> 13
-// 200% / 300% left 68 of them, 100% / 100% 197 and 70% / 90% 202 (the growth counts the external memory,
-// so it passes 100% of the room between two scavenges).
+// the TLS buffers first. They are raised only while an upload (a request body of 1 MiB or more, or chunked;
+// gateway/server.ts tells) is in flight and put back to 0 (V8's own rule) when the last one ends: raised for
+// good, the old generation also grew to its limit under the 64-connection manifest/HEAD load and the heap
+// that load left behind raised the next 4-upload peak RSS (bench order, 2-5 runs each: 125-151 MiB default,
+// 147-177 raised for good, 150-151 raised during uploads only, with manifest/HEAD peaks unchanged).
+// Measured with the upload harness (warmed: skopeo push + pull of the 1 GB image first; 1 GiB, TLS +
+// htpasswd; --trace-gc; server CPU-s from /proc):
+//   chunked upload        4.3-4.6 -> 2.9-3.1 CPU-s per GiB, 210-224 -> 273-286 MB/s
+//   mark-compacts over push, pull, 4x1 GiB concurrent, 2x1 GiB chunked: 238 -> 32
+// Values tried for good (command line): 70/90% 202 MCs, 100/100% 197, 200/300% 68, 300/400% 13 (the growth
+// counts the external memory, so it passes 100% of the room between two scavenges); 200/300% during uploads
+// only: no lower RSS than 300/400% within the noise (139-161 MiB), more CPU (3.2-3.4 per GiB chunked).
 //
-// The cost: ordinary old-generation growth now reaches the limit before marking starts, so that full GC is
-// one pause (allocation failure) instead of slices. berth's heap is small and its caches bounded (8-30 MiB
-// live): ~5-20 ms (--trace-gc). The external-memory safety net (a full GC once external memory grows 64 MiB)
-// is untouched.
+// The cost: while uploads run, ordinary old-generation growth reaches the limit before marking starts, so
+// that full GC is one pause (allocation failure) instead of slices. berth's heap is small and its caches
+// bounded (8-30 MiB live): ~5-20 ms (--trace-gc). The external-memory safety net (a full GC once external
+// memory grows 64 MiB) is untouched.
 //
-// Why at run time: any V8 flag on the command line makes V8 reject Node's built-in code cache (~30 ms more
-// start); V8 reads these two flags each time it considers starting a cycle.
+// Why at run time, not `node --incremental-marking-soft-trigger=...`: any V8 flag on the command line makes
+// V8 reject Node's built-in code cache (~30 ms more start); V8 reads these two flags each time it considers
+// starting a cycle, so setting them per upload is a string parse, nothing more.
 //
 // Only on V8 11 (Node 20), where it was measured: newer V8 (Node 22+, the Dockerfile's) caps the growth
 // percentage at 100, so the same values would switch the trigger off entirely; not measured there.
 // An explicit trigger or incremental-marking flag on the command line or in NODE_OPTIONS is left alone.
 import { setFlagsFromString } from 'node:v8';
 
-export type GcTuning = 'marking triggers 300/400%' | 'as given on the command line' | 'V8 default (not V8 11)';
+export type GcTuning = 'marking triggers 300/400% during uploads' | 'as given on the command line' | 'V8 default (not V8 11)';
 
-const SOFT_TRIGGER = 300;
-const HARD_TRIGGER = 400;
+const RAISED = ['--incremental-marking-soft-trigger=300', '--incremental-marking-hard-trigger=400'];
+const DEFAULT = ['--incremental-marking-soft-trigger=0', '--incremental-marking-hard-trigger=0'];   // 0: V8's own rule
+
+export interface GcTuner { readonly mode: GcTuning; start(): void; end(): void }
 
 export function tuneGc(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? '',
-  v8Version = process.versions.v8): GcTuning {
+  v8Version = process.versions.v8): GcTuner {
   const explicit = [...execArgv, ...nodeOptions.split(/\s+/)]
     .some((a) => /^--(no-)?incremental[-_]marking([-_](soft|hard)[-_]trigger(=.*)?)?$/.test(a));
-  if (explicit) return 'as given on the command line';
-  if (v8Version.split('.')[0] !== '11') return 'V8 default (not V8 11)';
-  setFlagsFromString(`--incremental-marking-soft-trigger=${SOFT_TRIGGER}`);
-  setFlagsFromString(`--incremental-marking-hard-trigger=${HARD_TRIGGER}`);
-  return 'marking triggers 300/400%';
+  if (explicit) return { mode: 'as given on the command line', start() {}, end() {} };
+  if (v8Version.split('.')[0] !== '11') return { mode: 'V8 default (not V8 11)', start() {}, end() {} };
+  let uploads = 0;
+  return {
+    mode: 'marking triggers 300/400% during uploads',
+    start() { if (uploads++ === 0) for (const f of RAISED) setFlagsFromString(f); },
+    end() { if (--uploads === 0) for (const f of DEFAULT) setFlagsFromString(f); },
+  };
 }

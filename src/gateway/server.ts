@@ -34,6 +34,9 @@ export interface RunningServer {
 }
 
 export interface ServerOptions {
+  /** Told when a request with a large body (an upload: 1 MiB or more, or chunked) starts and when its response
+   *  closes; the CLI's GC tuning (cli/gc-tuning.ts) holds V8's marking triggers up while any is in flight. */
+  uploadTraffic?: UploadTraffic;
   /** How long close() waits for in-flight requests before closing their connections. Default 10 s. */
   drainMs?: number;
   /** Use this app instead of createRegistryApp(config.registry) (tests, embedded mode). close() still closes it. */
@@ -43,6 +46,8 @@ export interface ServerOptions {
   /** Extra CA(s) for https upstreams. */
   upstreamCa?: string | Buffer | Array<string | Buffer>;
 }
+
+export interface UploadTraffic { start(): void; end(): void }
 
 /** Node's default is 5 s; clients (Docker's Go client keeps idle connections 90 s) reuse connections
  *  across a push, so keep them like nginx's keepalive_timeout (75 s) did. */
@@ -94,7 +99,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
       health,
     });
     server = createGatewayServer(config, tlsManager, log);
-    lifecycle = trackLifecycle(server, handler, metrics, responseHeaderHook(config.headers ?? {}));
+    lifecycle = trackLifecycle(server, handler, metrics, responseHeaderHook(config.headers ?? {}), opts.uploadTraffic);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
@@ -154,11 +159,14 @@ function proxyTo(target: string, config: Config, log: Logger, opts: ServerOption
 /** Keeps the set of in-flight responses for draining; while closing, keep-alive ends after each response.
  *  `addHeaders`: the configured `headers:`, on every response. */
 function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, metrics?: Metrics,
-  addHeaders?: ResponseHeaderHook) {
+  addHeaders?: ResponseHeaderHook, uploads?: UploadTraffic) {
   const state = { inFlight: new Set<ServerResponse>(), closing: false };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     state.inFlight.add(res);
+    const upload = uploads !== undefined && isUpload(req);
+    if (upload) uploads.start();
     res.once('close', () => {
+      if (upload) uploads.end();
       state.inFlight.delete(res);
       if (state.closing) setImmediate(() => server.closeIdleConnections());
     });
@@ -168,6 +176,12 @@ function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: Ser
     handler(req, res);
   });
   return state;
+}
+
+const UPLOAD_MIN_BYTES = 1024 * 1024;
+function isUpload(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return cl !== undefined ? Number(cl) >= UPLOAD_MIN_BYTES : req.headers['transfer-encoding'] !== undefined;
 }
 
 /** http or https (TLS material from the manager), with the gateway's timeouts and parser limits. */

@@ -162,3 +162,35 @@ test('a port in use fails startServer with EADDRINUSE (and the app is closed)', 
   const cap = capturingLogger();
   await assert.rejects(startServer(config, cap.log), (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE');
 });
+
+test('uploadTraffic: start() when a request with a body of 1 MiB or more (or chunked) begins, end() when its response closes, also when the client goes away', async (t) => {
+  const config = loadConfigFromString('listen: "127.0.0.1:0"\nregistry: { storage: { inmemory: {} } }\n', '/tmp/gateway.yml');
+  const events: string[] = [];
+  let active = 0;
+  const server = await startServer(config, capturingLogger().log, {
+    uploadTraffic: { start() { active++; events.push(`start ${active}`); }, end() { active--; events.push(`end ${active}`); } },
+  });
+  t.after(() => server.close());
+  const post = await send(`${server.url}/v2/up/blobs/uploads/`, 'POST', { 'content-length': '0' });
+  assert.equal(post.res.statusCode, 202);
+  const loc = new URL(post.res.headers.location!, server.url).toString();
+  await send(`${server.url}/v2/`);
+  // The server's response 'close' can come just after the client has read the response: wait for the count.
+  const settled = async (n: number) => { while (events.length < n) await new Promise((r) => setTimeout(r, 5)); };
+  await send(loc, 'PATCH', { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' }, 'small');   // no length: counts
+  await settled(2);
+  assert.deepEqual(events, ['start 1', 'end 0']);
+  const big = 'x'.repeat(1024 * 1024);
+  const patch = await send(loc, 'PATCH', { 'content-type': 'application/octet-stream', 'content-length': String(big.length) }, big);
+  assert.equal(patch.res.statusCode, 202, patch.body);
+  await settled(4);
+  assert.deepEqual(events.slice(2), ['start 1', 'end 0']);
+  // A client that sends the headers of a big upload and vanishes: the response closes, end() still comes.
+  const gone = request(loc, { method: 'PATCH', headers: { 'content-type': 'application/octet-stream', 'content-length': String(8 * 1024 * 1024) } });
+  gone.on('error', () => {});
+  gone.write('x'.repeat(64 * 1024));
+  while (active === 0) await new Promise((r) => setTimeout(r, 5));
+  gone.destroy();
+  while (active !== 0) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(events.slice(4), ['start 1', 'end 0']);
+});
