@@ -15,15 +15,15 @@
 // The fix: V8's own --incremental-marking-{soft,hard}-trigger flags replace that rule by "start when the
 // growth since the last full GC reaches N% of the room the limit left". 300% / 400% lets the scavenges free
 // the TLS buffers first. They are raised only while an upload (a request body of 1 MiB or more, or chunked;
-// gateway/server.ts tells) is in flight and put back to 0 (V8's own rule) 1 s after the last one ends (at
-// once, V8 started a full GC in the few ms between a client's PATCHes: 12-26 vs 6-10 full GCs over the warmed
-// harness run, chunked 2.4-3.2 vs 2.5-2.7 CPU-s per GiB). Raised for good, the old generation also grew to its limit under the 64-connection manifest/HEAD load and the heap
-// that load left behind raised the next 4-upload peak RSS (bench order, 2-5 runs each: 125-151 MiB default,
-// 147-177 raised for good, 150-151 raised during uploads only, with manifest/HEAD peaks unchanged).
+// gateway/server.ts tells) is in flight and put back to 0 (V8's own rule) 1 s after the last one ends; put
+// back at once, V8 started a full GC in the few ms between a client's PATCHes. Raised for good, the old
+// generation also grew to its limit under the 64-connection manifest/HEAD load, and the heap that load left
+// behind raised the next 4-upload peak RSS (bench order, 2-5 runs each: 125-151 MiB default, 147-177 raised
+// for good, 150-151 raised during uploads only, with manifest/HEAD peaks unchanged).
 // Measured with the upload harness (warmed: skopeo push + pull of the 1 GB image first; 1 GiB, TLS +
 // htpasswd; --trace-gc; server CPU-s from /proc):
-//   chunked upload        4.3-4.6 -> 2.9-3.1 CPU-s per GiB, 210-224 -> 273-286 MB/s
-//   mark-compacts over push, pull, 4x1 GiB concurrent, 2x1 GiB chunked: 238 -> 32
+//   chunked upload        4.3-4.6 -> 2.5-2.7 CPU-s per GiB, 210-224 -> 312-334 MB/s
+//   full GCs over push, pull and 2x1 GiB chunked: 105 -> 6-10 (restored at once: 12-26)
 // Values tried for good (command line): 70/90% 202 MCs, 100/100% 197, 200/300% 68, 300/400% 13 (the growth
 // counts the external memory, so it passes 100% of the room between two scavenges); 200/300% during uploads
 // only: no lower RSS than 300/400% within the noise (139-161 MiB), more CPU (3.2-3.4 per GiB chunked).
@@ -70,7 +70,7 @@ export function tuneGc(execArgv: readonly string[] = process.execArgv, nodeOptio
       if (!raised) { raised = true; for (const f of RAISED) setFlagsFromString(f); }
     },
     end() {
-      if (--uploads > 0 || restore) return;
+      if (--uploads > 0) return;
       restore = setTimeout(() => {
         restore = undefined;
         if (uploads === 0 && raised) { raised = false; for (const f of DEFAULT) setFlagsFromString(f); }
