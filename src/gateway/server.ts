@@ -157,7 +157,8 @@ function proxyTo(target: string, config: Config, log: Logger, opts: ServerOption
 }
 
 /** Keeps the set of in-flight responses for draining; while closing, keep-alive ends after each response.
- *  `addHeaders`: the configured `headers:`, on every response. */
+ *  `addHeaders`: the configured `headers:`, on every response. `uploads`: told when each upload-sized request
+ *  starts and when its response closes (also when the client goes away). */
 function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, metrics?: Metrics,
   addHeaders?: ResponseHeaderHook, uploads?: UploadTraffic) {
   const state = { inFlight: new Set<ServerResponse>(), closing: false };
@@ -178,6 +179,8 @@ function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: Ser
   return state;
 }
 
+/** A blob upload, by its body: a declared length of 1 MiB or more, or a streamed (chunked) body, as docker,
+ *  skopeo and containerd send a layer's PATCH. A big manifest PUT counts too, which is harmless. */
 const UPLOAD_MIN_BYTES = 1024 * 1024;
 function isUpload(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
