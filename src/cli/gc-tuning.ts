@@ -39,7 +39,8 @@
 //
 // Only on V8 11 (Node 20), where it was measured: newer V8 (Node 22+, the Dockerfile's) caps the growth
 // percentage at 100, so the same values would switch the trigger off entirely; not measured there.
-// An explicit trigger or incremental-marking flag on the command line or in NODE_OPTIONS is left alone.
+// An explicit trigger or incremental-marking flag on node's command line is left alone (Node refuses V8 flags
+// like these in NODE_OPTIONS).
 import { setFlagsFromString } from 'node:v8';
 
 export type GcTuning = 'marking triggers 300/400% during uploads' | 'as given on the command line' | 'V8 default (not V8 11)';
@@ -53,10 +54,9 @@ export interface GcTuner { readonly mode: GcTuning; start(): void; end(): void }
  *  (a few ms apart) V8 would otherwise start the very full GC the tuning avoids, once per PATCH. */
 const RESTORE_AFTER_MS = 1000;
 
-export function tuneGc(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? '',
-  v8Version = process.versions.v8, restoreAfterMs = RESTORE_AFTER_MS): GcTuner {
-  const explicit = [...execArgv, ...nodeOptions.split(/\s+/)]
-    .some((a) => /^--(no-)?incremental[-_]marking([-_](soft|hard)[-_]trigger(=.*)?)?$/.test(a));
+export function tuneGc(execArgv: readonly string[] = process.execArgv, v8Version = process.versions.v8,
+  restoreAfterMs = RESTORE_AFTER_MS): GcTuner {
+  const explicit = execArgv.some((a) => /^--(no-)?incremental[-_]marking([-_](soft|hard)[-_]trigger(=.*)?)?$/.test(a));
   if (explicit) return { mode: 'as given on the command line', start() {}, end() {} };
   if (v8Version.split('.')[0] !== '11') return { mode: 'V8 default (not V8 11)', start() {}, end() {} };
   let uploads = 0;
