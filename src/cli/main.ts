@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, silentLogger } from '../log/logger.js';
 import { startServer } from '../gateway/server.js';
 import { requestIdMixin } from '../gateway/request-context.js';
+import { createTlsManager, TlsError } from '../gateway/tls.js';
 import { tuneGc } from './gc-tuning.js';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/schema.js';
@@ -90,16 +91,38 @@ function usage(problem: string): number {
 
 async function checkConfig(file: string): Promise<number> {
   const warnings: string[] = [];
+  let config: Config;
   try {
-    await loadConfig(file, { warnings });
+    config = await loadConfig(file, { warnings });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stdout.write(`${err.message}\n`);
     return 1;
   }
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  const tlsProblem = checkTlsFiles(config);
+  if (tlsProblem) {
+    process.stdout.write(`${file}: ${tlsProblem}\n`);
+    return 1;
+  }
   process.stdout.write(`${file}: ok\n`);
   return 0;
+}
+
+/** The `tls:` pair loaded as `serve` loads it (files readable, PEM valid, the key the certificate's), so a
+ *  config that passes check-config does not fail at start on its certificate. */
+function checkTlsFiles(config: Config): string | undefined {
+  if (!config.tls) return undefined;
+  const { certificate, key, minimumtls } = config.tls;
+  try {
+    createTlsManager({ certificate, key, minimumtls, log: silentLogger() }).close();
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof TlsError)) throw err;
+    const dir = dirname(certificate);
+    const devCertCan = certificate === join(dir, 'domain.crt') && key === join(dir, 'domain.key');
+    return err.code === 'BERTH_TLS_FILE_NOT_FOUND' && devCertCan ? `${err.message} (serve --dev-cert creates a development pair)` : err.message;
+  }
 }
 
 async function serve(file: string, devCert: boolean): Promise<number> {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { assertBuilt, BERTH_MAIN, REPO_ROOT, runCli, type CliRun } from '../support/processes.js';
+import { makeTestCert } from '../support/tls-certs.js';
 
 type Run = CliRun;
 const run = runCli;
@@ -179,4 +180,29 @@ test('the bundle runs as a program, as the berth bin does: its #! line starts no
   await berth.waitFor(new RegExp(`"gc":"${gc}","msg":"v8 gc tuning applied"`));
   berth.child.kill('SIGTERM');
   assert.deepEqual(await berth.exited, [0, null]);
+});
+
+test('check-config loads the tls: pair as serve does: missing file, mismatched key, valid pair', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gateway.yml');
+  const a = await makeTestCert(), b = await makeTestCert();
+  await writeFile(join(dir, 'a.crt'), a.cert); await writeFile(join(dir, 'a.key'), a.key); await writeFile(join(dir, 'b.key'), b.key);
+  const conf = (crt: string, key: string) => writeFile(file, `listen: 127.0.0.1:5000\ntls: { certificate: ${crt}, key: ${key} }\nregistry: { storage: { inmemory: {} } }\n`);
+
+  await conf('certs/domain.crt', 'certs/domain.key');
+  let r = await run(['check-config', file]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, `${file}: tls: file not found: ${join(dir, 'certs/domain.crt')} (serve --dev-cert creates a development pair)\n`);
+  await conf('missing.pem', 'a.key');
+  r = await run(['check-config', file]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, `${file}: tls: file not found: ${join(dir, 'missing.pem')}\n`, 'no --dev-cert hint: it only makes DIR/domain.crt');
+  await conf('a.crt', 'b.key');
+  r = await run(['check-config', file]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, new RegExp(`^${file}: tls: .*${join(dir, 'b.key')}`));
+  await conf('a.crt', 'a.key');
+  r = await run(['check-config', file]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.stdout, `${file}: ok\n`);
 });
