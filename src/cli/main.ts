@@ -119,9 +119,8 @@ function checkTlsFiles(config: Config): string | undefined {
     return undefined;
   } catch (err) {
     if (!(err instanceof TlsError)) throw err;
-    const dir = dirname(certificate);
-    const devCertCan = certificate === join(dir, 'domain.crt') && key === join(dir, 'domain.key');
-    return err.code === 'BERTH_TLS_FILE_NOT_FOUND' && devCertCan ? `${err.message} (serve --dev-cert creates a development pair)` : err.message;
+    return err.code === 'BERTH_TLS_FILE_NOT_FOUND' && isDevCertPair(config.tls)
+      ? `${err.message} (serve --dev-cert creates a development pair)` : err.message;
   }
 }
 
@@ -184,15 +183,21 @@ async function serve(file: string, devCert: boolean): Promise<number> {
 async function devCertificate(config: Config, log: Logger): Promise<void> {
   const tls = config.tls;
   if (!tls) throw new Error('--dev-cert needs a tls: section in the config');
-  const dir = dirname(tls.certificate);
-  if (tls.certificate !== join(dir, 'domain.crt') || tls.key !== join(dir, 'domain.key')) {
+  if (!isDevCertPair(tls)) {
     throw new Error('--dev-cert needs tls.certificate and tls.key to be DIR/domain.crt and DIR/domain.key');
   }
+  const dir = dirname(tls.certificate);
   const host = config.listen.host;
   const names = host === '0.0.0.0' || host === '::' ? [] : [host];
   const { ensureDevCert } = await import('./cert-command.js');
   const r = await ensureDevCert(dir, names, log);
   if (!r.created) log.info({ certificate: r.certificate }, '--dev-cert: using the existing certificate');
+}
+
+/** Whether the pair is named as --dev-cert makes it: DIR/domain.crt and DIR/domain.key. */
+function isDevCertPair(tls: { certificate: string; key: string }): boolean {
+  const dir = dirname(tls.certificate);
+  return tls.certificate === join(dir, 'domain.crt') && tls.key === join(dir, 'domain.key');
 }
 
 function version(): string {
