@@ -4,7 +4,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
 import {
-  InvalidPathError, StorageDriverError,
+  InvalidOffsetError, InvalidPathError, StorageDriverError,
   type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
 } from './driver.js';
 import { createObservers } from '../../util/observers.js';
@@ -64,6 +64,25 @@ export class StorageParameterError extends StorageDriverError {
   constructor(readonly key: string, message: string, driver = '') {
     super('STORAGE_INVALID_PARAMETER', `${key}: ${message}`, driver);
   }
+}
+
+/** reader()'s span, checked by every driver the same way: `offset` and `length` (if given) must be
+ *  non-negative safe integers, and `offset` at most the file's `size`; InvalidOffsetError names the bad
+ *  value. Returns where the read ends: the file's end, or sooner with `length`. */
+export function readSpan(p: string, o: { offset?: number; length?: number } | undefined, driver: string): {
+  offset: number; end(size: number): number;
+} {
+  const offset = o?.offset ?? 0;
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(p, offset, driver);
+  const length = o?.length;
+  if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidOffsetError(p, length, driver);
+  return {
+    offset,
+    end(size: number): number {
+      if (offset > size) throw new InvalidOffsetError(p, offset, driver);
+      return length === undefined ? size : Math.min(size, offset + length);
+    },
+  };
 }
 
 /**

@@ -173,6 +173,9 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverHan
       }
       await assert.rejects(d.reader('/rl/f', { length: -1 }), hasCode('STORAGE_INVALID_OFFSET', dn));
       await assert.rejects(d.reader('/rl/f', { length: 1.5 }), hasCode('STORAGE_INVALID_OFFSET', dn));
+      // The span is checked before the file is looked up, in every driver alike (base.ts readSpan).
+      await assert.rejects(d.reader('/rl/missing', { length: -1 }), hasCode('STORAGE_INVALID_OFFSET', dn));
+      await assert.rejects(d.reader('/rl/missing', { offset: -1 }), hasCode('STORAGE_INVALID_OFFSET', dn));
     });
 
     test('writer: content is visible after commit, size counts the bytes', async (d) => {

@@ -7,10 +7,10 @@ import * as fsp from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import {
-  InvalidOffsetError, InvalidPathError, PathNotFoundError,
+  InvalidPathError, PathNotFoundError,
   type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
 } from '../driver.js';
-import { StorageParameterError, comparePaths, isAncestor, isValidComponent } from '../base.js';
+import { StorageParameterError, comparePaths, isAncestor, isValidComponent, readSpan } from '../base.js';
 import { RECYCLE } from '../recycle.js';
 import * as fs from 'node:fs';
 import * as stream from 'node:stream';
@@ -131,10 +131,8 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async reader(p: string, o?: OpOptions & { offset?: number; length?: number }): Promise<Readable> {
-    const offset = o?.offset ?? 0;
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(p, offset, NAME);
-    const length = o?.length;
-    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidOffsetError(p, length, NAME);
+    const span = readSpan(p, o, NAME);
+    const offset = span.offset;
     const file = this.full(p);
     let fd: number;
     try {
@@ -146,8 +144,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       const st = await fstatFd(fd);
       if (st.isDirectory()) throw new PathNotFoundError(p, NAME);
-      if (offset > st.size) throw new InvalidOffsetError(p, offset, NAME);
-      end = length === undefined ? st.size : Math.min(st.size, offset + length);
+      end = span.end(st.size);
     } catch (err) {
       fs.close(fd, () => {});
       throw err;

@@ -3,10 +3,10 @@
 // it must not be used for anything large or shared between processes.
 import { Readable, Writable } from 'node:stream';
 import {
-  InvalidOffsetError, InvalidPathError, PathNotFoundError,
+  InvalidPathError, PathNotFoundError,
   type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
 } from '../driver.js';
-import { comparePaths, isAncestor } from '../base.js';
+import { comparePaths, isAncestor, readSpan } from '../base.js';
 
 const NAME = 'inmemory';
 
@@ -84,13 +84,11 @@ export class InMemoryDriver implements StorageDriver {
   }
 
   async reader(p: string, o?: OpOptions & { offset?: number; length?: number }): Promise<Readable> {
-    const offset = o?.offset ?? 0;
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(p, offset, NAME);
+    const span = readSpan(p, o, NAME);
     const whole = this.file(p).data;
-    if (offset > whole.length) throw new InvalidOffsetError(p, offset, NAME);
-    const data = o?.length === undefined ? whole : whole.subarray(0, Math.min(whole.length, offset + readLength(p, o.length)));
+    const data = whole.subarray(0, span.end(whole.length));
+    let pos = span.offset;
     const CHUNK = 64 * 1024;
-    let pos = offset;
     return new Readable({
       signal: o?.signal,
       read() {
@@ -233,8 +231,3 @@ class MemWriter implements FileWriter {
   }
 }
 
-/** reader()'s `length`: a non-negative safe integer. */
-function readLength(p: string, length: number): number {
-  if (!Number.isSafeInteger(length) || length < 0) throw new InvalidOffsetError(p, length, NAME);
-  return length;
-}
