@@ -151,6 +151,27 @@ describe('FilesystemDriver with directio', () => {
     });
   }
 
+  it('when the filesystem refuses an O_DIRECT write, the driver reports it once and goes on through the page cache', async (t) => {
+    const tmp = await makeTempDir('berth-dio');
+    t.after(() => tmp.cleanup());
+    const reports: string[] = [];
+    // directAlign 256: after a 256-byte first append the next direct block goes to file offset 256, which the
+    // kernel refuses (EINVAL) on a 512 B or 4 KiB device, as a filesystem without O_DIRECT would.
+    const d = new FilesystemDriver({ rootdirectory: tmp.path, directAlign: 256,
+      onDirectIoRefused: (err, op) => reports.push(`${(err as NodeJS.ErrnoException).code} ${op}`) });
+    const data = randomBytes(4 * MiB + 300);
+    for (const [a, b] of [[0, 256], [256, 2 * MiB + 9], [2 * MiB + 9, data.length]] as const) {
+      const w = await d.writer('/up/data', { append: true });
+      await pipeline(Readable.from([data.subarray(a, b)]), w.stream);
+      await w.commit();
+    }
+    assert.deepEqual(reports, ['EINVAL write'], 'reported once, for the first refused write');
+    const parts: Buffer[] = [];
+    for await (const c of await d.reader('/up/data', { offset: 5 })) parts.push(Buffer.from(c as Buffer));
+    assert.ok(Buffer.concat(parts).equals(data.subarray(5)), 'every byte stored, read back through the page cache');
+    assert.deepEqual(reports, ['EINVAL write'], 'no report from later reads');
+  });
+
   it('refuses a directio that is not a boolean, by config key', () => {
     assert.throws(() => new FilesystemDriver({ rootdirectory: '/tmp', directio: 'yes' as unknown as boolean }),
       (e: unknown) => e instanceof StorageParameterError && /registry\.storage\.filesystem\.directio/.test(String(e)));

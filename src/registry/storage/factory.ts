@@ -11,13 +11,16 @@ export { FilesystemDriver } from './drivers/filesystem.js';
 export { InMemoryDriver } from './drivers/inmemory.js';
 export { StorageParameterError, wrapDriver } from './base.js';
 
-type Constructor = (storage: StorageConfig) => StorageDriver;
+type Constructor = (storage: StorageConfig, log?: Logger) => StorageDriver;
 
 const DRIVERS: Record<StorageConfig['driver'], Constructor> = {
-  filesystem: (s) => new FilesystemDriver({
+  filesystem: (s, log) => new FilesystemDriver({
     rootdirectory: s.filesystem?.rootdirectory ?? '/var/lib/registry',
     maxthreads: s.filesystem?.maxthreads,
     directio: s.filesystem?.directio,
+    onDirectIoRefused: (err, op) => log?.warn({ err, op, rootdirectory: s.filesystem?.rootdirectory },
+      'the filesystem refused O_DIRECT: upload data and large reads go through the page cache from now on '
+      + '(set registry.storage.filesystem.directio: false to say so in the config)'),
   }),
   inmemory: () => new InMemoryDriver(),
 };
@@ -29,5 +32,5 @@ export function createDriver(storage: StorageConfig, log?: Logger): StorageDrive
     throw new StorageParameterError('registry.storage',
       `unknown storage driver ${JSON.stringify(storage?.driver)}; expected one of: ${Object.keys(DRIVERS).join(', ')}`);
   }
-  return wrapDriver(make(storage), log);
+  return wrapDriver(make(storage, log), log);
 }

@@ -46,6 +46,12 @@ export interface FilesystemParameters {
   /** Upload data written, and large files read, with O_DIRECT, bypassing the page cache (default true; see
    *  fs-direct-stream.ts). Where the filesystem refuses O_DIRECT the driver uses the page cache by itself. */
   directio?: boolean;
+  /** Called once, when the filesystem first refuses O_DIRECT (EINVAL) and the driver goes on through the
+   *  page cache: for the operator's log (storage/factory.ts). `op` says where it was refused. */
+  onDirectIoRefused?: (err: Error, op: 'open' | 'write' | 'read') => void;
+  /** Tests only: the file-offset alignment of direct writes (DirectAppendStream's `align`); a smaller one
+   *  than the device's makes the kernel refuse for real. */
+  directAlign?: number;
 }
 
 /**
@@ -88,6 +94,18 @@ export class FilesystemDriver implements StorageDriver {
         `must be true or false, got ${JSON.stringify(dio)}`, NAME);
     }
     this.directIO = (dio ?? true) && O_DIRECT !== undefined;
+    this.onDirectIoRefused = params.onDirectIoRefused;
+    this.directAlign = params.directAlign;
+  }
+
+  private readonly onDirectIoRefused?: FilesystemParameters['onDirectIoRefused'];
+  private readonly directAlign?: number;
+
+  /** The filesystem refused O_DIRECT: the page cache from now on, and one report. */
+  private directRefused(err: Error, op: 'open' | 'write' | 'read'): void {
+    if (!this.directIO) return;
+    this.directIO = false;
+    this.onDirectIoRefused?.(err, op);
   }
 
   /** Whether writer() and reader() still try O_DIRECT: off by configuration, or once the filesystem refused. */
@@ -151,7 +169,7 @@ export class FilesystemDriver implements StorageDriver {
     }
     const directFd = this.directIO && end - offset >= DIRECT_READ_MIN
       ? await this.openDirect(file, fs.constants.O_RDONLY) : undefined;
-    return new FileReadStream(fd, offset, end, o?.signal, directFd, () => { this.directIO = false; });
+    return new FileReadStream(fd, offset, end, o?.signal, directFd, (err) => this.directRefused(err, 'read'));
   }
 
   async writer(p: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter> {
@@ -178,7 +196,7 @@ export class FilesystemDriver implements StorageDriver {
     const directFd = this.directIO ? await this.openDirect(target, fs.constants.O_WRONLY) : undefined;
     if (directFd === undefined) return new FsWriter(target, fh, new AppendStream(fh.fd, { signal: o?.signal }), initial);
     const s = new DirectAppendStream({ append: fh.fd, direct: directFd }, initial, {
-      signal: o?.signal, onRefused: () => { this.directIO = false; },
+      signal: o?.signal, align: this.directAlign, onRefused: (err) => this.directRefused(err, 'write'),
     });
     return new FsWriter(target, fh, s, initial, directFd);
   }
@@ -189,7 +207,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       return await openFd(file, mode | O_DIRECT!);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EINVAL') this.directIO = false;
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') this.directRefused(err as Error, 'open');
       return undefined;
     }
   }
@@ -319,7 +337,7 @@ class FileReadStream extends stream.Readable {
   private eof = false;
 
   constructor(private readonly fd: number, private pos: number, private readonly end: number,
-    signal?: AbortSignal, private directFd?: number, private readonly onRefused?: () => void) {
+    signal?: AbortSignal, private directFd?: number, private readonly onRefused?: (err: Error) => void) {
     super({ highWaterMark: READ_CHUNK, signal });
     this.nextAt = pos - (pos % DIRECT_ALIGN);
   }
@@ -377,7 +395,7 @@ class FileReadStream extends stream.Readable {
       const r = this.ahead[0];
       if (r.err && (r.err as NodeJS.ErrnoException).code === 'EINVAL') {   // refused: the page cache from here on
         if (this.inFlight > 0) return;   // deliver() runs again when the last read returns
-        this.onRefused?.();
+        this.onRefused?.(r.err);
         this.leaveDirect();
         return;
       }
