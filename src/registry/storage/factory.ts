@@ -14,14 +14,17 @@ export { StorageParameterError, wrapDriver } from './base.js';
 type Constructor = (storage: StorageConfig, log?: Logger) => StorageDriver;
 
 const DRIVERS: Record<StorageConfig['driver'], Constructor> = {
-  filesystem: (s, log) => new FilesystemDriver({
-    rootdirectory: s.filesystem?.rootdirectory ?? '/var/lib/registry',
-    maxthreads: s.filesystem?.maxthreads,
-    directio: s.filesystem?.directio,
-    onDirectIoRefused: (err, op) => log?.warn({ err, op, rootdirectory: s.filesystem?.rootdirectory },
-      'the filesystem refused O_DIRECT: upload data and large reads go through the page cache from now on '
-      + '(set registry.storage.filesystem.directio: false to say so in the config)'),
-  }),
+  filesystem: (s, log) => {
+    const rootdirectory = s.filesystem?.rootdirectory ?? '/var/lib/registry';
+    return new FilesystemDriver({
+      rootdirectory,
+      maxthreads: s.filesystem?.maxthreads,
+      directio: s.filesystem?.directio,
+      onDirectIoRefused: (err, op) => log?.warn({ err, op, rootdirectory },
+        'the filesystem refused O_DIRECT: upload data and large reads go through the page cache from now on '
+        + '(set registry.storage.filesystem.directio: false to say so in the config)'),
+    });
+  },
   inmemory: () => new InMemoryDriver(),
 };
 
