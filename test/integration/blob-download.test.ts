@@ -11,15 +11,17 @@ import { describe, it } from 'node:test';
 import { FilesystemDriver } from '../../src/registry/storage/drivers/filesystem.js';
 import { recyclerOf } from '../../src/registry/storage/recycle.js';
 import { startRegistry } from '../support/registry-server.js';
-import { pushBlob, randomBlob, raw, sha256 } from '../support/oci-client.js';
+import { pushBlob, randomBlob, sha256 } from '../support/oci-client.js';
+import { request } from '../support/http.js';
 import { makeTempDir } from '../support/tmp.js';
+import { waitUntil, withDeadline } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 
 /** GET with a client that reads `delayEvery` chunks then waits a turn of the event loop (a slow reader). */
 function slowGet(base: string, path: string, headers: Record<string, string> = {}, delayEvery = 0): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
   const u = new URL(base);
-  return new Promise((resolve, reject) => {
+  return withDeadline(new Promise((resolve, reject) => {
     const req = httpRequest({ host: u.hostname, port: u.port, path, headers }, (res) => {
       const chunks: Buffer[] = [];
       let n = 0;
@@ -32,7 +34,7 @@ function slowGet(base: string, path: string, headers: Record<string, string> = {
     });
     req.on('error', reject);
     req.end();
-  });
+  }), 30_000, `the slow GET of ${path}`);
 }
 
 /** Open descriptors of this process that point at `file`. */
@@ -46,10 +48,8 @@ function openFdsOn(file: string): number {
 
 /** The server closes the file asynchronously (after the response settles): poll, no fixed sleep. */
 async function closedEventually(file: string, when: string): Promise<void> {
-  for (let i = 0; openFdsOn(file) > 0; i++) {
-    if (i > 500) assert.fail(`the blob file is still open ${when} (${openFdsOn(file)} fds)`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitUntil(`the blob file to be closed ${when}`, () => openFdsOn(file) === 0,
+    { timeoutMs: 5000, detail: () => `${openFdsOn(file)} fds still open` });
 }
 
 function dataFile(root: string, digest: string): string {
@@ -63,7 +63,7 @@ describe('blob download (filesystem driver)', () => {
     t.after(() => reg.close());
     const blob = randomBlob(5 * MiB + 123);
     const digest = await pushBlob(reg.url, 'dl/ranges', blob);
-    const whole = await raw(reg.url, 'GET', `/v2/dl/ranges/blobs/${digest}`);
+    const whole = await request(`${reg.url}/v2/dl/ranges/blobs/${digest}`);
     assert.equal(whole.status, 200);
     assert.equal(whole.headers['content-length'], String(blob.length));
     assert.equal(sha256(whole.body), digest);
@@ -77,7 +77,7 @@ describe('blob download (filesystem driver)', () => {
       [`bytes=${size - 1}-${size + 100}`, size - 1, size - 1], // clamped
     ];
     for (const [range, start, end] of cases) {
-      const r = await raw(reg.url, 'GET', `/v2/dl/ranges/blobs/${digest}`, { headers: { range } });
+      const r = await request(`${reg.url}/v2/dl/ranges/blobs/${digest}`, { headers: { range } });
       assert.equal(r.status, 206, range);
       assert.equal(r.headers['content-range'], `bytes ${start}-${end}/${size}`, range);
       assert.equal(r.headers['content-length'], String(end - start + 1), range);
@@ -112,16 +112,16 @@ describe('blob download (filesystem driver)', () => {
     const digest = await pushBlob(reg.url, 'dl/abort', blob);
     const file = dataFile(reg.root, digest);
     const u = new URL(reg.url);
-    await new Promise<void>((resolve, reject) => {
+    await withDeadline(new Promise<void>((resolve, reject) => {
       const req = httpRequest({ host: u.hostname, port: u.port, path: `/v2/dl/abort/blobs/${digest}`, agent: false }, (res) => {
         assert.equal(res.statusCode, 200);
         res.once('data', () => { req.destroy(); resolve(); });
       });
       req.on('error', (e) => { if ((e as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(e); });
       req.end();
-    });
+    }), 10_000, 'the first bytes of the blob');
     await closedEventually(file, 'after the client went away');
-    const again = await raw(reg.url, 'GET', `/v2/dl/abort/blobs/${digest}`);
+    const again = await request(`${reg.url}/v2/dl/abort/blobs/${digest}`);
     assert.equal(again.status, 200);
     assert.equal(sha256(again.body), digest);
     await closedEventually(file, 'after a whole GET');
@@ -138,7 +138,7 @@ describe('blob download (filesystem driver)', () => {
     assert.ok(recycle, 'the filesystem reader lends recyclable chunks');
     const copies: Buffer[] = [];
     const memories = new Set<ArrayBufferLike>();
-    await new Promise<void>((resolve, reject) => {
+    await withDeadline(new Promise<void>((resolve, reject) => {
       r.on('data', (c: Buffer) => {
         copies.push(Buffer.from(c));
         memories.add(c.buffer);
@@ -148,7 +148,7 @@ describe('blob download (filesystem driver)', () => {
       });
       r.once('end', resolve);
       r.once('error', reject);
-    });
+    }), 30_000, 'the end of the recycled read');
     assert.ok(Buffer.concat(copies).equals(data), 'bytes differ');
     assert.ok(memories.size < copies.length, `expected reuse: ${copies.length} chunks in ${memories.size} buffers`);
 

@@ -5,15 +5,16 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { request } from 'undici';
 import { loadConfigFromString } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/gateway/server.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createRegistryApp } from '../../src/registry/api/app.js';
 import { RedisDescriptorCache } from '../../src/registry/cache/redis.js';
-import { pushBlob, randomBlob, raw } from '../support/oci-client.js';
+import { pushBlob, randomBlob } from '../support/oci-client.js';
+import { request } from '../support/http.js';
 import { redisSkip, startRedis } from '../support/redis-server.js';
 import { makeTempDir } from '../support/tmp.js';
+import { waitUntil } from '../support/wait.js';
 
 type T = { after(fn: () => unknown): void };
 
@@ -41,8 +42,8 @@ ${storageYaml}
 /** Current values of berth_blob_descriptor_cache_lookups_total{cache=kind} by result, and errors_total by op. */
 async function cacheCounters(server: RunningServer, kind: string) {
   const res = await request(`${server.debugUrl}/metrics`);
-  const text = await res.body.text();
-  assert.equal(res.statusCode, 200);
+  const text = res.text();
+  assert.equal(res.status, 200);
   const read = (name: string, label: string, value: string) =>
     Number(new RegExp(`^${name}\\{cache="${kind}",${label}="${value}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
   return {
@@ -54,7 +55,7 @@ async function cacheCounters(server: RunningServer, kind: string) {
 }
 
 const head = async (server: RunningServer, repo: string, digest: string) =>
-  (await raw(server.url, 'HEAD', `/v2/${repo}/blobs/${digest}`)).status;
+  (await request(`${server.url}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' })).status;
 
 /** A blob pushed, then HEADed `n` times: counter deltas are exactly one miss, then n-1 hits. */
 async function headsMoveHits(server: RunningServer, kind: string, n: number) {
@@ -72,7 +73,7 @@ async function headsMoveHits(server: RunningServer, kind: string, n: number) {
 test('inmemory cache (from the config): HEADs move the hit counter', async (t) => {
   const server = await start(t, '    cache: { blobdescriptor: inmemory }');
   await headsMoveHits(server, 'inmemory', 5);
-  const m = await (await request(`${server.debugUrl}/metrics`)).body.text();
+  const m = (await request(`${server.debugUrl}/metrics`)).text();
   assert.match(m, /^# TYPE berth_blob_descriptor_cache_lookups_total counter$/m);
   assert.doesNotMatch(m, /cache="redis"/);
 });
@@ -90,11 +91,11 @@ test('redis cache: HEADs move the hit counter; with redis killed lookups are err
   const server = await start(t, '', { redisSocket: redis.socket });
   // the cache connects in the background; until then lookups are errors (served from storage)
   const warm = await pushBlob(server.url, 'redis/warm', randomBlob(20));
-  const deadline = Date.now() + 10_000;
-  while ((await cacheCounters(server, 'redis')).hit === 0) {
-    assert.ok(Date.now() < deadline, 'redis cache never answered a lookup');
+  await waitUntil('the redis cache to answer a lookup', async () => {
+    if ((await cacheCounters(server, 'redis')).hit > 0) return true;
     assert.equal(await head(server, 'redis/warm', warm), 200);
-  }
+    return false;
+  }, { intervalMs: 0 });
   const { digest, after } = await headsMoveHits(server, 'redis', 5);
 
   await redis.kill();

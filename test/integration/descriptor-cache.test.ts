@@ -14,6 +14,7 @@ import { MemoryDescriptorCache } from '../../src/registry/cache/memory.js';
 import { RedisDescriptorCache } from '../../src/registry/cache/redis.js';
 import { redisSkip, startRedis, type TestRedis } from '../support/redis-server.js';
 import { digestOf, runCacheSuite } from '../support/suites/cache-suite.js';
+import { waitUntil } from '../support/wait.js';
 
 const skip = redisSkip();
 
@@ -39,9 +40,9 @@ runCacheSuite('redis', async () => {
   return { cache, cleanup: () => cache.close() };
 }, { skip });
 
-/** Resolves once the cache has connected (first 'ready'); polls the state on the event loop, no sleeps. */
+/** Resolves once the cache has connected (first 'ready'); a short poll of its state, bounded. */
 async function waitHealthy(cache: RedisDescriptorCache): Promise<void> {
-  while (!cache.healthy) await new Promise((r) => setImmediate(r));
+  await waitUntil('the redis cache to connect', () => cache.healthy);
 }
 
 /** A plain client for inspecting redis (errors ignored: the server may be killed under it). */
@@ -161,7 +162,7 @@ describe('redis cache', { skip }, () => {
     await cache.set('r', d, { digest: d, size: 1, mediaType: 'application/octet-stream' });
 
     await redis.kill();
-    while (cache.healthy) await new Promise((r) => setImmediate(r));
+    await waitUntil('the cache to notice redis is down', () => !cache.healthy);
     const t0 = performance.now();
     for (let i = 0; i < 50; i++) await assert.rejects(cache.get('r', d), { code: 'CACHE_UNAVAILABLE' });
     assert.ok(performance.now() - t0 < 500, 'rejections are immediate while disconnected');

@@ -18,9 +18,10 @@ import { createDriver } from '../../src/registry/storage/factory.js';
 import { pathFor } from '../../src/registry/storage/paths.js';
 import { parseDigest } from '../../src/registry/core/digest.js';
 import {
-  descriptor, makeImageManifest, makeIndex, MT, pushBlob, pushImage, pushManifest, raw, sha256,
+  descriptor, makeImageManifest, makeIndex, MT, pushBlob, pushImage, pushManifest, sha256,
   type Descriptor, type PushedImage,
 } from '../support/oci-client.js';
+import { request } from '../support/http.js';
 import { startRegistry, testRegistryConfig } from '../support/registry-server.js';
 import { makeTempDir } from '../support/tmp.js';
 import { REPO_ROOT } from '../support/processes.js';
@@ -50,7 +51,7 @@ async function withRegistry<R>(root: string, fn: (base: string) => Promise<R>): 
 
 /** GETs ref and everything it references (index children recursively, config, layers): all 200, right digests. */
 async function pullComplete(base: string, name: string, ref: string): Promise<string[]> {
-  const res = await raw(base, 'GET', `/v2/${name}/manifests/${ref}`, { headers: { accept: ACCEPT } });
+  const res = await request(`${base}/v2/${name}/manifests/${ref}`, { headers: { accept: ACCEPT } });
   assert.equal(res.status, 200, `GET ${name}:${ref} → ${res.status} ${res.text()}`);
   const digest = sha256(res.body);
   assert.equal(res.headers['docker-content-digest'], digest);
@@ -59,7 +60,7 @@ async function pullComplete(base: string, name: string, ref: string): Promise<st
   const seen = [digest];
   for (const c of m.manifests ?? []) seen.push(...await pullComplete(base, name, c.digest));
   for (const b of [...(m.config ? [m.config] : []), ...(m.layers ?? [])]) {
-    const blob = await raw(base, 'GET', `/v2/${name}/blobs/${b.digest}`);
+    const blob = await request(`${base}/v2/${name}/blobs/${b.digest}`);
     assert.equal(blob.status, 200, `GET blob ${name}@${b.digest} → ${blob.status}`);
     assert.equal(sha256(blob.body), b.digest);
     seen.push(b.digest);
@@ -68,7 +69,7 @@ async function pullComplete(base: string, name: string, ref: string): Promise<st
 }
 
 async function status(base: string, method: string, path: string, accept = ACCEPT): Promise<number> {
-  return (await raw(base, method, path, { headers: { accept } })).status;
+  return (await request(`${base}${path}`, { method: method, headers: { accept } })).status;
 }
 
 /** An image whose layers are given blobs (pushed here) plus a fresh config; by digest or under tag. */
@@ -184,10 +185,10 @@ test('referrers of kept manifests (also of index children) are kept; referrers o
   assert.ok(!r.deletedBlobs.includes(sha256('sbom')) && r.deletedBlobs.includes(sha256('orphan sig')));
   await withRegistry(root, async (base) => {
     for (const d of [s.sbom.digest, s.sigOfSbom.digest, s.childSig.digest]) await pullComplete(base, 'gc/ref', d);
-    const refs = await raw(base, 'GET', `/v2/gc/ref/referrers/${s.subject.digest}`);
+    const refs = await request(`${base}/v2/gc/ref/referrers/${s.subject.digest}`);
     assert.equal(refs.status, 200);
     assert.deepEqual(refs.json().manifests.map((m: Descriptor) => m.digest), [s.sbom.digest]);
-    const gone = await raw(base, 'GET', `/v2/gc/ref/referrers/${s.orphan.digest}`);
+    const gone = await request(`${base}/v2/gc/ref/referrers/${s.orphan.digest}`);
     assert.equal(gone.status, 200);
     assert.deepEqual(gone.json().manifests, []);
   });

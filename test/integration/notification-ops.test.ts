@@ -7,12 +7,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { request } from 'undici';
 import { loadConfigFromString } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/gateway/server.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { descriptor, makeImageManifest, manifestBytes, MT, randomBlob, raw, sha256 } from '../support/oci-client.js';
+import { descriptor, makeImageManifest, manifestBytes, MT, randomBlob, sha256 } from '../support/oci-client.js';
+import { request } from '../support/http.js';
 import { makeTempDir } from '../support/tmp.js';
+import { waitUntil } from '../support/wait.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 type T = { after(fn: () => unknown): void };
@@ -48,7 +49,7 @@ registry:
 function client(base: string, auth = basic(USER, PASSWORD)) {
   let n = 0;
   const call = (method: string, path: string, o: { headers?: Record<string, string>; body?: Buffer } = {}) =>
-    raw(base, method, path, { headers: { authorization: auth, 'user-agent': UA, 'x-request-id': `ops-${++n}`, ...o.headers }, body: o.body });
+    request(`${base}${path}`, { method, headers: { authorization: auth, 'user-agent': UA, 'x-request-id': `ops-${++n}`, ...o.headers }, body: o.body });
   return {
     call,
     async pushBlob(repo: string, bytes: Buffer): Promise<string> {
@@ -62,8 +63,8 @@ function client(base: string, auth = basic(USER, PASSWORD)) {
 
 async function get(url: string) {
   const res = await request(url);
-  const text = await res.body.text();
-  assert.equal(res.statusCode, 200, `${url}: ${text}`);
+  const text = res.text();
+  assert.equal(res.status, 200, `${url}: ${text}`);
   return text;
 }
 
@@ -81,13 +82,11 @@ async function sample(server: RunningServer, name: string, endpoint: string): Pr
 
 /** Polls /debug/vars every 20 ms until `pred` holds for the endpoint; fails after 10 s with the last value. */
 async function waitVars(server: RunningServer, name: string, what: string, pred: (e: any) => boolean): Promise<any> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const e = await endpointVars(server, name);
-    if (e && pred(e)) return e;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}: ${JSON.stringify(e)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  let last: unknown;
+  return waitUntil(what, async () => {
+    const e = last = await endpointVars(server, name);
+    return e && pred(e) ? e : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 20, detail: () => JSON.stringify(last) });
 }
 
 test('through the gateway with htpasswd: every push, pull, mount and delete event has actor.name = the user', async (t) => {

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { NotificationEndpointConfig } from '../../src/config/schema.js';
 import { stats } from '../../src/registry/notify/listener.js';
-import { pushBlob, pushImage, raw, randomBlob } from '../support/oci-client.js';
+import { pushBlob, pushImage, randomBlob } from '../support/oci-client.js';
+import { request } from '../support/http.js';
 import { startRegistry } from '../support/registry-server.js';
 
 interface Received { status: number; headers: IncomingHttpHeaders; body: Buffer; events: any[] }
@@ -79,14 +80,14 @@ test('envelope, order, signature, headers, filters and a disabled endpoint', asy
   t.after(() => reg.close());
   const img = await pushImage(reg.url, 'team/app', 'v1');
   const ua = { 'user-agent': 'notify-test/1.0' };
-  assert.equal((await raw(reg.url, 'HEAD', '/v2/team/app/manifests/v1')).status, 200);   // HEAD: no event
-  assert.equal((await raw(reg.url, 'GET', '/v2/team/app/manifests/v1', { headers: ua })).status, 200);
-  assert.equal((await raw(reg.url, 'GET', `/v2/team/app/blobs/${img.layer.digest}`)).status, 200);
-  const mount = await raw(reg.url, 'POST', `/v2/other/blobs/uploads/?mount=${img.layer.digest}&from=team/app`, { headers: { 'content-length': '0' } });
+  assert.equal((await request(`${reg.url}/v2/team/app/manifests/v1`, { method: 'HEAD' })).status, 200);   // HEAD: no event
+  assert.equal((await request(`${reg.url}/v2/team/app/manifests/v1`, { headers: ua })).status, 200);
+  assert.equal((await request(`${reg.url}/v2/team/app/blobs/${img.layer.digest}`)).status, 200);
+  const mount = await request(`${reg.url}/v2/other/blobs/uploads/?mount=${img.layer.digest}&from=team/app`, { method: 'POST', headers: { 'content-length': '0' } });
   assert.equal(mount.status, 201);
-  assert.equal((await raw(reg.url, 'DELETE', '/v2/team/app/manifests/v1')).status, 202);
-  assert.equal((await raw(reg.url, 'DELETE', `/v2/team/app/manifests/${img.digest}`)).status, 202);
-  assert.equal((await raw(reg.url, 'DELETE', `/v2/team/app/blobs/${img.config.digest}`)).status, 202);
+  assert.equal((await request(`${reg.url}/v2/team/app/manifests/v1`, { method: 'DELETE' })).status, 202);
+  assert.equal((await request(`${reg.url}/v2/team/app/manifests/${img.digest}`, { method: 'DELETE' })).status, 202);
+  assert.equal((await request(`${reg.url}/v2/team/app/blobs/${img.config.digest}`, { method: 'DELETE' })).status, 202);
 
   const evs = await a.waitDelivered(9);
   assert.deepEqual(evs.map((e) => `${e.action} ${e.target.repository} ${e.target.digest ?? e.target.tag}`), [
@@ -199,8 +200,8 @@ test('inmemory storage uses a memory queue', async (t) => {
   t.after(() => reg.close());
   const d = await pushBlob(reg.url, 'mem/repo', randomBlob(10));
   const empty = await pushBlob(reg.url, 'mem/repo', '');
-  assert.equal((await raw(reg.url, 'HEAD', `/v2/mem/repo/blobs/${empty}`)).status, 200);   // HEAD: no event
-  assert.equal((await raw(reg.url, 'GET', `/v2/mem/repo/blobs/${empty}`)).status, 200);
+  assert.equal((await request(`${reg.url}/v2/mem/repo/blobs/${empty}`, { method: 'HEAD' })).status, 200);   // HEAD: no event
+  assert.equal((await request(`${reg.url}/v2/mem/repo/blobs/${empty}`)).status, 200);
   const evs = await a.waitDelivered(3);
   assert.deepEqual(evs.map((e) => `${e.action} ${e.target.digest} ${e.target.size}`), [`push ${d} 10`, `push ${empty} 0`, `pull ${empty} 0`]);
 });

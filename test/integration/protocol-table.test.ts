@@ -11,9 +11,10 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { startRegistry, type TestRegistry } from '../support/registry-server.js';
 import {
-  MT, descriptor, expectApiVersion, expectOciError, locationPath, makeImageManifest, pushBlob, pushImage, raw,
-  sha256, startUpload, withQuery, type PushedImage, type RawResponse,
+  MT, descriptor, expectApiVersion, expectOciError, locationPath, makeImageManifest, pushBlob, pushImage,
+  sha256, startUpload, withQuery, type PushedImage,
 } from '../support/oci-client.js';
+import { request, type HttpResponse } from '../support/http.js';
 
 const R = 't/repo';                       // the fixture repository
 const UNKNOWN = sha256('never pushed');
@@ -36,19 +37,19 @@ interface Row {
   status: number | number[];
   code?: string | string[];                             // checked when the status is >= 400 (and not HEAD)
   resHeaders?: V<Record<string, string | RegExp | null>>;   // null: must be absent
-  check?: (res: RawResponse, f: Fixture, s: S) => Promise<void> | void;
+  check?: (res: HttpResponse, f: Fixture, s: S) => Promise<void> | void;
 }
 const val = <T>(v: V<T> | undefined, f: Fixture, s: S): T | undefined => (typeof v === 'function' ? (v as (f: Fixture, s: S) => T)(f, s) : v);
 const octet = { 'content-type': 'application/octet-stream' };
 const upload = async (f: Fixture): Promise<S> => ({ loc: await startUpload(f.base, R) });
 const uploadWith = (bytes: string) => async (f: Fixture): Promise<S> => {
   const loc = await startUpload(f.base, R);
-  const res = await raw(f.base, 'PATCH', loc, { headers: { ...octet, 'content-range': `0-${bytes.length - 1}` }, body: bytes });
+  const res = await request(`${f.base}${loc}`, { method: 'PATCH', headers: { ...octet, 'content-range': `0-${bytes.length - 1}` }, body: bytes });
   assert.equal(res.status, 202, res.text());
   return { loc: locationPath(f.base, res) };
 };
-const headIs = (status: number, path: (f: Fixture, s: S) => string) => async (_r: RawResponse, f: Fixture, s: S) => {
-  const res = await raw(f.base, 'HEAD', path(f, s), { headers: { accept: MT.ociManifest } });
+const headIs = (status: number, path: (f: Fixture, s: S) => string) => async (_r: HttpResponse, f: Fixture, s: S) => {
+  const res = await request(`${f.base}${path(f, s)}`, { method: 'HEAD', headers: { accept: MT.ociManifest } });
   assert.equal(res.status, status, `HEAD ${path(f, s)}`);
 };
 
@@ -119,7 +120,7 @@ const endpointRows: Row[] = [
   { desc: 'end-4b POST ?digest= mismatching body → 400 DIGEST_INVALID (202 if unsupported)', method: 'POST',
     path: `/v2/${R}/blobs/uploads/?digest=${sha256('claimed-4b')}`, headers: octet, body: 'actual-4b', status: [400, 202], code: 'DIGEST_INVALID',
     check: async (_r, f) => {
-      for (const d of [sha256('claimed-4b'), sha256('actual-4b')]) assert.equal((await raw(f.base, 'HEAD', `/v2/${R}/blobs/${d}`)).status, 404);
+      for (const d of [sha256('claimed-4b'), sha256('actual-4b')]) assert.equal((await request(`${f.base}/v2/${R}/blobs/${d}`, { method: 'HEAD' })).status, 404);
     } },
 
   // end-5 PATCH
@@ -153,7 +154,7 @@ const endpointRows: Row[] = [
     path: (_f, s) => withQuery(s.loc, { digest: sha256('what I claim') }), headers: octet, body: 'what I send', status: 400, code: 'DIGEST_INVALID',
     check: async (_r, f) => {
       for (const d of [sha256('what I claim'), sha256('what I send')]) {
-        const h = await raw(f.base, 'HEAD', `/v2/${R}/blobs/${d}`);
+        const h = await request(`${f.base}/v2/${R}/blobs/${d}`, { method: 'HEAD' });
         assert.equal(h.status, 404, `blob ${d} visible after a digest mismatch`);
       }
     } },
@@ -195,7 +196,7 @@ const endpointRows: Row[] = [
   // Spec: "Client and registry implementations SHOULD expect to be able to support manifest pushes of at least 4 megabytes."
   { desc: 'end-7 PUT manifest of exactly 4 MiB → 201', method: 'PUT', path: `/v2/${R}/manifests/four-mib`, headers: { 'content-type': MT.ociManifest },
     body: (f) => padManifest(f, 4 * 1024 * 1024), status: 201,
-    check: async (_r, f) => assert.equal((await raw(f.base, 'HEAD', `/v2/${R}/manifests/four-mib`, { headers: { accept: MT.ociManifest } })).headers['content-length'], String(4 * 1024 * 1024)) },
+    check: async (_r, f) => assert.equal((await request(`${f.base}/v2/${R}/manifests/four-mib`, { method: 'HEAD', headers: { accept: MT.ociManifest } })).headers['content-length'], String(4 * 1024 * 1024)) },
   { desc: 'end-7 PUT manifest > 4 MiB streamed without Content-Length → 413 (cap enforced while reading)', method: 'PUT',
     path: `/v2/${R}/manifests/huge-chunked`, headers: { 'content-type': MT.ociManifest },
     body: (f) => Readable.from([padManifest(f, 4 * 1024 * 1024 + 1)].flatMap((b) => [b.subarray(0, 1 << 20), b.subarray(1 << 20)])),
@@ -226,7 +227,7 @@ const endpointRows: Row[] = [
   // end-10 DELETE blob
   { desc: 'end-10 DELETE blob', setup: async (f) => ({ d: await pushBlob(f.base, R, 'delete this blob') }), method: 'DELETE',
     path: (_f, s) => `/v2/${R}/blobs/${s.d}`, status: 202,
-    check: async (_r, f, s) => assert.equal((await raw(f.base, 'HEAD', `/v2/${R}/blobs/${s.d}`)).status, 404) },
+    check: async (_r, f, s) => assert.equal((await request(`${f.base}/v2/${R}/blobs/${s.d}`, { method: 'HEAD' })).status, 404) },
   { desc: 'end-10 DELETE unknown blob', method: 'DELETE', path: `/v2/${R}/blobs/${UNKNOWN}`, status: 404, code: 'BLOB_UNKNOWN' },
 
   // end-11 mount
@@ -237,7 +238,7 @@ const endpointRows: Row[] = [
     path: `/v2/t/mounted/blobs/uploads/?mount=${UNKNOWN}&from=${R}`, status: 202, resHeaders: { location: /\/v2\/t\/mounted\/blobs\/uploads\// } },
   { desc: 'end-11 POST mount with hostile from= → 202 session or 400 NAME_INVALID; never mounts', method: 'POST',
     path: (f) => `/v2/t/mounted2/blobs/uploads/?mount=${f.blobDigest}&from=${encodeURIComponent('t/../t/repo')}`,
-    status: [202, 400], code: 'NAME_INVALID', check: async (_r, f) => assert.equal((await raw(f.base, 'HEAD', `/v2/t/mounted2/blobs/${f.blobDigest}`)).status, 404) },
+    status: [202, 400], code: 'NAME_INVALID', check: async (_r, f) => assert.equal((await request(`${f.base}/v2/t/mounted2/blobs/${f.blobDigest}`, { method: 'HEAD' })).status, 404) },
 
   // end-12a / end-12b
   { desc: 'end-12a GET referrers', method: 'GET', path: (f) => `/v2/${R}/referrers/${f.img.digest}`, status: 200,
@@ -255,7 +256,7 @@ const endpointRows: Row[] = [
   { desc: 'end-13 GET unknown upload', method: 'GET', path: `/v2/${R}/blobs/uploads/00000000-0000-4000-8000-000000000000`,
     status: 404, code: 'BLOB_UPLOAD_UNKNOWN' },
   { desc: 'DELETE upload (cancel) → 204', setup: upload, method: 'DELETE', path: (_f, s) => s.loc, status: 204,
-    check: async (_r, f, s) => assert.equal((await raw(f.base, 'GET', s.loc)).status, 404) },
+    check: async (_r, f, s) => assert.equal((await request(`${f.base}${s.loc}`)).status, 404) },
 
   // _catalog (Docker Registry API v2; not in the OCI spec)
   { desc: '_catalog GET', method: 'GET', path: '/v2/_catalog', status: 200,
@@ -332,7 +333,7 @@ const hostileRows: Row[] = [
 async function runRow(row: Row, f: Fixture): Promise<void> {
   const s = row.setup ? await row.setup(f) : {};
   const path = val(row.path, f, s)!;
-  const res = await raw(f.base, row.method, path, { headers: val(row.headers, f, s), body: val(row.body, f, s) });
+  const res = await request(`${f.base}${path}`, { method: row.method, headers: val(row.headers, f, s), body: val(row.body, f, s) });
   const what = `${row.method} ${path.slice(0, 120)}`;
   expectApiVersion(res, what);
   const statuses = Array.isArray(row.status) ? row.status : [row.status];
@@ -371,8 +372,8 @@ describe('protocol table (every endpoint, every error code, hostile input)', () 
     f.blob = Buffer.from('the fixture blob, 40 bytes long........');
     f.blobDigest = await pushBlob(f.base, R, f.blob);
     f.etags = {
-      blob: String((await raw(f.base, 'HEAD', `/v2/${R}/blobs/${f.blobDigest}`)).headers.etag ?? '"none"'),
-      manifest: String((await raw(f.base, 'HEAD', `/v2/${R}/manifests/v1`, { headers: { accept: MT.ociManifest } })).headers.etag ?? '"none"'),
+      blob: String((await request(`${f.base}/v2/${R}/blobs/${f.blobDigest}`, { method: 'HEAD' })).headers.etag ?? '"none"'),
+      manifest: String((await request(`${f.base}/v2/${R}/manifests/v1`, { method: 'HEAD', headers: { accept: MT.ociManifest } })).headers.etag ?? '"none"'),
     };
   });
   after(async () => { await reg.close(); await rm(parent, { recursive: true, force: true }); });

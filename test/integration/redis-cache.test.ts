@@ -11,9 +11,11 @@ import { createLogger } from '../../src/log/logger.js';
 import { MemoryDescriptorCache } from '../../src/registry/cache/memory.js';
 import { RedisDescriptorCache } from '../../src/registry/cache/redis.js';
 import type { DescriptorCache } from '../../src/registry/cache/descriptor-cache.js';
-import { descriptor, makeImageManifest, MT, pushBlob, pushImage, pushManifest, randomBlob, raw } from '../support/oci-client.js';
+import { descriptor, makeImageManifest, MT, pushBlob, pushImage, pushManifest, randomBlob } from '../support/oci-client.js';
+import { request } from '../support/http.js';
 import { redisSkip, startRedis } from '../support/redis-server.js';
 import { startRegistry, type TestRegistry } from '../support/registry-server.js';
+import { waitUntil } from '../support/wait.js';
 
 const skip = redisSkip();
 
@@ -23,9 +25,6 @@ function capture() {
   return { log: createLogger({ level: 'debug', destination: dest }), lines };
 }
 
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setImmediate(r));
-}
 
 /** Path of a repository's layer link on the filesystem driver (removed behind the registry's back). */
 const layerLink = (reg: TestRegistry, repo: string, digest: string) =>
@@ -49,28 +48,28 @@ async function cacheBehaviour(reg: TestRegistry, cache: DescriptorCache, inRedis
 
   // Answered by the cache: the link is gone from storage but HEAD/GET and a manifest PUT still see the blob.
   await rm(layerLink(reg, 'cached/app', d));
-  const head = await raw(reg.url, 'HEAD', `/v2/cached/app/blobs/${d}`);
+  const head = await request(`${reg.url}/v2/cached/app/blobs/${d}`, { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.equal(head.headers['content-length'], String(img.layer.size));
   assert.equal(head.headers['docker-content-digest'], d);
-  const get = await raw(reg.url, 'GET', `/v2/cached/app/blobs/${d}`);
+  const get = await request(`${reg.url}/v2/cached/app/blobs/${d}`);
   assert.equal(get.status, 200);
   assert.deepEqual(get.body, img.layerBytes);
   await pushManifest(reg.url, 'cached/app', 'v2', img.manifest);
   // Delete a blob through the API: the entry is invalidated.
-  const del = await raw(reg.url, 'DELETE', `/v2/cached/app/blobs/${img.config.digest}`);
+  const del = await request(`${reg.url}/v2/cached/app/blobs/${img.config.digest}`, { method: 'DELETE' });
   assert.equal(del.status, 202);
   assert.equal(await cache.get('cached/app', img.config.digest), undefined, 'blob DELETE cleared the entry');
   if (inRedis) assert.equal(await inRedis('cached/app', img.config.digest), false);
-  assert.equal((await raw(reg.url, 'HEAD', `/v2/cached/app/blobs/${img.config.digest}`)).status, 404);
+  assert.equal((await request(`${reg.url}/v2/cached/app/blobs/${img.config.digest}`, { method: 'HEAD' })).status, 404);
 
   // Manifest DELETE clears the repository's entry for the manifest digest.
   await cache.set('cached/app', img.digest, { digest: img.digest, size: img.bytes.length, mediaType: 'application/octet-stream' });
-  assert.equal((await raw(reg.url, 'DELETE', `/v2/cached/app/manifests/${img.digest}`)).status, 202);
+  assert.equal((await request(`${reg.url}/v2/cached/app/manifests/${img.digest}`, { method: 'DELETE' })).status, 202);
   assert.equal(await cache.get('cached/app', img.digest), undefined, 'manifest DELETE cleared the entry');
 
   // A blob never linked here is never answered from another repository's entry.
-  assert.equal((await raw(reg.url, 'HEAD', `/v2/other/app/blobs/${d}`)).status, 404);
+  assert.equal((await request(`${reg.url}/v2/other/app/blobs/${d}`, { method: 'HEAD' })).status, 404);
 }
 
 describe('registry with a blob-descriptor cache', () => {
@@ -87,7 +86,7 @@ describe('registry with a blob-descriptor cache', () => {
     const cache = new RedisDescriptorCache({ socket: { path: redis.socket } }, createLogger({ level: 'silent' }));
     const reg = await startRegistry({ descriptorCache: cache });
     t.after(() => reg.close());
-    await until(() => cache.healthy);
+    await waitUntil('the redis cache to connect', () => cache.healthy);
     const a = await admin(redis.socket);
     t.after(() => { if (a.isOpen) a.destroy(); });
     await cacheBehaviour(reg, cache, async (repo, d) => Boolean(await a.sIsMember(`repository::${repo}::blobs`, d)));
@@ -100,7 +99,7 @@ describe('registry with a blob-descriptor cache', () => {
     const cache = new RedisDescriptorCache({ socket: { path: redis.socket }, maxBackoffMs: 100 }, log.child({ module: 'cache' }));
     const reg = await startRegistry({ descriptorCache: cache, log });
     t.after(() => reg.close());
-    await until(() => cache.healthy);
+    await waitUntil('the redis cache to connect', () => cache.healthy);
 
     const repos = ['load/a', 'load/b', 'load/c'];
     const images = await Promise.all(repos.map((r) => pushImage(reg.url, r, 'v1')));
@@ -119,33 +118,40 @@ describe('registry with a blob-descriptor cache', () => {
         const k = (w + i) % repos.length;
         const repo = repos[k]!; const img = images[k]!;
         let status: number;
-        if (i % 3 === 0) status = (await raw(reg.url, 'HEAD', `/v2/${repo}/blobs/${img.layer.digest}`)).status;
+        if (i % 3 === 0) status = (await request(`${reg.url}/v2/${repo}/blobs/${img.layer.digest}`, { method: 'HEAD' })).status;
         else if (i % 3 === 1) {
-          const r = await raw(reg.url, 'GET', `/v2/${repo}/blobs/${extra[k]!.digest}`);
+          const r = await request(`${reg.url}/v2/${repo}/blobs/${extra[k]!.digest}`);
           status = r.status;
           assert.equal(r.body.length, extra[k]!.size);
         } else {
           const m = makeImageManifest({ config: img.config, layers: [img.layer, extra[k]!], annotations: { w: String(w), i: String(i) } });
-          status = (await raw(reg.url, 'PUT', `/v2/${repo}/manifests/w${w}`, { headers: { 'content-type': MT.ociManifest }, body: JSON.stringify(m) })).status;
+          status = (await request(`${reg.url}/v2/${repo}/manifests/w${w}`, { method: 'PUT', headers: { 'content-type': MT.ociManifest }, body: JSON.stringify(m) })).status;
         }
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
         done++;
       }
     };
-    const workers = Array.from({ length: 6 }, (_, w) => worker(w));
+    // A worker's failure ends the waits below at once (with that failure) instead of at their deadlines.
+    let failed: unknown;
+    const workers = Array.from({ length: 6 }, (_, w) => worker(w).catch((err) => { failed ??= err; stop = true; }));
+    const load = (what: string, cond: () => boolean, timeoutMs = 30_000) => waitUntil(what, () => {
+      if (failed) throw failed;
+      return cond();
+    }, { timeoutMs, detail: () => `${done} requests done, cache ${cache.healthy ? 'up' : 'down'}` });
     try {
-      await until(() => done >= 150);
+      await load('150 requests of load', () => done >= 150);
       await redis.kill();                                   // SIGKILL mid-load
       const atKill = done;
-      await until(() => !cache.healthy && done >= atKill + 150);
+      await load('the outage seen and 150 more requests', () => !cache.healthy && done >= atKill + 150);
       await redis.restart();                                // empty: no persistence
-      await until(() => cache.healthy);
+      await load('the redis cache to reconnect', () => cache.healthy, 10_000);
       const atRecovery = done;
-      await until(() => done >= atRecovery + 150);
+      await load('150 requests after the recovery', () => done >= atRecovery + 150);
     } finally {
       stop = true;
       await Promise.all(workers);
     }
+    if (failed) throw failed;
 
     assert.deepEqual([...statuses.keys()].filter((s) => s < 200 || s > 299), [], `statuses: ${JSON.stringify([...statuses])}`);
     const errors = lines.filter((l) => l.level >= 50);
@@ -164,6 +170,6 @@ describe('registry with a blob-descriptor cache', () => {
     }
     // And it answers: with the link gone from storage, HEAD is still served from redis.
     await rm(layerLink(reg, repos[0]!, images[0]!.layer.digest));
-    assert.equal((await raw(reg.url, 'HEAD', `/v2/${repos[0]}/blobs/${images[0]!.layer.digest}`)).status, 200);
+    assert.equal((await request(`${reg.url}/v2/${repos[0]}/blobs/${images[0]!.layer.digest}`, { method: 'HEAD' })).status, 200);
   });
 });

@@ -15,8 +15,10 @@ import { runInNewContext } from 'node:vm';
 import { createLogger } from '../../src/log/logger.js';
 import { startRegistry } from '../support/registry-server.js';
 import {
-  MT, descriptor, locationPath, makeImageManifest, pushBlob, putManifest, randomBlob, raw, sha256, startUpload, withQuery,
+  MT, descriptor, locationPath, makeImageManifest, pushBlob, putManifest, randomBlob, sha256, startUpload, withQuery,
 } from '../support/oci-client.js';
+import { request } from '../support/http.js';
+import { withDeadline } from '../support/wait.js';
 
 const octet = { 'content-type': 'application/octet-stream' };
 
@@ -40,9 +42,11 @@ function logCapture() {
   return {
     log: createLogger({ level: 'info', destination: stream }),
     lines,
-    waitFor(pred: (l: any) => boolean): Promise<any> {
+    /** The first line (logged already or within the deadline) for which `pred` is true. */
+    waitFor(what: string, pred: (l: any) => boolean, timeoutMs = 10_000): Promise<any> {
       const hit = lines.find(pred);
-      return hit ? Promise.resolve(hit) : new Promise((resolve) => waiters.push({ pred, resolve }));
+      return hit ? Promise.resolve(hit) : withDeadline(new Promise((resolve) => waiters.push({ pred, resolve })), timeoutMs,
+        `log line: ${what}`, () => `last lines: ${JSON.stringify(lines.slice(-5))}`);
     },
     /** Lines at error level or above, or describing a 5xx. */
     failures: () => lines.filter((l) => l.level >= 50 || (typeof l.status === 'number' && l.status >= 500)),
@@ -57,11 +61,11 @@ describe('registry robustness', () => {
     const bytes = randomBlob(256 * 1024); const digest = sha256(bytes);
     const results = await Promise.all(Array.from({ length: 8 }, async () => {
       const loc = await startUpload(reg.url, 'rb/same');
-      return raw(reg.url, 'PUT', withQuery(loc, { digest }), { headers: octet, body: bytes });
+      return request(`${reg.url}${withQuery(loc, { digest })}`, { method: 'PUT', headers: octet, body: bytes });
     }));
     assert.deepEqual(results.map((r) => r.status), Array(8).fill(201), results.map((r) => r.text()).join(' '));
     for (const r of results) assert.equal(r.headers['docker-content-digest'], digest);
-    const get = await raw(reg.url, 'GET', `/v2/rb/same/blobs/${digest}`);
+    const get = await request(`${reg.url}/v2/rb/same/blobs/${digest}`);
     assert.equal(get.status, 200);
     assert.equal(sha256(get.body), digest);
     assert.deepEqual(cap.failures(), []);
@@ -76,14 +80,14 @@ describe('registry robustness', () => {
       let loc = await startUpload(reg.url, name);
       for (let off = 0; off < bytes.length; off += 65_536) {
         const part = bytes.subarray(off, off + 65_536);
-        const p = await raw(reg.url, 'PATCH', loc, { headers: { ...octet, 'content-range': `${off}-${off + part.length - 1}` }, body: part });
+        const p = await request(`${reg.url}${loc}`, { method: 'PATCH', headers: { ...octet, 'content-range': `${off}-${off + part.length - 1}` }, body: part });
         assert.equal(p.status, 202, p.text());
         loc = locationPath(reg.url, p);
       }
-      return raw(reg.url, 'PUT', withQuery(loc, { digest }));
+      return request(`${reg.url}${withQuery(loc, { digest })}`, { method: 'PUT' });
     }));
     assert.deepEqual(results.map((r) => r.status), Array(8).fill(201));
-    for (const name of ['rb/chunk0', 'rb/chunk1']) assert.equal(sha256((await raw(reg.url, 'GET', `/v2/${name}/blobs/${digest}`)).body), digest);
+    for (const name of ['rb/chunk0', 'rb/chunk1']) assert.equal(sha256((await request(`${reg.url}/v2/${name}/blobs/${digest}`)).body), digest);
   });
 
   it('8 concurrent PUTs of the same tag with different manifests → tag points to one of them, all readable', async (t) => {
@@ -101,17 +105,17 @@ describe('registry robustness', () => {
     const puts = await Promise.all(manifests.map((m) => putManifest(reg.url, 'rb/tag', 'race', m.bytes)));
     assert.deepEqual(puts.map((p) => p.res.status), Array(8).fill(201), puts.map((p) => p.res.text()).join(' '));
 
-    const byTag = await raw(reg.url, 'GET', '/v2/rb/tag/manifests/race', { headers: { accept: MT.ociManifest } });
+    const byTag = await request(`${reg.url}/v2/rb/tag/manifests/race`, { headers: { accept: MT.ociManifest } });
     assert.equal(byTag.status, 200);
     const winner = manifests.find((m) => m.digest === byTag.headers['docker-content-digest']);
     assert.ok(winner, `tag points to an unknown digest ${byTag.headers['docker-content-digest']}`);
     assert.deepEqual(byTag.body, winner.bytes, 'tag body must be exactly the manifest its digest names');
     for (const m of manifests) {
-      const get = await raw(reg.url, 'GET', `/v2/rb/tag/manifests/${m.digest}`, { headers: { accept: MT.ociManifest } });
+      const get = await request(`${reg.url}/v2/rb/tag/manifests/${m.digest}`, { headers: { accept: MT.ociManifest } });
       assert.equal(get.status, 200);
       assert.deepEqual(get.body, m.bytes);
     }
-    assert.deepEqual((await raw(reg.url, 'GET', '/v2/rb/tag/tags/list')).json().tags, ['race']);
+    assert.deepEqual((await request(`${reg.url}/v2/rb/tag/tags/list`)).json().tags, ['race']);
     assert.deepEqual(cap.failures(), []);
   });
 
@@ -123,24 +127,25 @@ describe('registry robustness', () => {
 
     const first = await startRegistry({ root });
     let loc = await startUpload(first.url, 'rb/restart');
-    const p1 = await raw(first.url, 'PATCH', loc, { headers: { ...octet, 'content-range': `0-${cut - 1}` }, body: bytes.subarray(0, cut) });
+    const p1 = await request(`${first.url}${loc}`, { method: 'PATCH', headers: { ...octet, 'content-range': `0-${cut - 1}` }, body: bytes.subarray(0, cut) });
     assert.equal(p1.status, 202, p1.text());
     loc = locationPath(first.url, p1);
     await first.close();
 
     const second = await startRegistry({ root });
     t.after(() => second.close());
-    const status = await raw(second.url, 'GET', loc);
+    const status = await request(`${second.url}${loc}`);
     assert.equal(status.status, 204, status.text());
     assert.equal(status.headers.range, `0-${cut - 1}`);
-    const p2 = await raw(second.url, 'PATCH', locationPath(second.url, status), {
+    const p2 = await request(`${second.url}${locationPath(second.url, status)}`, {
+      method: 'PATCH',
       headers: { ...octet, 'content-range': `${cut}-${bytes.length - 1}` }, body: bytes.subarray(cut),
     });
     assert.equal(p2.status, 202, p2.text());
     assert.equal(p2.headers.range, `0-${bytes.length - 1}`);
-    const put = await raw(second.url, 'PUT', withQuery(locationPath(second.url, p2), { digest }));
+    const put = await request(`${second.url}${withQuery(locationPath(second.url, p2), { digest })}`, { method: 'PUT' });
     assert.equal(put.status, 201, put.text());
-    const get = await raw(second.url, 'GET', `/v2/rb/restart/blobs/${digest}`);
+    const get = await request(`${second.url}/v2/rb/restart/blobs/${digest}`);
     assert.deepEqual(get.body, bytes);
   });
 
@@ -151,19 +156,19 @@ describe('registry robustness', () => {
     const first = await startRegistry({ root });
     const locs: string[] = [];
     for (const bytes of [good, bad]) {
-      const p = await raw(first.url, 'PATCH', await startUpload(first.url, 'rb/restart2'), { headers: octet, body: bytes });
+      const p = await request(`${first.url}${await startUpload(first.url, 'rb/restart2')}`, { method: 'PATCH', headers: octet, body: bytes });
       assert.equal(p.status, 202);
       locs.push(locationPath(first.url, p));
     }
     await first.close();
     const second = await startRegistry({ root });
     t.after(() => second.close());
-    const ok = await raw(second.url, 'PUT', withQuery(locs[0], { digest: sha256(good) }));
+    const ok = await request(`${second.url}${withQuery(locs[0], { digest: sha256(good) })}`, { method: 'PUT' });
     assert.equal(ok.status, 201, ok.text());
-    assert.deepEqual((await raw(second.url, 'GET', `/v2/rb/restart2/blobs/${sha256(good)}`)).body, good);
-    const no = await raw(second.url, 'PUT', withQuery(locs[1], { digest: sha256('not it') }));
+    assert.deepEqual((await request(`${second.url}/v2/rb/restart2/blobs/${sha256(good)}`)).body, good);
+    const no = await request(`${second.url}${withQuery(locs[1], { digest: sha256('not it') })}`, { method: 'PUT' });
     assert.equal(no.status, 400, no.text());
-    for (const d of [sha256('not it'), sha256(bad)]) assert.equal((await raw(second.url, 'HEAD', `/v2/rb/restart2/blobs/${d}`)).status, 404);
+    for (const d of [sha256('not it'), sha256(bad)]) assert.equal((await request(`${second.url}/v2/rb/restart2/blobs/${d}`, { method: 'HEAD' })).status, 404);
   });
 
   it('a client that disconnects mid-PATCH leaves the session resumable and logs no 5xx/error', { timeout: 30_000 }, async (t) => {
@@ -173,37 +178,38 @@ describe('registry robustness', () => {
     const bytes = randomBlob(3 * 1024 * 1024); const digest = sha256(bytes);
     let loc = await startUpload(reg.url, 'rb/abort');
     const head = 100;
-    const p0 = await raw(reg.url, 'PATCH', loc, { headers: { ...octet, 'content-range': `0-${head - 1}` }, body: bytes.subarray(0, head) });
+    const p0 = await request(`${reg.url}${loc}`, { method: 'PATCH', headers: { ...octet, 'content-range': `0-${head - 1}` }, body: bytes.subarray(0, head) });
     assert.equal(p0.status, 202);
     loc = locationPath(reg.url, p0);
 
     // Stream 1 MiB of a PATCH that claims 2.9 MiB more, then destroy the socket.
     const u = new URL(reg.url);
     let answered: number | undefined;
-    await new Promise<void>((resolve) => {
+    await withDeadline(new Promise<void>((resolve) => {
       const req = httpRequest({ host: u.hostname, port: u.port, method: 'PATCH', path: loc, agent: false,
         headers: { ...octet, 'content-range': `${head}-${bytes.length - 1}`, 'content-length': String(bytes.length - head) } });
       req.on('error', () => resolve());                  // our own destroy surfaces here
       req.on('response', (res) => { answered = res.statusCode; res.resume(); resolve(); });
       req.write(bytes.subarray(head, head + 1024 * 1024), () => req.destroy());
-    });
+    }), 10_000, 'the first MiB of the PATCH to be written and the socket destroyed');
     assert.equal(answered, undefined, `server answered ${answered} to a PATCH still in flight`);
     // The server logs the disconnect once it has settled the session (router/uploads handler).
-    await cap.waitFor((l) => /client disconnected/.test(String(l.msg)));
+    await cap.waitFor('client disconnected', (l) => /client disconnected/.test(String(l.msg)));
 
-    const status = await raw(reg.url, 'GET', loc);
+    const status = await request(`${reg.url}${loc}`);
     assert.equal(status.status, 204, status.text());
     const m = /^0-(\d+)$/.exec(String(status.headers.range));
     assert.ok(m, `Range ${status.headers.range}`);
     const have = Number(m[1]) + 1;
     assert.ok(have >= head && have <= head + 1024 * 1024, `stored ${have} bytes`);
-    const rest = await raw(reg.url, 'PATCH', locationPath(reg.url, status), {
+    const rest = await request(`${reg.url}${locationPath(reg.url, status)}`, {
+      method: 'PATCH',
       headers: { ...octet, 'content-range': `${have}-${bytes.length - 1}` }, body: bytes.subarray(have),
     });
     assert.equal(rest.status, 202, rest.text());
-    const put = await raw(reg.url, 'PUT', withQuery(locationPath(reg.url, rest), { digest }));
+    const put = await request(`${reg.url}${withQuery(locationPath(reg.url, rest), { digest })}`, { method: 'PUT' });
     assert.equal(put.status, 201, put.text());
-    assert.equal(sha256((await raw(reg.url, 'GET', `/v2/rb/abort/blobs/${digest}`)).body), digest);
+    assert.equal(sha256((await request(`${reg.url}/v2/rb/abort/blobs/${digest}`)).body), digest);
     assert.deepEqual(cap.failures(), [], 'a client disconnect must not be logged as an error');
     assert.ok(!cap.lines.some((l) => l.status === 400 && /abort/.test(String(l.url))), 'a disconnect is not a 400');
   });
@@ -231,22 +237,22 @@ describe('registry robustness', () => {
     const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); gc(); }, 20);
     try {
       const loc = await startUpload(reg.url, 'rb/big');
-      const patch = await raw(reg.url, 'PATCH', loc, { headers: octet, body });
+      const patch = await request(`${reg.url}${loc}`, { method: 'PATCH', headers: octet, body });
       assert.equal(patch.status, 202, patch.text());
       assert.equal(patch.headers.range, `0-${TOTAL - 1}`);
       const digest = `sha256:${hash.digest('hex')}`;
-      const put = await raw(reg.url, 'PUT', withQuery(locationPath(reg.url, patch), { digest }));
+      const put = await request(`${reg.url}${withQuery(locationPath(reg.url, patch), { digest })}`, { method: 'PUT' });
       assert.equal(put.status, 201, put.text());
-      // GET, hashing as it arrives (raw() would buffer the body in the test itself).
+      // GET, hashing as it arrives (request() would buffer the body in the test itself).
       const u = new URL(reg.url);
-      const got = await new Promise<{ status: number; digest: string; bytes: number }>((resolve, reject) => {
+      const got = await withDeadline(new Promise<{ status: number; digest: string; bytes: number }>((resolve, reject) => {
         httpRequest({ host: u.hostname, port: u.port, path: `/v2/rb/big/blobs/${digest}` }, (res) => {
           const h = createHash('sha256'); let n = 0;
           res.on('data', (c: Buffer) => { h.update(c); n += c.length; });
           res.on('end', () => resolve({ status: res.statusCode ?? 0, digest: `sha256:${h.digest('hex')}`, bytes: n }));
           res.on('error', reject);
         }).on('error', reject).end();
-      });
+      }), 60_000, 'the streamed GET of the 64 MiB blob');
       assert.deepEqual(got, { status: 200, digest, bytes: TOTAL });
     } finally { clearInterval(sampler); }
     peak = Math.max(peak, process.memoryUsage().rss);

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createTlsManager, TlsError } from '../../src/gateway/tls.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { captureLog, makeTestCert, type TestCert } from '../support/tls-certs.js';
+import { nextEvent, withDeadline } from '../support/wait.js';
 
 const [A, B, C] = await Promise.all([makeTestCert(), makeTestCert(), makeTestCert()]);
 const CA = [A.cert, B.cert, C.cert];
@@ -40,15 +41,16 @@ async function startServer(t: { after(fn: () => unknown): void }, opts: https.Se
 async function handshake(port: number, opts: tls.ConnectionOptions = {}) {
   const sock = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: CA, ...opts });
   try {
-    await once(sock, 'secureConnect');
+    await withDeadline(once(sock, 'secureConnect'), 10_000, 'the TLS handshake');
     return { fingerprint256: sock.getPeerCertificate().fingerprint256, protocol: sock.getProtocol(), alpn: sock.alpnProtocol };
   } finally {
     sock.destroy();
   }
 }
 
+/** A GET through `agent` (node:https: the test asserts on the socket it used); bounded. */
 function get(agent: https.Agent, port: number): Promise<{ body: string; reused: boolean; fingerprint256: string }> {
-  return new Promise((resolve, reject) => {
+  return withDeadline(new Promise((resolve, reject) => {
     const req = https.get({ host: '127.0.0.1', port, servername: 'localhost', path: '/', agent, ca: CA }, (res) => {
       const sock = res.socket as tls.TLSSocket;
       const fingerprint256 = sock.getPeerCertificate().fingerprint256;
@@ -58,7 +60,7 @@ function get(agent: https.Agent, port: number): Promise<{ body: string; reused: 
       res.on('end', () => resolve({ body, reused: req.reusedSocket, fingerprint256 }));
     });
     req.on('error', reject);
-  });
+  }), 10_000, `GET https://127.0.0.1:${port}/`);
 }
 
 test('serves the configured certificate with TLS 1.2+ and ALPN http/1.1', async (t) => {
@@ -82,7 +84,7 @@ test('a TLS 1.1 client is rejected by the server', async (t) => {
   const files = await writePair(await tempDir(t), A);
   const mgr = createTlsManager({ ...files, log: silentLogger() });
   const { server, port } = await startServer(t, mgr.serverOptions());
-  const serverSaw = once(server, 'tlsClientError');
+  const serverSaw = nextEvent(server, 'tlsClientError', 'the server to refuse the TLS 1.1 handshake');
   await assert.rejects(handshake(port, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' }));
   const [err] = await serverSaw;
   assert.match(String(err.code ?? err.message), /UNSUPPORTED_PROTOCOL|VERSION/i);
@@ -92,7 +94,7 @@ test('minimumtls tls1.3 rejects TLS 1.2 and accepts TLS 1.3', async (t) => {
   const files = await writePair(await tempDir(t), A);
   const mgr = createTlsManager({ ...files, minimumtls: 'tls1.3', log: silentLogger() });
   const { server, port } = await startServer(t, mgr.serverOptions());
-  const serverSaw = once(server, 'tlsClientError');
+  const serverSaw = nextEvent(server, 'tlsClientError', 'the server to refuse the TLS 1.2 handshake');
   await assert.rejects(handshake(port, { maxVersion: 'TLSv1.2' }));
   await serverSaw;
   assert.equal((await handshake(port)).protocol, 'TLSv1.3');
@@ -149,7 +151,7 @@ test('watch() reloads when the files are rewritten or replaced by rename', async
   mgr.watch();   // idempotent
 
   await writePair(dir, B);   // in place
-  await cap.waitFor((l) => l.msg === 'tls certificate loaded' && l.fingerprint256 === B.fingerprint256);
+  await cap.waitFor((l) => l.msg === 'tls certificate loaded' && l.fingerprint256 === B.fingerprint256, 'the reload of B (rewritten in place)');
   assert.equal((await handshake(port)).fingerprint256, B.fingerprint256);
 
   const staging = join(dir, 'staging');   // atomic replacement, as certbot/kubernetes do
@@ -157,7 +159,7 @@ test('watch() reloads when the files are rewritten or replaced by rename', async
   await writePair(staging, C);
   await rename(join(staging, 'domain.key'), files.key);
   await rename(join(staging, 'domain.crt'), files.certificate);
-  await cap.waitFor((l) => l.msg === 'tls certificate loaded' && l.fingerprint256 === C.fingerprint256);
+  await cap.waitFor((l) => l.msg === 'tls certificate loaded' && l.fingerprint256 === C.fingerprint256, 'the reload of C (replaced by rename)');
   assert.equal((await handshake(port)).fingerprint256, C.fingerprint256);
 });
 

@@ -1,12 +1,10 @@
-// Minimal OCI Distribution client for protocol tests: raw HTTP over node:http (the path is sent byte for
-// byte, never normalised, so hostile paths reach the server as written), blob/manifest push helpers,
-// manifest builders, sha256 helpers and the OCI error-envelope assertion. It must not hide protocol
-// details the tests assert on: every call returns the raw status, headers and (fully consumed) body.
+// Minimal OCI Distribution helpers for protocol tests, built on test/support/http.ts (which sends paths
+// byte for byte, never normalised, so hostile paths reach the server as written): blob/manifest push
+// helpers, manifest builders, sha256 helpers and the OCI error-envelope assertion. They must not hide
+// protocol details the tests assert on: every call returns the raw status, headers and (fully consumed) body.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { Agent, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { request, type HttpResponse } from './http.js';
 
 export const MT = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -20,54 +18,6 @@ export const MT = {
   dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
 } as const;
 
-export interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-  text(): string;
-  json(): any;
-}
-
-export interface RawRequest {
-  headers?: OutgoingHttpHeaders;
-  body?: Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
-}
-
-// One keep-alive agent for the whole test process: keep-alive exposes servers that answer early without
-// draining a request body (the next request on the socket would then be garbage).
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-/** Sends `method path` to `base` (http://127.0.0.1:PORT) with the path exactly as given. */
-export function raw(base: string, method: string, path: string, o: RawRequest = {}): Promise<RawResponse> {
-  const u = new URL(base);
-  const headers: OutgoingHttpHeaders = { ...o.headers };
-  const b = o.body;
-  if ((typeof b === 'string' || b instanceof Uint8Array) && headers['content-length'] === undefined) {
-    headers['content-length'] = String(Buffer.byteLength(b));
-  }
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, method, path, headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body,
-          text: () => body.toString('utf8'),
-          json: () => JSON.parse(body.toString('utf8')),
-        });
-      });
-    });
-    req.on('error', reject);
-    if (b === undefined) req.end();
-    else if (typeof b === 'string' || b instanceof Uint8Array) req.end(b);
-    else pipeline(b instanceof Readable ? b : Readable.from(b), req).catch(reject);
-  });
-}
-
 export function sha256(data: Uint8Array | string): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
@@ -77,7 +27,7 @@ export function randomBlob(size: number): Buffer {
 }
 
 /** Path + query of a Location header, resolved against the registry base (it may be relative). */
-export function locationPath(base: string, res: RawResponse): string {
+export function locationPath(base: string, res: HttpResponse): string {
   const loc = res.headers.location;
   assert.ok(typeof loc === 'string' && loc.length > 0, `Location header missing (status ${res.status})`);
   const u = new URL(loc, base);
@@ -92,14 +42,14 @@ export function withQuery(path: string, params: Record<string, string>): string 
 }
 
 /** Asserts the header every /v2 response must carry (Docker-Distribution-Api-Version: registry/2.0). */
-export function expectApiVersion(res: RawResponse, what = ''): void {
+export function expectApiVersion(res: HttpResponse, what = ''): void {
   assert.equal(res.headers['docker-distribution-api-version'], 'registry/2.0',
     `${what} Docker-Distribution-Api-Version missing/wrong (status ${res.status})`);
 }
 
 /** Asserts an OCI error response: status, JSON envelope {"errors":[{code,message,...}]} whose FIRST
  *  error code is `code` (or one of `code` when the spec leaves a choice), and the API version header. */
-export function expectOciError(res: RawResponse, status: number | number[], code: string | string[], what = ''): void {
+export function expectOciError(res: HttpResponse, status: number | number[], code: string | string[], what = ''): void {
   const statuses = Array.isArray(status) ? status : [status];
   const codes = Array.isArray(code) ? code : [code];
   const ctx = `${what} → ${res.status} ${res.text().slice(0, 300)}`;
@@ -118,7 +68,7 @@ export function expectOciError(res: RawResponse, status: number | number[], code
 
 /** POST /v2/<name>/blobs/uploads/ → the upload Location path (asserts 202). */
 export async function startUpload(base: string, name: string): Promise<string> {
-  const res = await raw(base, 'POST', `/v2/${name}/blobs/uploads/`, { headers: { 'content-length': '0' } });
+  const res = await request(`${base}/v2/${name}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
   assert.equal(res.status, 202, `POST upload ${name}: ${res.status} ${res.text()}`);
   return locationPath(base, res);
 }
@@ -127,7 +77,8 @@ export async function startUpload(base: string, name: string): Promise<string> {
 export async function pushBlob(base: string, name: string, bytes: Uint8Array | string): Promise<string> {
   const digest = sha256(bytes);
   const loc = await startUpload(base, name);
-  const res = await raw(base, 'PUT', withQuery(loc, { digest }), {
+  const res = await request(`${base}${withQuery(loc, { digest })}`, {
+    method: 'PUT',
     headers: { 'content-type': 'application/octet-stream' }, body: bytes,
   });
   assert.equal(res.status, 201, `PUT blob ${name}@${digest}: ${res.status} ${res.text()}`);
@@ -168,7 +119,7 @@ export function manifestBytes(m: Record<string, unknown> | Uint8Array | string):
 export async function putManifest(base: string, name: string, ref: string,
   m: Record<string, unknown> | Uint8Array | string, mediaType: string = MT.ociManifest) {
   const bytes = manifestBytes(m);
-  const res = await raw(base, 'PUT', `/v2/${name}/manifests/${ref}`, { headers: { 'content-type': mediaType }, body: bytes });
+  const res = await request(`${base}/v2/${name}/manifests/${ref}`, { method: 'PUT', headers: { 'content-type': mediaType }, body: bytes });
   return { res, digest: sha256(bytes), bytes };
 }
 
@@ -203,7 +154,7 @@ export async function pushImage(base: string, name: string, ref?: string, o: {
 }
 
 /** Parses `Link: <url>; rel="next"` → the URL's path and query params, or null when absent. */
-export function parseNextLink(res: RawResponse): { path: string; params: URLSearchParams } | null {
+export function parseNextLink(res: HttpResponse): { path: string; params: URLSearchParams } | null {
   const link = res.headers.link;
   if (link === undefined) return null;
   const m = /^<([^>]+)>;\s*rel="?next"?$/.exec(String(link).trim());

@@ -1,9 +1,13 @@
 // A real redis-server for tests, listening only on a unix socket in its own temp dir (`--port 0`
 // disables TCP, so there is no port to race for). It can be SIGKILLed and restarted on the same
-// socket. It kills only the PID it spawned; `redisAvailable()` lets tests skip outside CI.
+// socket. It kills only the PID it spawned; `redisAvailable()` lets tests skip outside CI. A server that is
+// not ready within 15 s is killed and the start fails with its output.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { makeTempDir } from './tmp.js';
+import { withDeadline } from './wait.js';
+
+const READY_TIMEOUT_MS = 15_000;
 
 export function redisAvailable(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -39,29 +43,37 @@ export async function startRedis(o: { password?: string } = {}): Promise<TestRed
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
-  const launch = () => new Promise<void>((resolve, reject) => {
+  const launch = async () => {
+    let out = '';
     const c = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     live.add(c);
     exited = new Promise((r) => c.once('exit', () => { live.delete(c); r(); }));
-    let out = '';
-    const onData = (s: string) => {
-      out += s;
-      if (/Ready to accept connections/i.test(out)) { c.stdout!.off('data', onData); resolve(); }
-    };
-    c.stdout!.setEncoding('utf8').on('data', onData);
-    c.stderr!.setEncoding('utf8').on('data', (s: string) => { out += s; });
-    c.once('error', reject);
-    void exited.then(() => reject(new Error(`redis-server exited before it was ready:\n${out}`)));
-  });
+    const ready = new Promise<void>((resolve, reject) => {
+      const onData = (s: string) => {
+        out += s;
+        if (/Ready to accept connections/i.test(out)) { c.stdout!.off('data', onData); resolve(); }
+      };
+      c.stdout!.setEncoding('utf8').on('data', onData);
+      c.stderr!.setEncoding('utf8').on('data', (s: string) => { out += s; });
+      c.once('error', reject);
+      void exited.then(() => reject(new Error(`redis-server exited before it was ready:\n${out}`)));
+    });
+    try {
+      await withDeadline(ready, READY_TIMEOUT_MS, 'redis-server to accept connections', () => out);
+    } catch (err) {
+      await kill();
+      throw err;
+    }
+  };
 
   const kill = async () => {
     const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    if (!c || c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
     c.kill('SIGKILL');
     await exited;
   };
-  await launch();
+  await launch().catch(async (err) => { await dir.cleanup(); throw err; });
   let closed = false;
   return {
     socket,

@@ -1,10 +1,11 @@
 // Test certificates generated on the fly with `selfsigned` (EC P-256, SHA-256, fast), and a
-// pino logger whose lines can be awaited. Nothing here is written to disk unless a test does it.
+// pino logger whose lines can be awaited (with a deadline). Nothing here is written to disk unless a test does it.
 import { generate } from 'selfsigned';
 import { X509Certificate, randomUUID } from 'node:crypto';
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { nextEvent } from './wait.js';
 
 export interface TestCert { cert: string; key: string; fingerprint256: string }
 
@@ -26,8 +27,9 @@ export async function makeTestCert(cn = `berth-test-${randomUUID()}`): Promise<T
 }
 
 export interface CapturedLog { log: Logger; lines: Array<Record<string, any>>; events: EventEmitter;
-  /** Resolves with the first line (already logged or future) for which `match` is true. */
-  waitFor(match: (line: Record<string, any>) => boolean): Promise<Record<string, any>> }
+  /** Resolves with the first line (already logged or logged within `timeoutMs`, default 10 s) for which
+   *  `match` is true; rejects naming `what` after that. */
+  waitFor(match: (line: Record<string, any>) => boolean, what?: string, timeoutMs?: number): Promise<Record<string, any>> }
 
 export function captureLog(level = 'debug'): CapturedLog {
   const lines: Array<Record<string, any>> = [];
@@ -46,13 +48,12 @@ export function captureLog(level = 'debug'): CapturedLog {
   const log = pino({ level }, dest);
   return {
     log, lines, events,
-    async waitFor(match) {
+    async waitFor(match, what = 'a matching log line', timeoutMs = 10_000) {
       const found = lines.find(match);
       if (found) return found;
-      for (;;) {
-        const [line] = await once(events, 'line');
-        if (match(line)) return line;
-      }
+      const [line] = await nextEvent<[Record<string, any>]>(events, 'line', what,
+        { timeoutMs, match, detail: () => `last lines: ${JSON.stringify(lines.slice(-5))}` });
+      return line;
     },
   };
 }

@@ -1,10 +1,9 @@
 // A real webhook receiver for notification tests: an http.Server on 127.0.0.1 that records every
 // envelope, answers 500 while `failing` is set, and can be stopped and started again on the same port
 // (the endpoint URL in the registry's config stays valid). It never touches other ports or processes.
-import assert from 'node:assert/strict';
-import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { waitUntil } from './wait.js';
 
 export interface ReceivedPost { status: number; headers: IncomingHttpHeaders; events: any[] }
 
@@ -17,7 +16,7 @@ export interface WebhookReceiver {
   failing: boolean;
   /** Events of the POSTs answered 200, in arrival order. */
   delivered(): any[];
-  /** Waits (event-driven, bounded) until at least `n` events were accepted. */
+  /** Waits (a short poll, bounded by `ms`, default 10 s) until at least `n` events were accepted. */
   waitDelivered(n: number, ms?: number): Promise<any[]>;
   /** Closes the listener and every connection: the registry sees refused connections until start(). */
   stop(): Promise<void>;
@@ -27,7 +26,6 @@ export interface WebhookReceiver {
 }
 
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
-  const ee = new EventEmitter();
   const got: ReceivedPost[] = [];
   let server: Server | undefined;
   let port = 0;
@@ -35,12 +33,8 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     url: '', port: 0, got, failing: false,
     delivered: () => got.filter((p) => p.status === 200).flatMap((p) => p.events),
     async waitDelivered(n, ms = 10_000) {
-      const deadline = Date.now() + ms;
-      while (r.delivered().length < n) {
-        const left = deadline - Date.now();
-        assert.ok(left > 0, `timed out: ${r.delivered().length}/${n} events delivered`);
-        await Promise.race([once(ee, 'post'), new Promise((res) => setTimeout(res, Math.min(left, 200)))]);
-      }
+      await waitUntil(`${n} events delivered`, () => r.delivered().length >= n,
+        { timeoutMs: ms, detail: () => `${r.delivered().length}/${n} delivered` });
       return r.delivered();
     },
     async stop() {
@@ -59,7 +53,6 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
             const status = r.failing ? 500 : 200;
             got.push({ status, headers: req.headers, events: JSON.parse(Buffer.concat(chunks).toString('utf8')).events });
             res.writeHead(status, { 'content-length': '0' }).end();
-            ee.emit('post');
           });
         });
         try {
