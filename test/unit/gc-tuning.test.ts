@@ -1,50 +1,12 @@
-// tuneGc (src/cli/gc-tuning.ts): on V8 11 its tuner raises V8's incremental-marking triggers while uploads are
-// in flight and puts V8's own rule back after the last one, unless the command line already chose. Proven on
-// real child processes with --trace-incremental-marking: ordinary old-generation growth starts incremental
-// marking by V8's default rule; while the tuner holds an upload it does not (the limit is reached first, so
-// full GCs run on allocation failure); after end() V8's rule applies again.
+// tuneGc (src/cli/gc-tuning.ts): which mode it picks from node's command line and V8's version. What the
+// tuner does to V8 (incremental-marking triggers raised during uploads, V8's own rule back after the last
+// one) is proven on real child processes in test/integration/gc-tuning-process.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { tuneGc } from '../../src/cli/gc-tuning.js';
 
-const MODULE = fileURLToPath(new URL('../../src/cli/gc-tuning.ts', import.meta.url));
 const V8_11 = process.versions.v8.startsWith('11.');
-
-/** A child that calls the tuner's start()/end() as `calls` says, then promotes ~100 MB of short-lived arrays
- *  into the old generation; returns its output from the PHASE line on. */
-function child(calls: string, nodeArgs: string[] = []): string {
-  const script = `
-    const { tuneGc } = await import(${JSON.stringify(MODULE)});
-    const gc = tuneGc(undefined, undefined, 50);
-    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-    ${calls}
-    console.log("PHASE " + gc.mode);
-    const keep = [];
-    for (let i = 0; i < 400; i++) { keep.push(new Array(50_000).fill(0).map((_, j) => ({ i, j }))); if (keep.length > 8) keep.shift(); }
-    console.log("DONE", keep.length);`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--trace-incremental-marking', '--trace-gc', ...nodeArgs, '--input-type=module', '-e', script],
-    { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /DONE 8/);
-  return r.stdout.slice(r.stdout.indexOf('PHASE'));
-}
-
-const startsByRule = /\[IncrementalMarking\] Start \((allocation limit|task)\)/;
 const v8only = { skip: !V8_11 && 'V8 11 only (Node 20)' };
-
-test('V8 starts incremental marking by its own rule; during an upload it does not (full GCs still run); shortly after the last upload ends it does again', v8only, () => {
-  assert.match(child(''), startsByRule, 'the allocation pattern starts incremental marking by default');
-  const during = child('gc.start(); gc.start(); gc.end();');   // one of two uploads ended: still raised
-  assert.match(during, /^PHASE marking triggers 300\/400% during uploads$/m);
-  assert.doesNotMatch(during, startsByRule);
-  assert.match(during, /Mark-Compact[^\n]*allocation failure/, 'old-generation garbage is still collected');
-  // The next upload within the restore delay (a client's next PATCH) finds the triggers still raised.
-  assert.doesNotMatch(child('gc.start(); gc.end(); await sleep(10); gc.start(); await sleep(100);'), startsByRule);
-  assert.doesNotMatch(child('gc.start(); gc.end();'), startsByRule, 'not restored at once');
-  assert.match(child('gc.start(); gc.start(); gc.end(); gc.end(); await sleep(100);'), startsByRule, 'V8\'s own rule is back');
-});
 
 test('an explicit trigger or incremental-marking flag on node\'s command line is left alone', v8only, () => {
   assert.equal(tuneGc(['--incremental-marking']).mode, 'as given on the command line');
@@ -52,9 +14,6 @@ test('an explicit trigger or incremental-marking flag on node\'s command line is
   assert.equal(tuneGc(['--incremental-marking-hard-trigger=90']).mode, 'as given on the command line');
   assert.equal(tuneGc(['--max-old-space-size=512', '--incremental_marking_soft_trigger=50']).mode, 'as given on the command line');
   assert.equal(tuneGc(['--max-old-space-size=512', '--incremental-marking-task']).mode, 'marking triggers 300/400% during uploads');
-  const kept = child('gc.start();', ['--incremental-marking']);
-  assert.match(kept, /^PHASE as given on the command line$/m);
-  assert.match(kept, startsByRule);
 });
 
 test('other V8 versions keep V8 default behaviour (the values were measured on V8 11 only)', () => {
