@@ -15,7 +15,9 @@ import tar from 'tar-stream';
 import { createSandbox, skipUnless, type Sandbox, type Tool } from '../support/clients.js';
 import { writeDockerDir, writeOciIndexLayout, writeOciLayout, MT, type GeneratedImage, type LayerSpec } from '../support/images.js';
 import { startBerth, startDistribution, type ServerProcess } from '../support/processes.js';
-import { call, catalog, expectStatus, fileDigest, getManifest, pushImage, sha256Hex, tags, type UploadMode } from '../support/registry-http.js';
+import { catalog, expectStatus, fileDigest, getManifest, pushImage, sha256Hex, tags, type UploadMode } from '../support/registry-http.js';
+import { request } from '../support/http.js';
+import { waitUntil, withDeadline } from '../support/wait.js';
 
 const TARGET = process.env.BERTH_E2E_TARGET === 'distribution' ? 'distribution' : 'berth';
 const startTarget = (o: { root?: string } = {}) => (TARGET === 'distribution' ? startDistribution(o) : startBerth(o));
@@ -124,7 +126,7 @@ async function checkServed(base: string, repo: string, tag: string, pushedDigest
     assert.deepEqual(pulled.layerDigests, img.layers.map((l) => l.digest));
   }
   for (const l of manifest.layers as { digest: string; size: number }[]) {
-    const h = await expectStatus(call(`${base}/v2/${repo}/blobs/${l.digest}`, { method: 'HEAD' }), 200, `HEAD blob ${l.digest}`);
+    const h = await expectStatus(request(`${base}/v2/${repo}/blobs/${l.digest}`, { method: 'HEAD' }), 200, `HEAD blob ${l.digest}`);
     assert.equal(Number(h.headers['content-length']), l.size);
     assert.equal(h.headers['docker-content-digest'], l.digest);
   }
@@ -276,7 +278,7 @@ describe(`e2e: real clients against ${TARGET} serve (plain HTTP)`, () => {
     const m = await expectStatus(getManifest(srv.url, 'e2e/mount/target', 'v1'), 200, 'GET copied manifest');
     assert.equal(m.headers['docker-content-digest'], img.manifestDigest);
     for (const l of img.layers) {
-      const b = await expectStatus(call(`${srv.url}/v2/e2e/mount/target/blobs/${l.digest}`), 200, `GET ${l.digest} in target`);
+      const b = await expectStatus(request(`${srv.url}/v2/e2e/mount/target/blobs/${l.digest}`), 200, `GET ${l.digest} in target`);
       assert.equal(sha256Hex(b.body), l.digest);
     }
   });
@@ -343,11 +345,12 @@ describe(`e2e: ${TARGET} killed (SIGKILL) in the middle of a blob upload`, { ski
     const sent = 1024 * 1024;
     const blob = randomBytes(total);
     const digest = sha256Hex(blob);
-    const start = await expectStatus(call(`${srv.url}/v2/kill/big/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } }), 202, 'POST upload');
+    const start = await expectStatus(request(`${srv.url}/v2/kill/big/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } }), 202, 'POST upload');
     const uploadPath = new URL(start.headers.location!, srv.url);
     const uuid = start.headers['docker-upload-uuid'];
 
-    // Stream the first MiB of a PATCH and keep the request open, as a slow client would.
+    // Stream the first MiB of a PATCH and keep the request open, as a slow client would (a raw request:
+    // request() sends whole bodies).
     const req = httpRequest(new URL(uploadPath.pathname + uploadPath.search, srv.url), {
       method: 'PATCH', headers: { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
     });
@@ -355,15 +358,15 @@ describe(`e2e: ${TARGET} killed (SIGKILL) in the middle of a blob upload`, { ski
     req.write(blob.subarray(0, sent));
     // Wait until the server has the bytes on disk (Distribution's layout: _uploads/<uuid>/data).
     const dataFile = join(root, 'docker/registry/v2/repositories/kill/big/_uploads', uuid ?? '', 'data');
-    await waitFor(async () => (await stat(dataFile).catch(() => undefined))?.size === sent, 20_000, `upload data file ${dataFile} to reach ${sent} bytes`);
+    await waitUntil(`upload data file ${dataFile} to reach ${sent} bytes`, async () => (await stat(dataFile).catch(() => undefined))?.size === sent, { timeoutMs: 20_000, intervalMs: 20 });
 
     assert.equal((await srv.kill()).signal, 'SIGKILL');
-    await reqDone;
+    await withDeadline(reqDone, 10_000, 'the cut-off PATCH to end');
     srv = await startTarget({ root });
     const second = srv;
     t.after(() => second.close());
 
-    const head = await call(`${srv.url}/v2/kill/big/blobs/${digest}`, { method: 'HEAD' });
+    const head = await request(`${srv.url}/v2/kill/big/blobs/${digest}`, { method: 'HEAD' });
     assert.equal(head.status, 404, 'the half-uploaded blob is not visible');
     assert.deepEqual(await catalog(srv.url), catalogBefore, 'catalog unchanged');
     assert.ok(!catalogBefore.includes('kill/big'));
@@ -373,10 +376,10 @@ describe(`e2e: ${TARGET} killed (SIGKILL) in the middle of a blob upload`, { ski
 
     // Resume: GET the upload reports the stored bytes, PATCH the rest, PUT ?digest= commits.
     const resumeUrl = new URL(uploadPath.pathname + uploadPath.search, srv.url).href;
-    const status = await expectStatus(call(resumeUrl), 204, 'GET upload status after restart');
+    const status = await expectStatus(request(resumeUrl), 204, 'GET upload status after restart');
     assert.equal(status.headers.range, `0-${sent - 1}`, 'Range reflects the bytes stored before the kill');
     if (uuid) assert.equal(status.headers['docker-upload-uuid'], uuid);
-    const patch = await expectStatus(call(new URL(status.headers.location ?? resumeUrl, srv.url).href, {
+    const patch = await expectStatus(request(new URL(status.headers.location ?? resumeUrl, srv.url).href, {
       method: 'PATCH',
       headers: { 'content-type': 'application/octet-stream', 'content-range': `${sent}-${total - 1}`, 'content-length': String(total - sent) },
       body: blob.subarray(sent),
@@ -384,9 +387,9 @@ describe(`e2e: ${TARGET} killed (SIGKILL) in the middle of a blob upload`, { ski
     assert.equal(patch.headers.range, `0-${total - 1}`);
     const put = new URL(patch.headers.location!, srv.url);
     put.searchParams.set('digest', digest);
-    const done = await expectStatus(call(put.href, { method: 'PUT', headers: { 'content-length': '0' } }), 201, 'PUT ?digest=');
+    const done = await expectStatus(request(put.href, { method: 'PUT', headers: { 'content-length': '0' } }), 201, 'PUT ?digest=');
     assert.equal(done.headers['docker-content-digest'], digest);
-    const got = await expectStatus(call(`${srv.url}/v2/kill/big/blobs/${digest}`), 200, 'GET blob');
+    const got = await expectStatus(request(`${srv.url}/v2/kill/big/blobs/${digest}`), 200, 'GET blob');
     assert.equal(got.body.length, total);
     assert.ok(got.body.equals(blob), 'blob bytes are exactly what was uploaded');
   });
@@ -398,13 +401,4 @@ async function workDir(prefix: string): Promise<string> {
   const dir = join(tmpdir(), `${prefix}-${randomBytes(6).toString('hex')}`);
   await mkdir(dir, { mode: 0o700 });
   return dir;
-}
-
-/** Polls `cond` (a condition, not a fixed sleep) until true or the deadline passes. */
-async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { createSandbox, skipUnless, type Sandbox } from '../support/clients.js';
 import { writeDockerDir, writeOciIndexLayout, writeOciLayout, type LayerSpec } from '../support/images.js';
 import { startBerth, startDistribution, type ServerProcess } from '../support/processes.js';
-import { call, catalog, expectStatus, fileDigest, getManifest, pushImage, sha256Hex, tags } from '../support/registry-http.js';
+import { catalog, expectStatus, fileDigest, getManifest, pushImage, sha256Hex, tags } from '../support/registry-http.js';
+import { request } from '../support/http.js';
 
 const LAYERS: LayerSpec[] = [{ size: 96 * 1024, kind: 'mixed' }, { size: 512 * 1024, kind: 'random' }, { size: 256 * 1024, kind: 'text' }];
 
@@ -62,19 +63,19 @@ async function seed(srv: ServerProcess, sb: Sandbox, work: string): Promise<Expe
 
   const raw = await writeOciLayout(join(work, 'raw'), { layers: LAYERS.slice(1) });
   await pushImage(srv.url, 'interop/raw', 'first', raw, 'chunked');
-  await expectStatus(call(`${srv.url}/v2/interop/raw/manifests/second`, { method: 'PUT', headers: { 'content-type': raw.mediaType }, body: raw.manifestBytes }), 201, 'PUT second tag');
+  await expectStatus(request(`${srv.url}/v2/interop/raw/manifests/second`, { method: 'PUT', headers: { 'content-type': raw.mediaType }, body: raw.manifestBytes }), 201, 'PUT second tag');
   addTag('interop/raw', 'first', raw.manifestDigest); addTag('interop/raw', 'second', raw.manifestDigest);
   addBlobs('interop/raw', raw.blobs); addManifest('interop/raw', raw.manifestDigest, raw.manifestBytes, raw.mediaType);
 
   // A manifest pushed and deleted again (by digest): the other server must not serve it or its tag.
   const gone = await writeOciLayout(join(work, 'gone'), { layers: LAYERS.slice(0, 1) });
   await pushImage(srv.url, 'interop/raw', 'gone', gone, 'monolithic');
-  await expectStatus(call(`${srv.url}/v2/interop/raw/manifests/${gone.manifestDigest}`, { method: 'DELETE' }), 202, 'DELETE manifest');
+  await expectStatus(request(`${srv.url}/v2/interop/raw/manifests/${gone.manifestDigest}`, { method: 'DELETE' }), 202, 'DELETE manifest');
   exp.deleted.push({ repo: 'interop/raw', digest: gone.manifestDigest, tag: 'gone' });
 
   // An upload left unfinished: its repository has only _uploads, so it is not in the catalog.
-  const up = await expectStatus(call(`${srv.url}/v2/interop/pending/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } }), 202, 'POST upload');
-  await expectStatus(call(new URL(up.headers.location!, srv.url).href, {
+  const up = await expectStatus(request(`${srv.url}/v2/interop/pending/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } }), 202, 'POST upload');
+  await expectStatus(request(new URL(up.headers.location!, srv.url).href, {
     method: 'PATCH', headers: { 'content-type': 'application/octet-stream', 'content-range': '0-65535', 'content-length': '65536' }, body: randomBytes(65536),
   }), 202, 'PATCH partial upload');
   return exp;
@@ -102,7 +103,7 @@ async function verify(srv: ServerProcess, sb: Sandbox, exp: Expected, work: stri
   }
   for (const [repo, blobs] of exp.blobs) {
     for (const [digest, file] of blobs) {
-      const r = await expectStatus(call(`${srv.url}/v2/${repo}/blobs/${digest}`), 200, `${what}: GET blob ${repo}@${digest}`);
+      const r = await expectStatus(request(`${srv.url}/v2/${repo}/blobs/${digest}`), 200, `${what}: GET blob ${repo}@${digest}`);
       assert.equal(sha256Hex(r.body), digest, `${what}: blob bytes of ${digest}`);
       assert.equal(await fileDigest(file), digest);
     }

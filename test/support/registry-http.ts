@@ -1,26 +1,16 @@
-// Raw OCI distribution calls for e2e/interop tests (undici): manifests, catalog, tags, and pushing a
-// generated image without a client, monolithic or in chunks. Every response body is consumed.
+// OCI distribution calls for e2e/interop tests, on test/support/http.ts: manifests, catalog, tags, and pushing
+// a generated image (files on disk) without a client, monolithic or in chunks. Every response body is consumed.
 // It asserts nothing about the server beyond the status it is told to expect.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { request } from 'undici';
+import { request, type HttpResponse } from './http.js';
 import type { GeneratedImage } from './images.js';
 import { MT } from './images.js';
 
-export interface Reply { status: number; headers: Record<string, string>; body: Buffer }
-
 export const ACCEPT_ALL = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, 'application/vnd.docker.distribution.manifest.list.v2+json'].join(', ');
 
-export async function call(url: string, o: { method?: string; headers?: Record<string, string>; body?: Buffer | NodeJS.ReadableStream | string } = {}): Promise<Reply> {
-  const r = await request(url, { method: (o.method ?? 'GET') as 'GET', headers: o.headers, body: o.body as Buffer | undefined, headersTimeout: 60_000, bodyTimeout: 60_000 });
-  const body = Buffer.from(await r.body.arrayBuffer());
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-  return { status: r.statusCode, headers, body };
-}
-
-export async function expectStatus(p: Promise<Reply>, status: number, what: string): Promise<Reply> {
+export async function expectStatus(p: Promise<HttpResponse>, status: number, what: string): Promise<HttpResponse> {
   const r = await p;
   if (r.status !== status) throw new Error(`${what}: expected ${status}, got ${r.status}: ${r.body.toString('utf8').slice(0, 500)}`);
   return r;
@@ -34,8 +24,8 @@ export async function fileDigest(path: string): Promise<string> {
   return 'sha256:' + h.digest('hex');
 }
 
-export function getManifest(base: string, repo: string, ref: string, method: 'GET' | 'HEAD' = 'GET'): Promise<Reply> {
-  return call(`${base}/v2/${repo}/manifests/${ref}`, { method, headers: { accept: ACCEPT_ALL } });
+export function getManifest(base: string, repo: string, ref: string, method: 'GET' | 'HEAD' = 'GET'): Promise<HttpResponse> {
+  return request(`${base}/v2/${repo}/manifests/${ref}`, { method, headers: { accept: ACCEPT_ALL } });
 }
 
 /** Full catalog, following Link headers. */
@@ -43,7 +33,7 @@ export async function catalog(base: string, n = 1000): Promise<string[]> {
   const out: string[] = [];
   let next: string | undefined = `/v2/_catalog?n=${n}`;
   while (next) {
-    const r = await expectStatus(call(new URL(next, base).href), 200, 'GET catalog');
+    const r = await expectStatus(request(new URL(next, base).href), 200, 'GET catalog');
     out.push(...(JSON.parse(r.body.toString()).repositories ?? []));
     next = /<([^>]+)>;\s*rel="?next"?/.exec(r.headers.link ?? '')?.[1];
   }
@@ -51,7 +41,7 @@ export async function catalog(base: string, n = 1000): Promise<string[]> {
 }
 
 export async function tags(base: string, repo: string): Promise<string[]> {
-  const r = await expectStatus(call(`${base}/v2/${repo}/tags/list`), 200, `GET tags of ${repo}`);
+  const r = await expectStatus(request(`${base}/v2/${repo}/tags/list`), 200, `GET tags of ${repo}`);
   return JSON.parse(r.body.toString()).tags ?? [];
 }
 
@@ -63,19 +53,19 @@ export async function pushBlob(base: string, repo: string, path: string, digest:
   const size = (await stat(path)).size;
   const octet = { 'content-type': 'application/octet-stream' };
   if (mode === 'post-digest') {
-    const r = await call(`${base}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: { ...octet, 'content-length': String(size) }, body: createReadStream(path) });
+    const r = await request(`${base}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: { ...octet, 'content-length': String(size) }, body: createReadStream(path) });
     if (r.status === 201) return 'post';
     // The spec lets a registry ignore ?digest= on POST and answer 202 (Distribution 2.8 does): PUT the body.
     if (r.status !== 202) throw new Error(`monolithic POST of ${digest}: ${r.status} ${r.body.toString().slice(0, 300)}`);
     await finish(new URL(r.headers.location!, base).href, true);
     return 'post-then-put';
   }
-  const start = await expectStatus(call(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } }), 202, 'POST upload');
+  const start = await expectStatus(request(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } }), 202, 'POST upload');
   let loc = new URL(start.headers.location!, base).href;
   if (mode === 'chunked') {
     for (let off = 0; off < size; off += chunkSize) {
       const end = Math.min(size, off + chunkSize) - 1;
-      const r = await expectStatus(call(loc, {
+      const r = await expectStatus(request(loc, {
         method: 'PATCH',
         headers: { ...octet, 'content-range': `${off}-${end}`, 'content-length': String(end - off + 1) },
         body: createReadStream(path, { start: off, end }),
@@ -90,7 +80,7 @@ export async function pushBlob(base: string, repo: string, path: string, digest:
   async function finish(location: string, withBody: boolean) {
     const put = new URL(location);
     put.searchParams.set('digest', digest);
-    const r = await call(put.href, { method: 'PUT', headers: { ...octet, 'content-length': String(withBody ? size : 0) }, body: withBody ? createReadStream(path) : undefined });
+    const r = await request(put.href, { method: 'PUT', headers: { ...octet, 'content-length': String(withBody ? size : 0) }, body: withBody ? createReadStream(path) : undefined });
     if (r.status !== 201) throw new Error(`PUT ${digest} (${mode}): ${r.status} ${r.body.toString().slice(0, 300)}`);
     if (r.headers['docker-content-digest'] !== digest) throw new Error(`PUT ${digest}: Docker-Content-Digest ${r.headers['docker-content-digest']}`);
   }
@@ -102,7 +92,7 @@ export async function pushImage(base: string, repo: string, tag: string, img: Ge
     const how = await pushBlob(base, repo, path, digest, mode);
     onBlob?.(how);
   }
-  const r = await call(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': img.mediaType }, body: img.manifestBytes });
+  const r = await request(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': img.mediaType }, body: img.manifestBytes });
   if (r.status !== 201) throw new Error(`PUT manifest ${repo}:${tag}: ${r.status} ${r.body.toString().slice(0, 300)}`);
   return r.headers['docker-content-digest']!;
 }
