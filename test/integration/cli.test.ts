@@ -5,12 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { assertBuilt, BERTH_MAIN, REPO_ROOT, runCli, type CliRun } from '../support/processes.js';
+import { request } from '../support/http.js';
 import { makeTestCert } from '../support/tls-certs.js';
+import { withDeadline } from '../support/wait.js';
 
 type Run = CliRun;
 const run = runCli;
@@ -82,15 +84,15 @@ test('serve: an invalid config fails at start with every problem, exit 1', async
   assert.match(r.stderr, new RegExp(`${file}:2:40  registry.storage  expected exactly one driver, found: filesystem, inmemory`));
 });
 
-/** A running `serve` whose stdout lines can be awaited (no polling). `asProgram`: run the bundle itself (its
- *  `#!` line), as the `berth` bin does, instead of `node main.js`. */
+/** A running `serve` whose stdout lines can be awaited (no polling; at most 20 s each, and its exit at most
+ *  15 s). `asProgram`: run the bundle itself (its `#!` line), as the `berth` bin does, instead of `node main.js`. */
 function serve(file: string, t: { after(fn: () => Promise<void> | void): void }, o: { asProgram?: boolean } = {}) {
   assertBuilt();
   const argv = ['serve', '--config', file];
   const child: ChildProcess = spawn(o.asProgram ? BERTH_MAIN : process.execPath, o.asProgram ? argv : [BERTH_MAIN, ...argv], {
     cwd: REPO_ROOT, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const exitEvent = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   let out = ''; let err = '';
   const waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
@@ -102,22 +104,13 @@ function serve(file: string, t: { after(fn: () => Promise<void> | void): void },
   };
   child.stdout!.setEncoding('utf8').on('data', (c: string) => { out += c; check(); });
   child.stderr!.setEncoding('utf8').on('data', (c: string) => { err += c; });
-  const waitFor = (re: RegExp) => new Promise<RegExpMatchArray>((resolve, reject) => {
+  const waitFor = (re: RegExp) => withDeadline(new Promise<RegExpMatchArray>((resolve, reject) => {
     waiters.push({ re, resolve });
     check();
-    void exited.then(([code, sig]) => reject(new Error(`berth exited (${code ?? sig}) before ${re}\n${out}\n${err}`)));
-  });
+    void exitEvent.then(([code, sig]) => reject(new Error(`berth exited (${code ?? sig}) before ${re}\n${out}\n${err}`)));
+  }), 20_000, `berth's output to match ${re}`, () => `${out}\n${err}`);
+  const exited = () => withDeadline(exitEvent, 15_000, 'berth to exit', () => `${out}\n${err}`);
   return { child, exited, waitFor, output: () => ({ out, err }) };
-}
-
-function httpRequest(url: string, method = 'GET', headers: Record<string, string> = {}) {
-  return new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-    const req = request(url, { method, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c) => { body += c; }).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.once('error', reject).end();
-  });
 }
 
 test('serve: listening line, /v2/, 404 elsewhere, SIGTERM drains an upload in flight and exits 0', async (t) => {
@@ -129,29 +122,30 @@ test('serve: listening line, /v2/, 404 elsewhere, SIGTERM drains an upload in fl
   assert.notEqual(url, 'http://127.0.0.1:0');
   assert.equal(berth.output().out.split('\n').filter((l) => l.includes('listening on ')).length, 1, line);
 
-  const v2 = await httpRequest(`${url}/v2/`);
+  const v2 = await request(`${url}/v2/`);
   assert.equal(v2.status, 200);
   assert.equal(v2.headers['docker-distribution-api-version'], 'registry/2.0');
   assert.match(String(v2.headers['x-request-id']), /^[0-9a-f-]{36}$/);
   await berth.waitFor(/"msg":"request completed"/);
 
-  const other = await httpRequest(`${url}/index.html`, 'GET', { 'X-Request-Id': 'trace-1.2_3' });
+  const other = await request(`${url}/index.html`, { headers: { 'X-Request-Id': 'trace-1.2_3' } });
   assert.equal(other.status, 404);
   assert.equal(other.headers['x-request-id'], 'trace-1.2_3');
-  assert.deepEqual(JSON.parse(other.body), { errors: [{ code: 'UNSUPPORTED', message: 'the requested path is not served by this registry' }] });
+  assert.deepEqual(other.json(), { errors: [{ code: 'UNSUPPORTED', message: 'the requested path is not served by this registry' }] });
 
   // A blob upload whose body is still arriving when SIGTERM comes in.
-  const start = await httpRequest(`${url}/v2/drain/test/blobs/uploads/`, 'POST');
-  assert.equal(start.status, 202, start.body);
+  const start = await request(`${url}/v2/drain/test/blobs/uploads/`, { method: 'POST' });
+  assert.equal(start.status, 202, start.text());
   const location = new URL(String(start.headers.location), url).toString();
-  const patch = request(location, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'X-Request-Id': 'slow-patch' } });
-  const patchRes = new Promise<{ status: number; body: string }>((resolve, reject) => {
+  // A raw request: its body is sent in two parts, with SIGTERM in between.
+  const patch = httpRequest(location, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'X-Request-Id': 'slow-patch' } });
+  const patchRes = withDeadline(new Promise<{ status: number; body: string }>((resolve, reject) => {
     patch.once('response', (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (c) => { body += c; }).on('end', () => resolve({ status: res.statusCode!, body }));
     });
     patch.once('error', reject);
-  });
+  }), 15_000, 'the response to the slow PATCH');
   patch.write('first half, ');
   patch.flushHeaders();
   await berth.waitFor(/"reqId":"slow-patch","method":"PATCH"[^\n]*"msg":"request started"/);
@@ -160,7 +154,7 @@ test('serve: listening line, /v2/, 404 elsewhere, SIGTERM drains an upload in fl
   patch.end('second half');
   const done = await patchRes;
   assert.equal(done.status, 202, done.body);
-  const [code, signal] = await berth.exited;
+  const [code, signal] = await berth.exited();
   assert.deepEqual({ code, signal }, { code: 0, signal: null });
   assert.match(berth.output().out, /"reqId":"slow-patch"[^\n]*"status":202[^\n]*"bytesIn":23[^\n]*"msg":"request completed"/);
   assert.ok((await readdir(join(dir, 'store'))).length > 0, 'relative rootdirectory resolved next to the config');
@@ -172,14 +166,14 @@ test('the bundle runs as a program, as the berth bin does: its #! line starts no
   await writeFile(file, 'listen: 127.0.0.1:0\nregistry: { storage: { inmemory: {} } }\nlog: { level: debug }\n');
   const berth = serve(file, t, { asProgram: true });
   const [, url] = await berth.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n/);
-  assert.equal((await httpRequest(`${url}/v2/`)).status, 200);
+  assert.equal((await request(`${url}/v2/`)).status, 200);
   const argv = (await readFile(`/proc/${berth.child.pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
   assert.match(argv[0]!, /node/);
   assert.deepEqual(argv.slice(1, 3), [BERTH_MAIN, 'serve']);
   const gc = process.versions.v8.startsWith('11.') ? 'marking triggers 300\\/400% during uploads' : 'V8 default (not V8 11)';
   await berth.waitFor(new RegExp(`"gc":"${gc}","msg":"v8 gc tuning applied"`));
   berth.child.kill('SIGTERM');
-  assert.deepEqual(await berth.exited, [0, null]);
+  assert.deepEqual(await berth.exited(), [0, null]);
 });
 
 test('check-config loads the tls: pair as serve does: missing file, mismatched key, valid pair', async (t) => {

@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withDeadline } from './wait.js';
 
 /** Repository root, whether this file runs from test/support (tsx) or dist/test/support (compiled). */
 export const REPO_ROOT = (() => {
@@ -129,15 +130,25 @@ export function assertBuilt(): void {
 
 export interface CliRun { code: number | null; stdout: string; stderr: string }
 
-/** Runs the built CLI to completion with a clean environment (PATH plus `env`: no REGISTRY_* leaking in). */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+/** Runs the built CLI to completion with a clean environment (PATH plus `env`: no REGISTRY_* leaking in).
+ *  A run still going after `timeoutMs` (default 30 s) is SIGKILLed and fails with its output. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<CliRun> {
   assertBuilt();
   const child = spawn(process.execPath, [BERTH_MAIN, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, ...env } });
+  live.add(child);
   let stdout = ''; let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
   child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-  const code = await new Promise<number | null>((res, rej) => { child.once('error', rej).once('close', (c) => res(c)); });
-  return { code, stdout, stderr };
+  const closed = new Promise<number | null>((res, rej) => { child.once('error', rej).once('close', (c) => res(c)); });
+  try {
+    const code = await withDeadline(closed, timeoutMs, `berth ${args.join(' ')} to exit`, () => `stdout: ${stdout}\nstderr: ${stderr}`);
+    return { code, stdout, stderr };
+  } catch (err) {
+    if (child.pid && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+    throw err;
+  } finally {
+    live.delete(child);
+  }
 }
 
 /** Starts `node dist/bundle/main.js serve --config FILE` (build first: `npm run build`). */
