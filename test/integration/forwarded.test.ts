@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import {
   applyForwardedHeaders, compileTrustedProxies, ForwardedConfigError, isTrusted, normalizeIp, type ForwardedOptions,
 } from '../../src/gateway/forwarded.js';
+import { request } from '../support/http.js';
 
 test('normalizeIp unwraps IPv4-mapped IPv6, brackets and zones', () => {
   assert.equal(normalizeIp('::ffff:10.1.2.3'), '10.1.2.3');
@@ -52,14 +53,8 @@ async function echo(t: { after(fn: () => unknown): void }, host: string, opts: F
   await once(server, 'listening');
   t.after(() => new Promise((r) => server.close(r)));
   const port = (server.address() as AddressInfo).port;
-  return (connectTo: string, headers: Record<string, string> = {}) => new Promise<Record<string, unknown>>((resolve, reject) => {
-    http.get({ host: connectTo, port, headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve(JSON.parse(body)));
-    }).on('error', reject);
-  });
+  return async (connectTo: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>> =>
+    (await request(`http://${connectTo.includes(':') ? `[${connectTo}]` : connectTo}:${port}/`, { headers, fresh: true })).json();
 }
 
 const SPOOF = {

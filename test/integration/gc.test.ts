@@ -22,6 +22,7 @@ import {
   type Descriptor, type PushedImage,
 } from '../support/oci-client.js';
 import { request } from '../support/http.js';
+import { withDeadline } from '../support/wait.js';
 import { startRegistry, testRegistryConfig } from '../support/registry-server.js';
 import { makeTempDir } from '../support/tmp.js';
 import { REPO_ROOT } from '../support/processes.js';
@@ -271,9 +272,8 @@ test('writer lease: heartbeat refresh, stale leases ignored, --force overrides',
   const live = await liveWriters(driver);
   assert.deepEqual(live.map((w) => w.holder), [lease.holder]);
   assert.deepEqual(await liveWriters(driver, { now: new Date(Date.now() + 31_000) }), [], 'stale after 30 s');
-  const hold = setTimeout(() => {}, 10_000);   // the lease's timer is unref'd: keep the loop alive meanwhile
-  await threeWrites;   // the heartbeat keeps writing
-  clearTimeout(hold);
+  // The heartbeat keeps writing (the deadline's timer also keeps the loop alive: the lease's is unref'd).
+  await withDeadline(threeWrites, 10_000, 'three heartbeat writes of the lease');
   assert.ok((await liveWriters(driver, { now: new Date(Date.now() + 20_000) })).length === 1);
 
   const file = await configFile(root, root);
@@ -307,7 +307,8 @@ test('berth gc: exit codes and the default ./gateway.yml', async (t) => {
   let out = ''; let err = '';
   child.stdout.setEncoding('utf8').on('data', (c) => { out += c; });
   child.stderr.setEncoding('utf8').on('data', (c) => { err += c; });
-  const [code] = await once(child, 'close') as [number | null];
+  const [code] = await withDeadline(once(child, 'close') as Promise<[number | null]>, 60_000, '`main.ts gc --dry-run` to exit', () => `${out}\n${err}`)
+    .catch((e) => { child.kill('SIGKILL'); throw e; });
   assert.equal(code, 0, err);
   assert.match(out, /^gc \(dry run\): 0 repositories/);
 });

@@ -3,7 +3,7 @@
 // durability across an app restart on the same root, filters, disabled endpoints, inmemory queue).
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,13 +15,13 @@ import { stats } from '../../src/registry/notify/listener.js';
 import { pushBlob, pushImage, randomBlob } from '../support/oci-client.js';
 import { request } from '../support/http.js';
 import { startRegistry } from '../support/registry-server.js';
+import { waitUntil } from '../support/wait.js';
 
 interface Received { status: number; headers: IncomingHttpHeaders; body: Buffer; events: any[] }
 
 /** A webhook receiver; `failNext` answers 500 to that many requests, `failing` to all while set. */
 async function startReceiver(t: { after(fn: () => unknown): void }) {
   const got: Received[] = [];
-  const ee = new EventEmitter();
   const ctl = { failNext: 0, failing: false };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -33,7 +33,6 @@ async function startReceiver(t: { after(fn: () => unknown): void }) {
       const status = fail ? 500 : 200;
       got.push({ status, headers: req.headers, body, events: JSON.parse(body.toString('utf8')).events });
       res.writeHead(status, { 'content-length': '0' }).end();
-      ee.emit('request');
     });
   });
   server.listen(0, '127.0.0.1');
@@ -41,14 +40,9 @@ async function startReceiver(t: { after(fn: () => unknown): void }) {
   t.after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
   const delivered = () => got.filter((r) => r.status === 200).flatMap((r) => r.events);
-  /** Waits (event-driven, bounded) until `n` events were accepted. */
+  /** Waits (a short poll, bounded) until `n` events were accepted. */
   async function waitDelivered(n: number, ms = 10_000): Promise<any[]> {
-    const deadline = Date.now() + ms;
-    while (delivered().length < n) {
-      const left = deadline - Date.now();
-      assert.ok(left > 0, `timed out: ${delivered().length}/${n} events delivered`);
-      await Promise.race([once(ee, 'request'), new Promise((r) => setTimeout(r, Math.min(left, 200)))]);
-    }
+    await waitUntil(`${n} events delivered`, () => delivered().length >= n, { timeoutMs: ms, detail: () => `${delivered().length}/${n} delivered` });
     return delivered();
   }
   return { url, got, ctl, delivered, waitDelivered };
@@ -135,11 +129,7 @@ test('envelope, order, signature, headers, filters and a disabled endpoint', asy
 
 /** Bounded, event-free wait on stats(): polls every 10 ms for at most 10 s. */
 async function waitStats(pred: (s: ReturnType<typeof stats>[number]) => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!stats().some(pred)) {
-    assert.ok(Date.now() < deadline, `stats never matched: ${JSON.stringify(stats())}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitUntil('stats() to match', () => stats().some(pred), { detail: () => JSON.stringify(stats()) });
 }
 
 test('a failing receiver gets every event, in order, once it recovers', async (t) => {

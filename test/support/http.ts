@@ -31,6 +31,8 @@ export interface HttpResponse {
   status: number;
   /** Lower-case names; a header the server repeated is joined with ', '. */
   headers: Record<string, string>;
+  /** Every value of header `name` as sent, one per header line, in order ([] when absent). */
+  headerValues(name: string): string[];
   /** The whole body (empty for HEAD, 204 and 304). */
   body: Buffer;
   text(): string;
@@ -83,8 +85,10 @@ export async function request(url: string | URL, o: RequestOptions = {}): Promis
     const body = Buffer.from(await r.body.arrayBuffer());
     const h: Record<string, string> = {};
     for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(', ') : v;
+    const lines = r.headers;
     return {
       status: r.statusCode, headers: h, body,
+      headerValues: (name) => { const v = lines[name.toLowerCase()]; return v === undefined ? [] : Array.isArray(v) ? [...v] : [v]; },
       text: () => body.toString('utf8'),
       json: () => JSON.parse(body.toString('utf8')),
     };
