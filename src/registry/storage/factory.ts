@@ -1,39 +1,56 @@
-// Maps `registry.storage` to a driver, always wrapped by base.ts. Each driver validates its own
-// parameters (StorageParameterError names the config key); this file must not add storage logic.
-import type { StorageConfig } from '../../config/schema.js';
+// Creates storage drivers by name (Distribution's factory.Create), always wrapped by base.ts, from the
+// drivers registered in registration.ts; importing this file registers the built-in ones. Each driver
+// checks its own parameters; this file adds no storage logic and must not import config (config reads
+// driverNames() and driverParameters() to validate registry.storage).
 import type { Logger } from '../../log/logger.js';
 import type { StorageDriver } from './driver.js';
 import { StorageParameterError, wrapDriver } from './base.js';
-import { FilesystemDriver } from './drivers/filesystem.js';
-import { InMemoryDriver } from './drivers/inmemory.js';
+import type { ParameterSpec } from './parameters.js';
+import { registeredDriver, registeredNames, type DriverRegistration } from './registration.js';
+// The built-in drivers: each registers itself when imported (as Distribution's blank imports do).
+import './drivers/filesystem.js';
+import './drivers/inmemory.js';
 
 export { FilesystemDriver } from './drivers/filesystem.js';
 export { InMemoryDriver } from './drivers/inmemory.js';
 export { StorageParameterError, wrapDriver } from './base.js';
+export { registerDriver, type DriverRegistration } from './registration.js';
+export type { ParameterKind, ParameterSpec, ParameterValue } from './parameters.js';
+export { checkParameter } from './parameters.js';
 
-type Constructor = (storage: StorageConfig, log?: Logger) => StorageDriver;
+/**
+ * The driver registered as `name`, built from `params` (`registry.storage.<name>`: a plain map, values
+ * may be strings as from REGISTRY_* variables) and wrapped (path checks, error stamping, debug timing).
+ * Throws StorageParameterError: key `registry.storage` for an unknown name (listing the registered
+ * ones), `registry.storage.<name>.<parameter>` for a bad parameter.
+ */
+export function createDriver(name: string, params: Readonly<Record<string, unknown>>, log?: Logger): StorageDriver {
+  return wrapDriver(registration(name).create(params, log), log);
+}
 
-const DRIVERS: Record<StorageConfig['driver'], Constructor> = {
-  filesystem: (s, log) => {
-    const rootdirectory = s.filesystem?.rootdirectory ?? '/var/lib/registry';
-    return new FilesystemDriver({
-      rootdirectory,
-      maxthreads: s.filesystem?.maxthreads,
-      directio: s.filesystem?.directio,
-      onDirectIoRefused: (err, op) => log?.warn({ err, op, rootdirectory },
-        'the filesystem refused O_DIRECT: upload data and large reads go through the page cache from now on '
-        + '(set registry.storage.filesystem.directio: false to say so in the config)'),
-    });
-  },
-  inmemory: () => new InMemoryDriver(),
-};
+/** The registered driver names, sorted. */
+export function driverNames(): string[] {
+  return registeredNames();
+}
 
-/** The driver named by `storage.driver`, wrapped (path checks, error stamping, debug timing). */
-export function createDriver(storage: StorageConfig, log?: Logger): StorageDriver {
-  const make = Object.hasOwn(DRIVERS, storage?.driver) ? DRIVERS[storage.driver] : undefined;
-  if (!make) {
+/** The parameter table of driver `name` (what `registry.storage.<name>` accepts), or undefined when no such driver. */
+export function driverParameters(name: string): readonly ParameterSpec[] | undefined {
+  return registeredDriver(name)?.parameters;
+}
+
+/**
+ * The local directory driver `name` keeps its data in (filesystem: rootdirectory), for files that belong
+ * beside it such as the notifications journal; undefined when the driver keeps none. Throws as createDriver.
+ */
+export function dataDirectory(name: string, params: Readonly<Record<string, unknown>>): string | undefined {
+  return registration(name).dataDirectory?.(params);
+}
+
+function registration(name: string): DriverRegistration {
+  const r = typeof name === 'string' ? registeredDriver(name) : undefined;
+  if (!r) {
     throw new StorageParameterError('registry.storage',
-      `unknown storage driver ${JSON.stringify(storage?.driver)}; expected one of: ${Object.keys(DRIVERS).join(', ')}`);
+      `unknown storage driver ${JSON.stringify(name)}; expected one of: ${registeredNames().join(', ')}`);
   }
-  return wrapDriver(make(storage, log), log);
+  return r;
 }

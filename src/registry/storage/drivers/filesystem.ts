@@ -1,24 +1,28 @@
 // The filesystem driver: driver paths map 1:1 under `rootdirectory`, so the tree is the one
 // registry:2 writes (see paths.ts). Small objects are replaced atomically (temp file + fsync + rename);
 // it must not interpret paths or know the registry layout, and it trusts base.ts to have checked them.
-// Its stream and writer are fs-read-stream.ts and fs-writer.ts.
+// Its stream and writer are fs-read-stream.ts and fs-writer.ts; it registers itself as "filesystem".
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import type { Logger } from '../../../log/logger.js';
 import {
   InvalidPathError, PathNotFoundError,
   type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
 } from '../driver.js';
-import { StorageParameterError, comparePaths, isAncestor, isValidComponent, readSpan } from '../base.js';
+import { comparePaths, isAncestor, isValidComponent, readSpan } from '../base.js';
+import { parseParameters, type ParameterSpec } from '../parameters.js';
+import { registerDriver } from '../registration.js';
 import { AppendStream } from './fs-append-stream.js';
 import { DirectAppendStream } from './fs-direct-stream.js';
 import { FileReadStream } from './fs-read-stream.js';
 import { FsWriter } from './fs-writer.js';
 
 const NAME = 'filesystem';
+
 /** reader() reads files at least this large with O_DIRECT (when directio is on): blob layers. Smaller ones
  *  (configs, small layers) stay in the page cache, where repeated reads of them are cheapest. */
 const DIRECT_READ_MIN = 1024 * 1024;
@@ -33,8 +37,36 @@ const fstatFd = promisify(fs.fstat) as (fd: number) => Promise<fs.Stats>;
 const readWhole = promisify(fs.readFile) as (path: string, o: { signal?: AbortSignal }) => Promise<Buffer>;
 const statPath = promisify(fs.stat) as (path: string) => Promise<fs.Stats>;
 
+/**
+ * `registry.storage.filesystem`: Distribution's keys (rootdirectory, maxthreads) plus berth's directio.
+ * rootdirectory's default is next to the config file (Distribution's is /var/lib/registry); maxthreads
+ * is accepted for compatibility (minimum 25, as in Distribution) and not used: Node's libuv pool does
+ * the I/O. directio: see FilesystemParameters.
+ */
+export const FILESYSTEM_PARAMETERS = [
+  { name: 'rootdirectory', kind: 'path', default: './data' },
+  { name: 'maxthreads', kind: 'int', default: 100, min: 25 },
+  { name: 'directio', kind: 'bool', default: true },
+] as const satisfies readonly ParameterSpec[];
+
+registerDriver(NAME, {
+  parameters: FILESYSTEM_PARAMETERS,
+  create(params, log) {
+    const p = parseParameters(NAME, FILESYSTEM_PARAMETERS, params);
+    return new FilesystemDriver({ ...p, onDirectIoRefused: logDirectIoRefused(p.rootdirectory, log) });
+  },
+  dataDirectory: (params) => parseParameters(NAME, FILESYSTEM_PARAMETERS, params).rootdirectory,
+});
+
+/** The operator's warning when the filesystem under `rootdirectory` refuses O_DIRECT (said once per driver). */
+export function logDirectIoRefused(rootdirectory: string, log?: Logger): FilesystemParameters['onDirectIoRefused'] {
+  return (err, op) => log?.warn({ err, op, rootdirectory },
+    'the filesystem refused O_DIRECT: upload data and large reads go through the page cache from now on '
+    + '(set registry.storage.filesystem.directio: false to say so in the config)');
+}
+
 export interface FilesystemParameters {
-  /** Absolute directory holding the tree (distribution's default: /var/lib/registry). */
+  /** Absolute directory holding the tree. */
   rootdirectory: string;
   /** Accepted for config compatibility with distribution (minimum 25); Node's libuv pool does the I/O. */
   maxthreads?: number;
@@ -42,7 +74,7 @@ export interface FilesystemParameters {
    *  fs-direct-stream.ts). Where the filesystem refuses O_DIRECT the driver uses the page cache by itself. */
   directio?: boolean;
   /** Called once, when the filesystem first refuses O_DIRECT (EINVAL) and the driver goes on through the
-   *  page cache: for the operator's log (storage/factory.ts). `op` says where it was refused. */
+   *  page cache: for the operator's log (logDirectIoRefused). `op` says where it was refused. */
   onDirectIoRefused?: (err: Error, op: 'open' | 'write' | 'read') => void;
   /** Tests only: the file-offset alignment of direct writes (DirectAppendStream's `align`); a smaller one
    *  than the device's makes the kernel refuse for real. */
@@ -68,29 +100,14 @@ export class FilesystemDriver implements StorageDriver {
   readonly name = NAME;
   readonly root: string;
 
+  /** Checks rootdirectory, maxthreads and directio as createDriver does (StorageParameterError by config key). */
   constructor(params: FilesystemParameters) {
-    const root = params?.rootdirectory;
-    if (typeof root !== 'string' || root === '') {
-      throw new StorageParameterError('registry.storage.filesystem.rootdirectory', 'required', NAME);
-    }
-    if (!nodePath.isAbsolute(root)) {
-      throw new StorageParameterError('registry.storage.filesystem.rootdirectory',
-        `must be an absolute path, got ${JSON.stringify(root)}`, NAME);
-    }
-    const mt = params.maxthreads;
-    if (mt !== undefined && (!Number.isInteger(mt) || mt < 25)) {
-      throw new StorageParameterError('registry.storage.filesystem.maxthreads',
-        `must be an integer >= 25, got ${JSON.stringify(mt)}`, NAME);
-    }
-    this.root = nodePath.resolve(root);
-    const dio = params.directio;
-    if (dio !== undefined && typeof dio !== 'boolean') {
-      throw new StorageParameterError('registry.storage.filesystem.directio',
-        `must be true or false, got ${JSON.stringify(dio)}`, NAME);
-    }
-    this.directIO = (dio ?? true) && O_DIRECT !== undefined;
-    this.onDirectIoRefused = params.onDirectIoRefused;
-    this.directAlign = params.directAlign;
+    const { onDirectIoRefused, directAlign, ...config }: Partial<FilesystemParameters> = params ?? {};
+    const p = parseParameters(NAME, FILESYSTEM_PARAMETERS, config);
+    this.root = nodePath.resolve(p.rootdirectory);
+    this.directIO = p.directio && O_DIRECT !== undefined;
+    this.onDirectIoRefused = onDirectIoRefused;
+    this.directAlign = directAlign;
   }
 
   private readonly onDirectIoRefused?: FilesystemParameters['onDirectIoRefused'];

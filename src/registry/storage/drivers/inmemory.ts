@@ -1,14 +1,25 @@
 // The in-memory driver: a tree of directories and byte buffers with the filesystem driver's semantics
 // (same errors, same walk order), for tests and throwaway registries. Nothing survives the process;
-// it must not be used for anything large or shared between processes.
+// it must not be used for anything large or shared between processes. It registers itself as "inmemory".
 import { Readable, Writable } from 'node:stream';
 import {
   InvalidPathError, PathNotFoundError,
   type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
 } from '../driver.js';
 import { comparePaths, isAncestor, readSpan } from '../base.js';
+import { parseParameters } from '../parameters.js';
+import { registerDriver } from '../registration.js';
 
 const NAME = 'inmemory';
+
+/** `registry.storage.inmemory` takes no parameters (as in Distribution). */
+registerDriver(NAME, {
+  parameters: [],
+  create(params) {
+    parseParameters(NAME, [], params);
+    return new InMemoryDriver();
+  },
+});
 
 type Dir = { kind: 'dir'; children: Map<string, Node>; modTime: Date };
 type File = { kind: 'file'; data: Buffer; modTime: Date };
