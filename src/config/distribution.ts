@@ -4,6 +4,7 @@
 // honour). The same rules route REGISTRY_* variables in gateway.yml style (env.ts). It validates
 // nothing berth's schema validates; it never reads files and never logs.
 import { Pair, Scalar, YAMLMap, isMap, isScalar, isSeq, type Node } from 'yaml';
+import { driverNames } from '../registry/storage/factory.js';
 
 /** What berth does with one Distribution key. */
 export type Decision =
@@ -31,7 +32,7 @@ export interface MapSink {
   refuse(path: string[], message: string, at: Node | null): void;
 }
 
-const SUPPORTED_DRIVERS = ['filesystem', 'inmemory'];
+/** Distribution's storage drivers that berth has not registered (yet): refused as "not supported yet". */
 const UNSUPPORTED_DRIVERS = ['s3', 's3-aws', 'azure', 'gcs', 'swift', 'oss'];
 
 const section: Decision = { section: true };
@@ -58,7 +59,7 @@ export const RULES: Record<string, Rule> = {
   'log.reportcaller': ignore('not supported'),
   loglevel: rule(to('log.level'), { value: lowerCase }),
   storage: rule(to('registry.storage'), { value: (n) => typed('registry.storage', n), other: storageDriver }),
-  ...Object.fromEntries(['filesystem', 'inmemory', 'delete', 'maintenance', 'redirect', 'cache'].map((k) => [`storage.${k}`, rule(keep)])),
+  ...Object.fromEntries(['delete', 'maintenance', 'redirect', 'cache'].map((k) => [`storage.${k}`, rule(keep)])),   // drivers: storageDriver
   'storage.tag': ignore('the tag lookup concurrency is not configurable'),
   auth: rule(to('auth'), { value: (n) => typed('auth', n), other: authType }),
   'auth.htpasswd': rule(keep),
@@ -285,11 +286,14 @@ function typed(target: string, node: Node | null): Decision | undefined {
   return m ? { to: target, node: m } : undefined;
 }
 
+/** A key under storage without a row: a registered driver's section stays (berth's schema checks its
+ *  parameters); any other is refused, naming the registered drivers. */
 function storageDriver(key: string): Decision {
-  if (UNSUPPORTED_DRIVERS.includes(key)) {
-    return { refuse: `storage driver "${key}" is not supported yet (berth has ${SUPPORTED_DRIVERS.join(' and ')})` };
-  }
-  return { refuse: `unknown storage driver "${key}" (berth has ${SUPPORTED_DRIVERS.join(' and ')})` };
+  const names = driverNames();
+  if (names.includes(key)) return keep;
+  const has = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
+  if (UNSUPPORTED_DRIVERS.includes(key)) return { refuse: `storage driver "${key}" is not supported yet (berth has ${has})` };
+  return { refuse: `unknown storage driver "${key}" (berth has ${has})` };
 }
 
 function authType(key: string): Decision {

@@ -2,17 +2,19 @@
 // [config.yml: version check, REGISTRY_* onto it, mapping to berth's keys] or [gateway.yml: REGISTRY_*
 // routed to berth's keys] → validate against SCHEMA collecting every problem → defaults → absolute
 // paths → cross-field checks → deep-freeze. Throws one ConfigError listing all problems (config.yml
-// problems named by their Distribution key). Knows no server, logger or driver.
+// problems named by their Distribution key). Knows no server or logger; of storage drivers only their
+// names and parameter tables (registry/storage/factory.ts), never a driver itself.
 import { readFile } from 'node:fs/promises';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { dirname, resolve } from 'node:path';
 import {
   Document, LineCounter, Scalar, YAMLMap, isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type ParsedNode,
 } from 'yaml';
+import { checkParameter, driverNames } from '../registry/storage/factory.js';
 import { ConfigError, type ConfigProblem } from './config-error.js';
 import { keyString, mapDistribution, type MapSink } from './distribution.js';
 import { applyBerthEnv, applyToDistribution, applyToGateway, setIn, type Env, type EnvContext } from './env.js';
-import { DEFAULT_STORAGE_DRIVER, SCHEMA, STORAGE_DRIVERS, type Config, type Field } from './schema.js';
+import { DEFAULT_STORAGE_DRIVER, SCHEMA, driverSection, type Config, type Field } from './schema.js';
 import { DURATION_HINT, parseDuration, parseHostPort } from './values.js';
 
 export interface LoadOptions {
@@ -77,12 +79,13 @@ export function loadConfigFromString(text: string, file: string, env: Env = {}, 
       applyToGateway(env, envContext(ctx, envWarnings, ignored));
     }
     if (validate) {
-      const raw = walk(doc.contents, SCHEMA, [], undefined, ctx) as Record<string, any> | undefined;
+      const raw = record(walk(doc.contents, SCHEMA, [], undefined, ctx));
       if (raw) crossChecks(raw, ctx);
-      if (ctx.problems.length === 0) {
+      if (raw && ctx.problems.length === 0) {
         if (ignored.length) warnings.push(ignoredLine(file, ignored));
         warnings.push(...envWarnings);
-        return deepFreeze({ source: resolve(file), ...raw } as Config);
+        // Validated against SCHEMA, which mirrors Config: the one place the walk's output is trusted as typed.
+        return deepFreeze({ source: resolve(file), ...raw } as unknown as Config);
       }
     }
     for (const p of ctx.problems) p.path = rename(p.path, renames);
@@ -180,13 +183,14 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
     case 'object': {
       if (node === null || (isScalar(node) && node.value === null)) return defaults({ ...field, optional: false }, ctx);
       if (!isMap(node)) return fail('a mapping');
+      const fields = fieldsOf(field);
       const out: Record<string, unknown> = {};
       for (const pair of node.items) {
         const keyNode = pair.key as Node | null;
         const key = keyOf(keyNode);
         const keyPath = [...path, key ?? '?'];
-        if (key === undefined || !Object.hasOwn(field.fields, key)) {
-          const known = Object.keys(field.fields);
+        if (key === undefined || !Object.hasOwn(fields, key)) {
+          const known = Object.keys(fields);
           ctx.problems.push({
             ...position(keyNode, origin, ctx), path: keyPath.join('.'),
             message: known.length
@@ -198,9 +202,9 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
         // `key:` with no value is reported at the key
         const value = pair.value as Node | null;
         const empty = value === null || (isScalar(value) && value.value === null && !ctx.envOrigin.has(value));
-        out[key] = walk(empty ? nullAt(keyNode) : value, field.fields[key], keyPath, origin, ctx);
+        out[key] = walk(empty ? nullAt(keyNode) : value, fields[key]!, keyPath, origin, ctx);
       }
-      for (const [k, f] of Object.entries(field.fields)) {
+      for (const [k, f] of Object.entries(fields)) {
         if (!(k in out) && !isOptional(f)) out[k] = defaults(f, ctx);
         if (out[k] === undefined && isOptional(f)) delete out[k];
       }
@@ -274,6 +278,11 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
     }
     case 'enum':
       return typeof scalar === 'string' && field.values.includes(scalar) ? scalar : fail(`one of ${field.values.join(', ')}`);
+    case 'parameter': {
+      const r = checkParameter(field.spec, scalar);
+      if ('wanted' in r) return fail(r.wanted);
+      return field.spec.kind === 'path' ? resolve(ctx.baseDir, String(r.value)) : r.value;
+    }
     case 'path':
       return typeof scalar === 'string' && scalar !== '' ? resolve(ctx.baseDir, scalar) : fail('a non-empty path');
     case 'hostport': {
@@ -301,8 +310,12 @@ function defaults(field: Field, ctx: Ctx): unknown {
     case 'object': {
       if (field.optional) return undefined;
       const out: Record<string, unknown> = {};
-      for (const [k, f] of Object.entries(field.fields)) if (!isOptional(f)) out[k] = defaults(f, ctx);
+      for (const [k, f] of Object.entries(fieldsOf(field))) if (!isOptional(f)) out[k] = defaults(f, ctx);
       return out;
+    }
+    case 'parameter': {
+      const d = field.spec.default;
+      return field.spec.kind === 'path' && d !== undefined ? resolve(ctx.baseDir, String(d)) : d;
     }
     case 'string': return field.default;
     case 'list': return [...field.default];
@@ -315,16 +328,27 @@ function defaults(field: Field, ctx: Ctx): unknown {
   }
 }
 
-/** Fields that stay absent when not written (no defaults): optional sections and optional strings. */
+/** Fields that stay absent when not written (no defaults): optional sections, optional strings and
+ *  driver parameters without a default. */
 function isOptional(f: Field): boolean {
+  if (f.kind === 'parameter') return f.spec.default === undefined;
   return (f.kind === 'object' || f.kind === 'string') && f.optional === true;
 }
 
-function crossChecks(cfg: Record<string, any>, ctx: Ctx): void {
-  notificationChecks(cfg.registry?.notifications, ctx);
-  const storage = cfg.registry?.storage;
+/** An object field's keys: the computed ones (`more`) first, then its own. */
+function fieldsOf(f: Field & { kind: 'object' }): Record<string, Field> {
+  return f.more ? { ...f.more(), ...f.fields } : f.fields;
+}
+
+/** Exactly one registered driver; its section (defaults when absent) becomes `storage.parameters`. */
+function crossChecks(cfg: Record<string, unknown>, ctx: Ctx): void {
+  const registry = record(cfg.registry);
+  if (!registry) return;
+  notificationChecks(record(registry.notifications), ctx);
+  const storage = record(registry.storage);
   if (!storage) return;
-  const found = STORAGE_DRIVERS.filter((d) => storage[d] !== undefined);
+  const drivers = driverNames();
+  const found = Object.keys(storage).filter((k) => drivers.includes(k) && storage[k] !== undefined);   // file order
   if (found.length > 1) {
     const keyNode = findKey(ctx.doc.getIn(['registry', 'storage'], true) as Node, found[1]);
     ctx.problems.push({
@@ -333,10 +357,9 @@ function crossChecks(cfg: Record<string, any>, ctx: Ctx): void {
     });
   }
   const driver = found[0] ?? DEFAULT_STORAGE_DRIVER;
-  const schemaStorage = ((SCHEMA as any).fields.registry.fields.storage as { fields: Record<string, Field> }).fields;
-  if (storage[driver] === undefined) storage[driver] = defaults({ ...schemaStorage[driver], optional: false } as Field, ctx);
-  cfg.registry.storage = { driver, ...storage };
-  if (storage.cache?.blobdescriptor === 'redis' && !cfg.registry.redis) {   // as Distribution: redis needs its section
+  if (storage[driver] === undefined) storage[driver] = defaults({ ...driverSection(driver), optional: false }, ctx);
+  registry.storage = { driver, parameters: storage[driver], ...storage };
+  if (record(storage.cache)?.blobdescriptor === 'redis' && !registry.redis) {   // as Distribution: redis needs its section
     const node = ctx.doc.getIn(['registry', 'storage', 'cache', 'blobdescriptor'], true) as Node;
     ctx.problems.push({
       ...position(node, ctx.envOrigin.get(node as object), ctx),
@@ -346,18 +369,24 @@ function crossChecks(cfg: Record<string, any>, ctx: Ctx): void {
 }
 
 /** Endpoint names key the journal offsets, so they must be unique; journaldirectory is a path. */
-function notificationChecks(n: Record<string, any> | undefined, ctx: Ctx): void {
+function notificationChecks(n: Record<string, unknown> | undefined, ctx: Ctx): void {
   if (!n) return;
   if (typeof n.journaldirectory === 'string') n.journaldirectory = resolve(ctx.baseDir, n.journaldirectory);
   const seen = new Set<string>();
-  for (const [i, e] of (n.endpoints as { name?: string }[] ?? []).entries()) {
-    if (e.name === undefined) continue;
-    if (seen.has(e.name)) {
+  for (const [i, e] of (Array.isArray(n.endpoints) ? n.endpoints : []).entries()) {
+    const name = record(e)?.name;
+    if (typeof name !== 'string') continue;
+    if (seen.has(name)) {
       const node = ctx.doc.getIn(['registry', 'notifications', 'endpoints', i, 'name'], true) as Node;
-      ctx.problems.push({ ...position(node, ctx.envOrigin.get(node as object), ctx), path: `registry.notifications.endpoints.${i}.name`, message: `duplicate endpoint name "${e.name}"` });
+      ctx.problems.push({ ...position(node, ctx.envOrigin.get(node as object), ctx), path: `registry.notifications.endpoints.${i}.name`, message: `duplicate endpoint name "${name}"` });
     }
-    seen.add(e.name);
+    seen.add(name);
   }
+}
+
+/** `v` as a mapping the walk produced, or undefined. */
+function record(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
 }
 
 // ------------------------------------------------------------------------------ helpers

@@ -1,7 +1,10 @@
 // Config types and defaults in one place. load.ts validates raw YAML against SCHEMA (a declarative
 // table: key → kind, default, enum/range), applies the defaults, resolves paths and deep-freezes.
 // The `registry` section uses Distribution's config.yml keys verbatim (lowercase). Durations are
-// parsed to milliseconds; paths are absolute after loading. No I/O and no YAML parsing here.
+// parsed to milliseconds; paths are absolute after loading. No I/O and no YAML parsing here. The one
+// exception to "defaults in one place": each storage driver's section comes from the driver's own
+// parameter table (registry/storage/factory.ts), so a driver is described once, where it lives.
+import { driverNames, driverParameters, type ParameterSpec } from '../registry/storage/factory.js';
 import { checkCidr, checkRealm, checkRegExp, checkUpstreamURL, checkV2Upstream, type StringCheck } from './values.js';
 
 export interface UploadPurgingConfig {
@@ -12,9 +15,15 @@ export interface UploadPurgingConfig {
 }
 
 export interface StorageConfig {
-  /** Exactly one driver key is present in YAML (none → filesystem); `driver` names it after loading. */
-  driver: 'filesystem' | 'inmemory';
-  filesystem?: { rootdirectory: string; maxthreads: number; directio?: boolean };   // defaults: rootdirectory ./data (next to the config file), directio true
+  /** Exactly one driver key is present in YAML (none → filesystem); `driver` names it after loading:
+   *  a driver registered with registry/storage/factory.ts. */
+  driver: string;
+  /** The chosen driver's section, checked against the driver's parameter table: defaults applied, paths
+   *  absolute. Callers build the driver with createDriver(driver, parameters, log). */
+  parameters: Readonly<Record<string, unknown>>;
+  /** The same section under the driver's own key, as the loader produces it (e.g. `filesystem` when that
+   *  driver is chosen). Prefer `parameters`; the typed `filesystem` field stays while code reads it. */
+  filesystem?: { rootdirectory: string; maxthreads: number; directio?: boolean };
   inmemory?: Record<string, never>;
   delete: { enabled: boolean };                                 // default false
   maintenance: {
@@ -134,8 +143,12 @@ export interface Config {
 // does not change unless a new *kind* of value appears.
 
 export type Field =
-  /** A mapping. `optional`: absent stays absent (no defaults), e.g. storage driver sections. */
-  | { kind: 'object'; fields: Record<string, Field>; optional?: boolean }
+  /** A mapping. `optional`: absent stays absent (no defaults), e.g. storage driver sections. `more`: keys
+   *  known only when validating, listed before `fields` (registry.storage: one section per registered driver). */
+  | { kind: 'object'; fields: Record<string, Field>; optional?: boolean; more?: () => Record<string, Field> }
+  /** A storage driver parameter, checked by the driver's own table (registry/storage/parameters.ts):
+   *  strings holding an int or bool are accepted, as Distribution's drivers accept them. */
+  | { kind: 'parameter'; spec: ParameterSpec }
   | { kind: 'boolean'; default: boolean }
   | { kind: 'integer'; default: number; min?: number; max?: number }
   /** Go duration syntax ("168h", "1h30m", "500ms") → milliseconds. */
@@ -176,8 +189,7 @@ const checkHealthURI: StringCheck = (s) => {
 const checkAction: StringCheck = (s) =>
   (['push', 'pull', 'mount', 'delete'].includes(s) ? undefined : { wanted: 'one of push, pull, mount, delete' });
 
-/** Storage driver keys: exactly one may appear under registry.storage (none → filesystem). */
-export const STORAGE_DRIVERS = ['filesystem', 'inmemory'] as const;
+/** The driver when registry.storage names none (exactly one of the registered drivers' keys may appear). */
 export const DEFAULT_STORAGE_DRIVER = 'filesystem';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -191,6 +203,34 @@ export const RESERVED_RESPONSE_HEADERS = [
   'trailer', 'upgrade', 'location', 'range', 'www-authenticate', 'docker-content-digest', 'docker-upload-uuid',
   'docker-distribution-api-version', 'x-request-id', 'etag', 'link', 'oci-subject', 'oci-filters-applied',
 ] as const;
+
+/** registry.storage besides the driver sections (driverSections adds one per registered driver). */
+const STORAGE_FIELDS: Record<string, Field> = {
+  delete: obj({ enabled: bool(false) }),
+  maintenance: obj({
+    uploadpurging: obj({
+      enabled: bool(true), age: duration('168h'), interval: duration('24h'), dryrun: bool(false),
+    }),
+    readonly: obj({ enabled: bool(false) }),
+  }),
+  redirect: obj({ disable: bool(false) }),
+  cache: obj({ blobdescriptor: oneOf(['inmemory', 'redis'], 'inmemory'), blobdescriptorsize: int(10000, 1) }, true),
+};
+
+/** The section of driver `name` under registry.storage: an optional mapping of its parameters (from the
+ *  driver's own table: kinds, defaults, bounds; e.g. filesystem's rootdirectory defaults to ./data). */
+export function driverSection(name: string): Field & { kind: 'object' } {
+  const specs = driverParameters(name) ?? [];
+  return { kind: 'object', optional: true, fields: Object.fromEntries(specs.map((spec) => [spec.name, { kind: 'parameter', spec }])) };
+}
+
+/** One section per registered storage driver, in driverNames() order. */
+function driverSections(): Record<string, Field> {
+  return Object.fromEntries(driverNames().map((name) => {
+    if (Object.hasOwn(STORAGE_FIELDS, name)) throw new Error(`storage driver "${name}" collides with registry.storage.${name}`);
+    return [name, driverSection(name)];
+  }));
+}
 
 export const SCHEMA: Field = obj({
   listen: hostport('0.0.0.0:5000'),
@@ -216,19 +256,7 @@ export const SCHEMA: Field = obj({
     trustedproxies: list([], checkCidr),
   }),
   registry: obj({
-    storage: obj({
-      filesystem: obj({ rootdirectory: path('./data'), maxthreads: int(100, 25), directio: bool(true) }, true),
-      inmemory: obj({}, true),
-      delete: obj({ enabled: bool(false) }),
-      maintenance: obj({
-        uploadpurging: obj({
-          enabled: bool(true), age: duration('168h'), interval: duration('24h'), dryrun: bool(false),
-        }),
-        readonly: obj({ enabled: bool(false) }),
-      }),
-      redirect: obj({ disable: bool(false) }),
-      cache: obj({ blobdescriptor: oneOf(['inmemory', 'redis'], 'inmemory'), blobdescriptorsize: int(10000, 1) }, true),
-    }),
+    storage: { kind: 'object', fields: STORAGE_FIELDS, more: driverSections },
     notifications: obj({
       endpoints: objlist(['name', 'url'], {
         name: str(undefined), url: str(undefined, checkHealthURI), headers: { kind: 'headers' },

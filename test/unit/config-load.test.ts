@@ -34,6 +34,8 @@ test('defaults: an empty file is a complete config', () => {
     registry: {
       storage: {
         driver: 'filesystem',
+        // the chosen driver's section, for createDriver(driver, parameters); also under its own key
+        parameters: { rootdirectory: '/srv/berth/data', maxthreads: 100, directio: true },
         filesystem: { rootdirectory: '/srv/berth/data', maxthreads: 100, directio: true },
         delete: { enabled: false },
         maintenance: {
@@ -74,6 +76,7 @@ test('absolute rootdirectory stays; inmemory selects the inmemory driver', () =>
     const s = loadConfigFromString(text, FILE).registry.storage;
     assert.equal(s.driver, 'inmemory');
     assert.deepEqual(s.inmemory, {});
+    assert.deepEqual(s.parameters, {});
     assert.equal(s.filesystem, undefined);
   }
 });
@@ -82,6 +85,7 @@ test('no driver key → filesystem at ./data next to the config file', () => {
   const s = loadConfigFromString('registry:\n  storage:\n    delete: { enabled: true }\n', FILE).registry.storage;
   assert.equal(s.driver, 'filesystem');
   assert.equal(s.filesystem?.rootdirectory, '/srv/berth/data');
+  assert.deepEqual(s.parameters, { rootdirectory: '/srv/berth/data', maxthreads: 100, directio: true });
 });
 
 test('listen forms', () => {
