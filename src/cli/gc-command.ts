@@ -60,7 +60,7 @@ export async function runGcCommand(argv: string[], io: GcCommandIo): Promise<num
   }
   const log = createLogger({ level: 'warn', destination: io.stderr });   // stdout carries the report
   try {
-    const driver = createDriver(config.registry.storage, log);
+    const driver = createDriver(config.registry.storage.driver, config.registry.storage.parameters, log);
     const writers = await liveWriters(driver);
     if (writers.length) {
       const who = writers.map((w) => `${w.holder} (heartbeat ${Math.max(0, Math.round(w.ageMs / 1000))} s ago)`).join(', ');

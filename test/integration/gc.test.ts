@@ -37,7 +37,8 @@ async function storageRoot(t: T): Promise<string> {
 }
 
 function driverFor(root: string) {
-  return createDriver(testRegistryConfig({ driver: 'filesystem', root, deleteEnabled: true, readonly: false }).storage);
+  const s = testRegistryConfig({ driver: 'filesystem', root, deleteEnabled: true, readonly: false }).storage;
+  return createDriver(s.driver, s.parameters);
 }
 
 function gc(root: string, o: { dryRun?: boolean; deleteUntagged?: boolean } = {}): Promise<GcResult> {

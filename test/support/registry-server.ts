@@ -31,10 +31,12 @@ export interface StartRegistryOptions {
 }
 
 export function testRegistryConfig(o: { driver: 'filesystem' | 'inmemory'; root: string; deleteEnabled: boolean; readonly: boolean }): RegistryConfig {
+  const filesystem = { rootdirectory: o.root, maxthreads: 100 };
   return {
     storage: {
       driver: o.driver,
-      ...(o.driver === 'filesystem' ? { filesystem: { rootdirectory: o.root, maxthreads: 100 } } : { inmemory: {} }),
+      parameters: o.driver === 'filesystem' ? filesystem : {},
+      ...(o.driver === 'filesystem' ? { filesystem } : { inmemory: {} }),
       delete: { enabled: o.deleteEnabled },
       maintenance: {
         uploadpurging: { enabled: false, age: 168 * 3600_000, interval: 24 * 3600_000, dryrun: false },
