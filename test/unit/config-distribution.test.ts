@@ -438,8 +438,9 @@ test('the rules cover every key of Distribution\'s config sections, and name onl
   }
   // Children of sections (mappings berth does not move wholesale) each need a rule of their own.
   for (const section of ['', 'log', 'http']) {
-    const t = section === '' ? DISTRIBUTION_CONFIG : section.split('.').reduce((x: any, k) => x.fields[k].type, DISTRIBUTION_CONFIG);
-    for (const k of Object.keys((t as { fields: object }).fields)) {
+    const t = section === '' ? DISTRIBUTION_CONFIG
+      : section.split('.').reduce((x: DType, k) => (x as DType & { t: 'struct' }).fields[k]!.type, DISTRIBUTION_CONFIG);
+    for (const k of Object.keys((t as DType & { t: 'struct' }).fields)) {
       const p = section ? `${section}.${k}` : k;
       assert.ok(RULES[p], `no rule for ${p}`);
     }

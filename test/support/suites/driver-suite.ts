@@ -23,13 +23,19 @@ export interface DriverHandle {
 
 const MiB = 1024 * 1024;
 
-const hasCode = (code: string, driver?: string) => (err: any) => {
-  assert.equal(err?.code, code, `expected ${code}, got ${err?.code}: ${err?.message}`);
-  if (driver !== undefined) assert.equal(err.driver, driver, 'error carries the driver name');
+/** The fields of a thrown error the suite looks at (drivers throw Errors with these; anything may be thrown). */
+type Thrown = { code?: unknown; name?: unknown; message?: unknown; driver?: unknown; path?: unknown } | null | undefined;
+const codeOf = (err: unknown): unknown => (err as Thrown)?.code;
+
+const hasCode = (code: string, driver?: string) => (err: unknown) => {
+  const e = err as Thrown;
+  assert.equal(e?.code, code, `expected ${code}, got ${String(e?.code)}: ${String(e?.message)}`);
+  if (driver !== undefined) assert.equal(e?.driver, driver, 'error carries the driver name');
   return true;
 };
-const isAbort = (err: any) => {
-  assert.equal(err?.name, 'AbortError', `expected AbortError, got ${err?.name}: ${err?.message}`);
+const isAbort = (err: unknown) => {
+  const e = err as Thrown;
+  assert.equal(e?.name, 'AbortError', `expected AbortError, got ${String(e?.name)}: ${String(e?.message)}`);
   return true;
 };
 
@@ -50,8 +56,8 @@ async function visible(d: StorageDriver): Promise<string[]> {
   const out: string[] = [];
   try {
     for await (const fi of d.walk('/')) out.push(fi.path);
-  } catch (err: any) {
-    if (err?.code !== 'STORAGE_PATH_NOT_FOUND') throw err;
+  } catch (err) {
+    if (codeOf(err) !== 'STORAGE_PATH_NOT_FOUND') throw err;
   }
   return out.sort();
 }
@@ -94,7 +100,7 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverHan
             assert.deepEqual((await h.rawEntries()).sort(), await visible(d), 'no hidden files left behind');
           }
           let top: string[] = [];
-          try { top = await d.list('/'); } catch (err: any) { if (err?.code !== 'STORAGE_PATH_NOT_FOUND') throw err; }
+          try { top = await d.list('/'); } catch (err) { if (codeOf(err) !== 'STORAGE_PATH_NOT_FOUND') throw err; }
           for (const p of top) await d.delete(p);
           assert.deepEqual(await visible(d), [], 'delete() removed everything');
           if (h.rawEntries) assert.deepEqual(await h.rawEntries(), [], 'nothing left in the backend');
@@ -416,7 +422,7 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverHan
       await d.putContent('/rx/f', Buffer.from('x'));
       const u = await d.redirectURL('/rx/f', 'GET');
       assert.ok(u === null || /^https?:\/\//.test(u));
-      await assert.rejects(d.stat('/rx/none'), (err: any) => err.driver === dn && err.path === '/rx/none');
+      await assert.rejects(d.stat('/rx/none'), (err: Thrown) => err?.driver === dn && err?.path === '/rx/none');
       assert.ok(dn.length > 0);
     });
   });
