@@ -7,7 +7,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
-import * as https from 'node:https';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once, EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +23,8 @@ import { BERTH_MAIN, REPO_ROOT } from '../support/processes.js';
 import { redisSkip, startRedis } from '../support/redis-server.js';
 import { forwardTcpToUnix } from '../support/tcp-forward.js';
 import { DISTRIBUTION_CONFIG_EXAMPLE } from '../support/distribution-sample.js';
+import { request } from '../support/http.js';
+import { nextEvent, waitUntil, withDeadline } from '../support/wait.js';
 
 type T = { after(fn: () => unknown): void };
 const USER = 'dist-user';
@@ -67,35 +68,19 @@ async function serve(t: T, file: string, env: NodeJS.ProcessEnv = {}): Promise<B
   });
   let stdout = ''; let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-  const url = await new Promise<string>((resolve, reject) => {
+  const url = await withDeadline(new Promise<string>((resolve, reject) => {
     child.stdout!.setEncoding('utf8').on('data', (c: string) => {
       stdout += c;
       const m = /listening on (https?:\/\/\S+)/.exec(stdout);
       if (m) resolve(m[1]!);
     });
     void exited.then(([code]) => reject(new Error(`berth exited with ${code}\n${stdout}\n${stderr}`)));
-  });
+  }), 20_000, "berth's listening line", () => `${stdout}\n${stderr}`);
   const lines = () => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
   return { url, host: new URL(url).host, pid: child.pid!, stdout: () => stdout, lines };
 }
 
-interface Reply { status: number; raw: string[]; body: string }
-
-function get(url: string, o: { ca?: string; auth?: boolean; method?: string } = {}): Promise<Reply> {
-  const mod = url.startsWith('https:') ? https : http;
-  const headers: http.OutgoingHttpHeaders = o.auth ? { Authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` } : {};
-  return new Promise((resolve, reject) => {
-    const req = mod.request(url, { method: o.method ?? 'GET', headers, ca: o.ca, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => { body += c; });
-      res.on('end', () => resolve({ status: res.statusCode!, raw: res.rawHeaders, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const values = (raw: string[], name: string) => raw.filter((_, i) => i % 2 === 1 && raw[i - 1]!.toLowerCase() === name);
+const AUTH = { Authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` };
 
 /** A real HTTP endpoint that records notification envelopes (Distribution's format) and answers 200. */
 async function notificationReceiver(t: T) {
@@ -116,25 +101,14 @@ async function notificationReceiver(t: T) {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`,
     contentTypes: [] as string[],
     /** Resolves with the first event (already received or future) matching; rejects after 30 s. */
-    waitFor(match: (e: Record<string, any>) => boolean): Promise<Record<string, any>> {
+    async waitFor(what: string, match: (e: Record<string, any>) => boolean): Promise<Record<string, any>> {
       const found = events.find(match);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { emitter.off('event', on); reject(new Error(`no matching event among ${JSON.stringify(events)}`)); }, 30_000);
-        const on = (e: Record<string, any>) => { if (match(e)) { clearTimeout(timer); emitter.off('event', on); resolve(e); } };
-        emitter.on('event', on);
-      });
+      if (found) return found;
+      const [e] = await nextEvent<[Record<string, any>]>(emitter, 'event', `notification event: ${what}`,
+        { timeoutMs: 30_000, match, detail: () => `received: ${JSON.stringify(events)}` });
+      return e;
     },
   };
-}
-
-/** Polls a condition (not a fixed sleep) until true or the deadline passes. */
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 test("Distribution's sample config.yml with TLS, htpasswd, redis, notifications, health and debug: skopeo push and pull",
@@ -201,18 +175,18 @@ test("Distribution's sample config.yml with TLS, htpasswd, redis, notifications,
     assert.deepEqual(warns.map((l) => l.msg), [
       `${file}: ignoring 2 Distribution settings berth does not honour: log.fields (static log fields are not supported); storage.tag (the tag lookup concurrency is not configurable)`,
     ]);
-    await until(() => berth.lines().some((l) => l.msg === 'listening'), 'the JSON listening line');   // pino may flush after the plain line
+    await waitUntil('the JSON listening line', () => berth.lines().some((l) => l.msg === 'listening'), { timeoutMs: 15_000, intervalMs: 25 });   // pino may flush after the plain line
     const listening = berth.lines().find((l) => l.msg === 'listening');
     assert.deepEqual([listening?.tls, listening?.auth, listening?.storage], [true, 'htpasswd', 'filesystem']);
 
     // http.headers on the challenge and on authenticated answers.
-    const challenge = await get(`${berth.url}/v2/`, { ca });
+    const challenge = await request(`${berth.url}/v2/`, { ca });
     assert.equal(challenge.status, 401);
-    assert.deepEqual(values(challenge.raw, 'www-authenticate'), ['Basic realm="basic-realm"']);
-    assert.deepEqual(values(challenge.raw, 'x-content-type-options'), ['nosniff']);
-    const base = await get(`${berth.url}/v2/`, { ca, auth: true });
+    assert.deepEqual(challenge.headerValues('www-authenticate'), ['Basic realm="basic-realm"']);
+    assert.deepEqual(challenge.headerValues('x-content-type-options'), ['nosniff']);
+    const base = await request(`${berth.url}/v2/`, { ca, headers: AUTH });
     assert.equal(base.status, 200);
-    assert.deepEqual(values(base.raw, 'x-content-type-options'), ['nosniff']);
+    assert.deepEqual(base.headerValues('x-content-type-options'), ['nosniff']);
 
     // skopeo push and pull over verified TLS with the htpasswd user.
     const sb = await createSandbox([]);
@@ -231,11 +205,11 @@ test("Distribution's sample config.yml with TLS, htpasswd, redis, notifications,
     for (const l of img.layers) {
       assert.ok((await readFile(join(out, l.digest.slice(7)))).equals(await readFile(img.blobs.get(l.digest)!)), l.digest);
     }
-    const manifest = await get(`${berth.url}/v2/${repo}/manifests/v1`, { ca, auth: true, method: 'HEAD' });
-    assert.deepEqual(values(manifest.raw, 'x-content-type-options'), ['nosniff']);
+    const manifest = await request(`${berth.url}/v2/${repo}/manifests/v1`, { ca, headers: AUTH, method: 'HEAD' });
+    assert.deepEqual(manifest.headerValues('x-content-type-options'), ['nosniff']);
 
     // The notification endpoint received the manifest push (Distribution's envelope).
-    const pushed = await receiver.waitFor((e) => e.action === 'push' && e.target?.tag === 'v1');
+    const pushed = await receiver.waitFor('push of v1', (e) => e.action === 'push' && e.target?.tag === 'v1');
     assert.equal(pushed.target.repository, repo);
     assert.equal(pushed.target.digest, img.manifestDigest);
 
@@ -245,24 +219,24 @@ test("Distribution's sample config.yml with TLS, htpasswd, redis, notifications,
     await admin.connect();
     t.after(() => { if (admin.isOpen) admin.destroy(); });   // after hooks run in order: redis may be gone already
     for (const l of img.layers) {
-      await until(async () => (await admin.hGet(`blobs::${l.digest}`, 'size')) === String(l.size), `redis blobs::${l.digest}`);
+      await waitUntil(`redis blobs::${l.digest}`, async () => (await admin.hGet(`blobs::${l.digest}`, 'size')) === String(l.size), { timeoutMs: 15_000, intervalMs: 25 });
     }
 
     // The debug listener: health (the storagedriver check is on and passing) and Prometheus metrics.
     const debugUrl = berth.lines().find((l) => l.msg === 'debug server listening')?.url as string;
     assert.match(debugUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
-    const health = await get(`${debugUrl}/debug/health`);
-    assert.deepEqual([health.status, JSON.parse(health.body)], [200, {}]);
-    assert.deepEqual(values(health.raw, 'x-content-type-options'), [], 'the debug listener is not public');
-    const metrics = await get(`${debugUrl}/metrics`);
+    const health = await request(`${debugUrl}/debug/health`);
+    assert.deepEqual([health.status, health.json()], [200, {}]);
+    assert.deepEqual(health.headerValues('x-content-type-options'), [], 'the debug listener is not public');
+    const metrics = await request(`${debugUrl}/metrics`);
     assert.equal(metrics.status, 200);
-    assert.match(metrics.body, /berth_http_requests_total\{[^}]*route="manifest"[^}]*\} \d+/);
+    assert.match(metrics.text(), /berth_http_requests_total\{[^}]*route="manifest"[^}]*\} \d+/);
 
     // storage.delete.enabled: the manifest can be deleted.
-    const del = await get(`${berth.url}/v2/${repo}/manifests/${img.manifestDigest}`, { ca, auth: true, method: 'DELETE' });
+    const del = await request(`${berth.url}/v2/${repo}/manifests/${img.manifestDigest}`, { ca, headers: AUTH, method: 'DELETE' });
     assert.equal(del.status, 202);
-    assert.equal((await get(`${berth.url}/v2/${repo}/manifests/v1`, { ca, auth: true })).status, 404);
-    await receiver.waitFor((e) => e.action === 'delete' && e.target?.digest === img.manifestDigest);
+    assert.equal((await request(`${berth.url}/v2/${repo}/manifests/v1`, { ca, headers: AUTH })).status, 404);
+    await receiver.waitFor('delete of the manifest', (e) => e.action === 'delete' && e.target?.digest === img.manifestDigest);
   });
 
 test('a minimal config.yml with TLS and htpasswd from REGISTRY_* variables only', { skip: skipUnless('htpasswd') }, async (t) => {
@@ -280,10 +254,10 @@ test('a minimal config.yml with TLS and htpasswd from REGISTRY_* variables only'
   });
   assert.match(berth.url, /^https:\/\//);
   const ca = await readFile(s.certs.ca, 'utf8');
-  const challenge = await get(`${berth.url}/v2/`, { ca });
+  const challenge = await request(`${berth.url}/v2/`, { ca });
   assert.equal(challenge.status, 401);
-  assert.deepEqual(values(challenge.raw, 'www-authenticate'), ['Basic realm="Env Realm"']);
-  assert.deepEqual(values(challenge.raw, 'strict-transport-security'), ['max-age=31536000']);
-  assert.equal((await get(`${berth.url}/v2/`, { ca, auth: true })).status, 200);
+  assert.deepEqual(challenge.headerValues('www-authenticate'), ['Basic realm="Env Realm"']);
+  assert.deepEqual(challenge.headerValues('strict-transport-security'), ['max-age=31536000']);
+  assert.equal((await request(`${berth.url}/v2/`, { ca, headers: AUTH })).status, 200);
   assert.deepEqual(berth.lines().filter((l) => l.level === 40), [], 'nothing ignored');
 });

@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { writeDevCert } from '../../src/cli/cert-command.js';
 import { createSandbox, run, skipUnless, ToolError, type Sandbox } from '../support/clients.js';
 import { writeOciLayout, type LayerSpec } from '../support/images.js';
+import { request } from '../support/http.js';
 import { BERTH_MAIN, startBerth, startDistribution, type ServerProcess } from '../support/processes.js';
+import { waitUntil, withDeadline } from '../support/wait.js';
 
 type T = { after(fn: () => unknown): void };
 const USER = 'alice';
@@ -57,25 +59,23 @@ async function startGateway(t: T, mode: 'embedded' | 'sidecar', extraYaml = ''):
   return { berth, host: berth.host, url: berth.url, dir, trust: certs.trustDir, ca: certs.ca, htpasswd };
 }
 
+const basic = (user: string, password?: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+
 /** GET /v2/ over TLS (trusting only the test CA) with optional Basic credentials → status. */
-function ping(g: Gw, ca: string, user?: string, password?: string, agent?: https.Agent): Promise<{ status: number; fingerprint: string; reused: boolean }> {
-  return new Promise((resolve, reject) => {
-    const headers = user ? { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } : {};
-    const req = https.get(`${g.url}/v2/`, { ca, headers, agent: agent ?? false }, (res) => {
+async function ping(g: Pick<Gw, 'url'>, ca: string, user?: string, password?: string): Promise<number> {
+  return (await request(`${g.url}/v2/`, { ca, headers: user ? basic(user, password) : {} })).status;
+}
+
+/** The same GET through node:https `agent` (or a fresh connection): the SIGHUP test asserts on the TLS
+ *  socket itself (reused or not, the certificate it was accepted under), which request() does not show. */
+function pingSocket(g: Gw, ca: string, user: string, password: string, agent?: https.Agent): Promise<{ status: number; fingerprint: string; reused: boolean }> {
+  return withDeadline(new Promise((resolve, reject) => {
+    const req = https.get(`${g.url}/v2/`, { ca, headers: basic(user, password), agent: agent ?? false }, (res) => {
       const fingerprint = (res.socket as tls.TLSSocket).getPeerX509Certificate()?.fingerprint256 ?? '';
       res.resume().on('end', () => resolve({ status: res.statusCode!, fingerprint, reused: req.reusedSocket }));
     });
     req.on('error', reject);
-  });
-}
-
-/** Polls a condition (not a fixed sleep) until true or the deadline passes. */
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  }), 15_000, `GET ${g.url}/v2/`);
 }
 
 async function sandbox(t: T): Promise<Sandbox> {
@@ -179,14 +179,14 @@ test('htpasswd files from Apache htpasswd: bcrypt, apr1 and SHA entries work; a 
   assert.match(file, /^apr1-user:\$apr1\$/m);
   assert.match(file, /^sha-user:\{SHA\}/m);
   for (const [user, , pw] of users) {
-    assert.equal((await ping(g, ca, user, pw)).status, 200, user);
-    assert.equal((await ping(g, ca, user, `${pw}x`)).status, 401, user);
+    assert.equal(await ping(g, ca, user, pw), 200, user);
+    assert.equal(await ping(g, ca, user, `${pw}x`), 401, user);
   }
-  assert.equal((await ping(g, ca, USER, PASSWORD)).status, 200);
+  assert.equal(await ping(g, ca, USER, PASSWORD), 200);
   await run('htpasswd', ['-D', g.htpasswd, 'apr1-user']);
-  assert.equal((await ping(g, ca, 'apr1-user', 'pw-m')).status, 401, 'removed user refused at once');
-  assert.equal((await ping(g, ca, 'bcrypt-user', 'pw-b')).status, 200, 'the others still work');
-  assert.equal((await ping(g, ca)).status, 401);
+  assert.equal(await ping(g, ca, 'apr1-user', 'pw-m'), 401, 'removed user refused at once');
+  assert.equal(await ping(g, ca, 'bcrypt-user', 'pw-b'), 200, 'the others still work');
+  assert.equal(await ping(g, ca), 401);
 });
 
 test('SIGHUP reloads the certificate for new connections without dropping open ones', { skip: skipUnless('htpasswd') }, async (t) => {
@@ -194,16 +194,16 @@ test('SIGHUP reloads the certificate for new connections without dropping open o
   const caA = await readFile(g.ca, 'utf8');
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
   t.after(() => agent.destroy());
-  const first = await ping(g, caA, USER, PASSWORD, agent);
+  const first = await pingSocket(g, caA, USER, PASSWORD, agent);
   assert.deepEqual([first.status, first.reused], [200, false]);
 
   const b = await writeDevCert(join(g.dir, 'certs'), [], { force: true });
   const fpB = new X509Certificate(b.pem.cert).fingerprint256;
   process.kill(g.berth.pid, 'SIGHUP');
-  await until(() => g.berth.output().stdout.includes(fpB), 'the tls certificate loaded line for the new certificate');
-  const again = await ping(g, caA, USER, PASSWORD, agent);   // the same TLS connection, accepted under the old certificate
+  await waitUntil('the tls certificate loaded line for the new certificate', () => g.berth.output().stdout.includes(fpB), { timeoutMs: 15_000, intervalMs: 25 });
+  const again = await pingSocket(g, caA, USER, PASSWORD, agent);   // the same TLS connection, accepted under the old certificate
   assert.deepEqual([again.status, again.reused], [200, true]);
-  const fresh = await ping(g, b.pem.caCert, USER, PASSWORD);
+  const fresh = await pingSocket(g, b.pem.caCert, USER, PASSWORD);
   assert.deepEqual([fresh.status, fresh.fingerprint], [200, fpB]);
   assert.equal(g.berth.output().stdout.includes('"signal":"SIGHUP"'), true);
 });
@@ -224,6 +224,5 @@ test('serve --dev-cert generates a certificate only when asked; without it missi
   const berth = await startBerth({ configYaml: yaml, args: ['--dev-cert'] });
   t.after(() => berth.close());
   assert.match(berth.output().stdout, /generated a self-signed development certificate/);
-  const g = { url: berth.url } as Gw;
-  assert.equal((await ping(g, await readFile(join(certs, 'ca.crt'), 'utf8'))).status, 200);
+  assert.equal(await ping(berth, await readFile(join(certs, 'ca.crt'), 'utf8')), 200);
 });

@@ -6,11 +6,12 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { request } from 'undici';
 import { createSandbox, skipUnless } from '../support/clients.js';
 import { writeOciLayout } from '../support/images.js';
 import { startBerth, type ServerProcess } from '../support/processes.js';
+import { request } from '../support/http.js';
 import { makeTempDir } from '../support/tmp.js';
+import { waitUntil } from '../support/wait.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
 const USER = 'e2e-user';
@@ -24,11 +25,6 @@ function debugUrl(berth: ServerProcess): string {
     if (j.msg === 'debug server listening' && j.url) return j.url;
   }
   assert.fail(`no 'debug server listening' line in:\n${berth.output().stdout}`);
-}
-
-async function fetchText(url: string): Promise<{ status: number; text: string }> {
-  const res = await request(url);
-  return { status: res.statusCode, text: await res.body.text() };
 }
 
 test('berth serve: skopeo push and pull through htpasswd → events with actor.name; endpoint stats on the debug listener only', { skip: skipUnless('skopeo') }, async (t) => {
@@ -77,21 +73,18 @@ test('berth serve: skopeo push and pull through htpasswd → events with actor.n
   }
 
   // The debug listener: the endpoint drained, counters agree with what the receiver accepted.
-  const deadline = Date.now() + 10_000;
   let ep: any;
-  for (;;) {
-    ep = JSON.parse((await fetchText(`${debug}/debug/vars`)).text).notifications.endpoints.find((e: any) => e.name === 'e2e-hook');
-    if (ep?.pending === 0 && ep.delivered === all.length) break;
-    assert.ok(Date.now() < deadline, `endpoint never drained: ${JSON.stringify(ep)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil('the endpoint to drain', async () => {
+    ep = (await request(`${debug}/debug/vars`)).json().notifications.endpoints.find((e: any) => e.name === 'e2e-hook');
+    return ep?.pending === 0 && ep.delivered === all.length;
+  }, { timeoutMs: 10_000, intervalMs: 20, detail: () => JSON.stringify(ep) });
   assert.deepEqual({ url: ep.url, failures: ep.failures, backingOff: ep.backingOff }, { url: hook.url, failures: 0, backingOff: false });
-  const metrics = (await fetchText(`${debug}/metrics`)).text;
+  const metrics = (await request(`${debug}/metrics`)).text();
   assert.match(metrics, new RegExp(`^berth_notifications_delivered_total\\{endpoint="e2e-hook"\\} ${all.length}$`, 'm'));
   assert.match(metrics, /^berth_notifications_pending\{endpoint="e2e-hook"\} 0$/m);
 
   // The public listener answers 404 for the debug paths (before auth: no challenge either).
   for (const path of ['/metrics', '/debug/vars', '/debug/health']) {
-    assert.equal((await fetchText(`${berth.url}${path}`)).status, 404, path);
+    assert.equal((await request(`${berth.url}${path}`)).status, 404, path);
   }
 });
