@@ -11,6 +11,7 @@ import { ChallengeError } from '../../src/auth/access.js';
 import { createAccessController, HtpasswdAccessController, type HtpasswdAccessOptions } from '../../src/auth/basic.js';
 import { defaultVerifier, HtpasswdError, type HashKind, type PasswordVerifier } from '../../src/auth/htpasswd.js';
 import { createLogger } from '../../src/log/logger.js';
+import { request } from '../support/http.js';
 import { makeTempDir } from '../support/tmp.js';
 
 const run = promisify(execFile);
@@ -74,8 +75,8 @@ async function setup(t: TestContext, content: string, opts: Partial<HtpasswdAcce
   return {
     dir: tmp.path, file, url, ac, verifier, logs: () => logText, clock, sleeps,
     async get(authorization) {
-      const res = await fetch(url, { headers: authorization === undefined ? {} : { authorization } });
-      return { status: res.status, challenge: res.headers.get('www-authenticate'), body: await res.text() };
+      const res = await request(url, { headers: authorization === undefined ? {} : { authorization } });
+      return { status: res.status, challenge: res.headers['www-authenticate'] ?? null, body: res.text() };
     },
   };
 }

@@ -14,6 +14,8 @@ import { applyForwardedHeaders } from '../../src/gateway/forwarded.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { captureLog, makeTestCert } from '../support/tls-certs.js';
 import { distributionAvailable, startDistribution } from '../support/distribution.js';
+import { request } from '../support/http.js';
+import { withDeadline } from '../support/wait.js';
 
 type T = { after(fn: () => unknown): void };
 const MiB = 1024 * 1024;
@@ -46,24 +48,6 @@ async function startGateway(t: T, opts: Partial<UpstreamProxyOptions> & { target
   return { port, host: `127.0.0.1:${port}`, server };
 }
 
-interface Res { status: number; headers: http.IncomingHttpHeaders; raw: string[]; body: Buffer }
-
-function call(port: number, method: string, path: string, headers: http.OutgoingHttpHeaders = {}, body?: Buffer | Readable): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, raw: res.rawHeaders, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body instanceof Readable) body.pipe(req);
-    else req.end(body);
-  });
-}
-
-const count = (raw: string[], name: string) => raw.filter((v, i) => i % 2 === 0 && v.toLowerCase() === name).length;
-
 /** A plain upstream whose handler the test swaps; it records every request's headers. */
 async function plainUpstream(t: T) {
   const seen: http.IncomingHttpHeaders[] = [];
@@ -84,15 +68,15 @@ test('Distribution: /v2/ answers through the proxy with exactly one API version 
   const dist = await startDistribution(t);
   for (const preset of [false, true]) {
     const gw = await startGateway(t, { target: dist.url }, preset);
-    const r = await call(gw.port, 'GET', '/v2/');
+    const r = await request(`http://127.0.0.1:${gw.port}/v2/`);
     assert.equal(r.status, 200);
-    assert.equal(count(r.raw, 'docker-distribution-api-version'), 1);
+    assert.equal(r.headerValues('docker-distribution-api-version').length, 1);
     assert.equal(r.headers['docker-distribution-api-version'], 'registry/2.0');
     assert.equal(r.headers['x-request-id'], 'req-1');
-    const missing = await call(gw.port, 'GET', '/v2/no/such/manifests/latest', { 'X-Request-Id': 'abc.123' });
+    const missing = await request(`http://127.0.0.1:${gw.port}/v2/no/such/manifests/latest`, { headers: { 'X-Request-Id': 'abc.123' } });
     assert.equal(missing.status, 404);
     assert.equal(JSON.parse(missing.body.toString()).errors[0].code, 'MANIFEST_UNKNOWN');
-    assert.equal(count(missing.raw, 'docker-distribution-api-version'), 1);
+    assert.equal(missing.headerValues('docker-distribution-api-version').length, 1);
     assert.equal(missing.headers['x-request-id'], 'abc.123');
   }
 });
@@ -110,7 +94,7 @@ test('Distribution: a 32 MiB chunked upload streams through; Location/Range/UUID
     }
   })());
 
-  const start = await call(gw.port, 'POST', `/v2/${repo}/blobs/uploads/`, { 'Content-Length': 0 });
+  const start = await request(`http://127.0.0.1:${gw.port}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': 0 } });
   assert.equal(start.status, 202, start.body.toString());
   const uuid = start.headers['docker-upload-uuid'] as string;
   assert.match(uuid, /^[0-9a-f-]{36}$/);
@@ -121,7 +105,7 @@ test('Distribution: a 32 MiB chunked upload streams through; Location/Range/UUID
   assert.equal(start.headers.range, '0-0');
 
   // first chunk: Transfer-Encoding chunked, no Content-Range
-  const p1 = await call(gw.port, 'PATCH', loc1.pathname + loc1.search, { 'Content-Type': 'application/octet-stream' }, chunk(16 * MiB));
+  const p1 = await request(`http://127.0.0.1:${gw.port}${loc1.pathname + loc1.search}`, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream' }, body: chunk(16 * MiB) });
   assert.equal(p1.status, 202, p1.body.toString());
   assert.equal(p1.headers.range, `0-${16 * MiB - 1}`);
   assert.equal(p1.headers['docker-upload-uuid'], uuid);
@@ -129,34 +113,34 @@ test('Distribution: a 32 MiB chunked upload streams through; Location/Range/UUID
   assert.equal(loc2.origin, `http://${gw.host}`);
 
   // second chunk: Content-Length + Content-Range
-  const p2 = await call(gw.port, 'PATCH', loc2.pathname + loc2.search, {
+  const p2 = await request(`http://127.0.0.1:${gw.port}${loc2.pathname + loc2.search}`, { method: 'PATCH', headers: {
     'Content-Type': 'application/octet-stream', 'Content-Length': 16 * MiB, 'Content-Range': `${16 * MiB}-${32 * MiB - 1}`,
-  }, chunk(16 * MiB));
+  }, body: chunk(16 * MiB) });
   assert.equal(p2.status, 202, p2.body.toString());
   assert.equal(p2.headers.range, `0-${32 * MiB - 1}`);
 
   const digest = `sha256:${hash.digest('hex')}`;
   const loc3 = new URL(p2.headers.location!);
   loc3.searchParams.set('digest', digest);
-  const put = await call(gw.port, 'PUT', loc3.pathname + loc3.search, { 'Content-Length': 0 });
+  const put = await request(`http://127.0.0.1:${gw.port}${loc3.pathname + loc3.search}`, { method: 'PUT', headers: { 'Content-Length': 0 } });
   assert.equal(put.status, 201, put.body.toString());
   assert.equal(put.headers['docker-content-digest'], digest);
   assert.equal(put.headers.location, `http://${gw.host}/v2/${repo}/blobs/${digest}`);
-  assert.equal(count(put.raw, 'docker-distribution-api-version'), 1);
+  assert.equal(put.headerValues('docker-distribution-api-version').length, 1);
 
   // and back out, streamed, with a Range request passed through
-  const got = await new Promise<{ status: number; len: string | undefined; digest: string }>((resolve, reject) => {
+  const got = await withDeadline(new Promise<{ status: number; len: string | undefined; digest: string }>((resolve, reject) => {
     http.get({ host: '127.0.0.1', port: gw.port, path: `/v2/${repo}/blobs/${digest}`, agent: false }, (res) => {
       const h = createHash('sha256');
       res.on('data', (c) => h.update(c));
       res.on('end', () => resolve({ status: res.statusCode!, len: res.headers['content-length'], digest: `sha256:${h.digest('hex')}` }));
       res.on('error', reject);
     }).on('error', reject);
-  });
+  }), 60_000, 'the streamed GET of the 32 MiB blob');
   assert.deepEqual(got, { status: 200, len: String(32 * MiB), digest });
-  const head = await call(gw.port, 'HEAD', `/v2/${repo}/blobs/${digest}`);
+  const head = await request(`http://127.0.0.1:${gw.port}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' });
   assert.deepEqual([head.status, head.headers['content-length'], head.body.length], [200, String(32 * MiB), 0]);
-  const part = await call(gw.port, 'GET', `/v2/${repo}/blobs/${digest}`, { Range: 'bytes=0-9' });
+  const part = await request(`http://127.0.0.1:${gw.port}/v2/${repo}/blobs/${digest}`, { headers: { Range: 'bytes=0-9' } });
   assert.equal(part.status, 206);
   assert.equal(part.body.length, 10);
 });
@@ -180,12 +164,12 @@ test('plain upstream: API version header added once, other headers and bodies pa
     res.end(req.method === 'HEAD' ? undefined : '{"ok":true}');
   });
   const gw = await startGateway(t, { target: `http://127.0.0.1:${up.port}` });
-  const r = await call(gw.port, 'GET', '/v2/x/tags/list?n=2&last=a%2Fb', {
+  const r = await request(`http://127.0.0.1:${gw.port}/v2/x/tags/list?n=2&last=a%2Fb`, { headers: {
     Host: 'registry.example:5443', Authorization: 'Basic dTpw', 'X-Forwarded-For': '6.6.6.6', 'User-Agent': 'docker/24.0.5',
-  });
+  } });
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), '{"ok":true}');
-  assert.equal(count(r.raw, 'docker-distribution-api-version'), 1);
+  assert.equal(r.headerValues('docker-distribution-api-version').length, 1);
   assert.equal(r.headers['docker-distribution-api-version'], 'registry/2.0');
   assert.equal(r.headers.location, 'http://elsewhere.example:5000/v2/x/blobs/uploads/u-1?_state=a%2Fb');   // not rewritten
   assert.equal(r.headers.range, '0-1023');
@@ -205,10 +189,10 @@ test('plain upstream: API version header added once, other headers and bodies pa
   assert.equal(seen['x-real-ip'], '127.0.0.1');
   assert.equal(seen['user-agent'], 'docker/24.0.5');
 
-  const head = await call(gw.port, 'HEAD', '/v2/x/blobs/sha256:' + '0'.repeat(64));
+  const head = await request(`http://127.0.0.1:${gw.port}/v2/x/blobs/sha256:${'0'.repeat(64)}`, { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.equal(head.headers['docker-distribution-api-version'], 'registry/2.0');
-  const del = await call(gw.port, 'DELETE', '/v2/x/manifests/sha256:' + '0'.repeat(64));
+  const del = await request(`http://127.0.0.1:${gw.port}/v2/x/manifests/sha256:${'0'.repeat(64)}`, { method: 'DELETE' });
   assert.equal(del.status, 202);
 });
 
@@ -216,7 +200,7 @@ test('plain upstream: the path is sent byte for byte (no dot-segment or escape n
   const up = await plainUpstream(t);
   const gw = await startGateway(t, { target: `http://127.0.0.1:${up.port}` });
   for (const path of ['/v2/a/../b/manifests/x', '/v2/a/%2e%2e/b/tags/list', '/v2//double/slash/', '/v2/a/blobs/uploads/u?_state=x%3D%3D&digest=sha256%3Aab']) {
-    const r = await call(gw.port, 'GET', path);
+    const r = await request(`http://127.0.0.1:${gw.port}${path}`);
     assert.equal(r.status, 200);
     assert.equal(up.seen.at(-1)![':url'], path);
   }
@@ -225,7 +209,7 @@ test('plain upstream: the path is sent byte for byte (no dot-segment or escape n
 test('options: stripAuthorization drops credentials; ensureApiVersionHeader false leaves the header out', async (t) => {
   const up = await plainUpstream(t);
   const gw = await startGateway(t, { target: `http://127.0.0.1:${up.port}`, stripAuthorization: true, ensureApiVersionHeader: false });
-  const r = await call(gw.port, 'GET', '/v2/', { Authorization: 'Basic dTpw' });
+  const r = await request(`http://127.0.0.1:${gw.port}/v2/`, { headers: { Authorization: 'Basic dTpw' } });
   assert.equal(r.status, 200);
   assert.equal(r.headers['docker-distribution-api-version'], undefined);
   assert.equal(up.seen.at(-1)!.authorization, undefined);
@@ -244,12 +228,12 @@ test('streams both ways: bytes reach the other side before either body ends', as
     headers: { 'Transfer-Encoding': 'chunked' } });
   const cres = once(creq, 'response');
   creq.write(Buffer.alloc(1024, 1));
-  const upstreamReq = await firstChunk;
+  const upstreamReq = await withDeadline(firstChunk, 10_000, 'the first chunk at the upstream');
   assert.equal(upstreamReq.complete, false);
   creq.end(Buffer.alloc(1024, 2));
-  const [res] = await cres as [http.IncomingMessage];
+  const [res] = await withDeadline(cres, 10_000, 'the response to the PATCH') as [http.IncomingMessage];
   res.resume();
-  await once(res, 'end');
+  await withDeadline(once(res, 'end'), 10_000, 'the end of the PATCH response');
 
   // download: the client sees the first chunk while the upstream is still writing
   let finish!: () => void;
@@ -260,13 +244,13 @@ test('streams both ways: bytes reach the other side before either body ends', as
     finish = () => res2.end('last');
   });
   const dreq = http.get({ host: '127.0.0.1', port: gw.port, path: '/v2/x/blobs/sha256:aa', agent: false });
-  const [dres] = await once(dreq, 'response') as [http.IncomingMessage];
-  const [first] = await once(dres, 'data');
+  const [dres] = await withDeadline(once(dreq, 'response'), 10_000, 'the download response') as [http.IncomingMessage];
+  const [first] = await withDeadline(once(dres, 'data'), 10_000, 'the first bytes of the download');
   assert.equal(String(first), 'first');
   finish();
   let rest = '';
   dres.on('data', (d) => { rest += d; });
-  await once(dres, 'end');
+  await withDeadline(once(dres, 'end'), 10_000, 'the end of the download');
   assert.equal(rest, 'last');
 });
 
@@ -278,7 +262,7 @@ test('upstream refusing connections: 502 OCI UNKNOWN, every time, without crashi
   // Port 1 (tcpmux) has no listener on a test machine: a deterministic ECONNREFUSED.
   const gw = await startGateway(t, { target: 'http://127.0.0.1:1', log: cap.log });
   for (const [method, body] of [['GET', undefined], ['POST', Buffer.alloc(64 * 1024)], ['HEAD', undefined]] as const) {
-    const r = await call(gw.port, method, '/v2/x/blobs/uploads/', { 'X-Request-Id': `down-${method}` }, body);
+    const r = await request(`http://127.0.0.1:${gw.port}/v2/x/blobs/uploads/`, { method, headers: { 'X-Request-Id': `down-${method}` }, body });
     assert.equal(r.status, 502, method);
     assert.equal(r.headers['docker-distribution-api-version'], 'registry/2.0');
     assert.equal(r.headers['content-type'], 'application/json');
@@ -297,12 +281,12 @@ test('upstream resetting connections: 502, then the proxy serves again once it r
   server.on('connection', (s: net.Socket) => { if (mode === 'reset') s.destroy(); });
   const port = await listen(t, server);
   const gw = await startGateway(t, { target: `http://127.0.0.1:${port}` });
-  const r1 = await call(gw.port, 'GET', '/v2/');
+  const r1 = await request(`http://127.0.0.1:${gw.port}/v2/`);
   assert.equal(r1.status, 502);
   assert.deepEqual(JSON.parse(r1.body.toString()), OCI_502);
-  assert.equal(count(r1.raw, 'docker-distribution-api-version'), 1);
+  assert.equal(r1.headerValues('docker-distribution-api-version').length, 1);
   mode = 'ok';
-  const r2 = await call(gw.port, 'GET', '/v2/');
+  const r2 = await request(`http://127.0.0.1:${gw.port}/v2/`);
   assert.deepEqual([r2.status, r2.body.toString()], [200, 'recovered']);
 });
 
@@ -315,12 +299,12 @@ test('upstream dying mid-response: the client connection is closed, not left han
   });
   const gw = await startGateway(t, { target: `http://127.0.0.1:${up.port}` });
   const creq = http.get({ host: '127.0.0.1', port: gw.port, path: '/v2/x/blobs/sha256:aa', agent: false });
-  const [res] = await once(creq, 'response') as [http.IncomingMessage];
+  const [res] = await withDeadline(once(creq, 'response'), 10_000, 'the response') as [http.IncomingMessage];
   assert.equal(res.statusCode, 200);
   res.resume();
-  await once(res, 'aborted');
+  await withDeadline(once(res, 'aborted'), 10_000, 'the client connection to be closed');
   up.set((req, res2) => { req.resume(); res2.end('fine'); });
-  const again = await call(gw.port, 'GET', '/v2/');
+  const again = await request(`http://127.0.0.1:${gw.port}/v2/`);
   assert.deepEqual([again.status, again.body.toString()], [200, 'fine']);
 });
 
@@ -330,15 +314,15 @@ test('idle timeout: a silent upstream gets 502; a stall mid-body closes the clie
 
   up.set((req) => { req.resume(); });   // never answers
   const closed = new Promise<void>((resolve) => up.events.once('request', (_req, res: http.ServerResponse) => res.once('close', resolve)));
-  const r = await call(gw.port, 'GET', '/v2/');
+  const r = await request(`http://127.0.0.1:${gw.port}/v2/`);
   assert.equal(r.status, 502);
-  await closed;   // and the upstream request was torn down
+  await withDeadline(closed, 10_000, 'the upstream request to be torn down');   // and the upstream request was torn down
 
   up.set((req, res) => { req.resume(); res.writeHead(200, { 'Content-Length': 100 }); res.write('some'); });   // stalls
   const creq = http.get({ host: '127.0.0.1', port: gw.port, path: '/v2/x/blobs/sha256:aa', agent: false });
-  const [res] = await once(creq, 'response') as [http.IncomingMessage];
+  const [res] = await withDeadline(once(creq, 'response'), 10_000, 'the response') as [http.IncomingMessage];
   res.resume();
-  await once(res, 'aborted');
+  await withDeadline(once(res, 'aborted'), 10_000, 'the stalled response to be cut off');
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -352,13 +336,13 @@ test('client abort mid-upload destroys the upstream request', async (t) => {
     headers: { 'Content-Length': 10 * MiB } });
   creq.on('error', () => {});
   creq.write(Buffer.alloc(64 * 1024));
-  const upReq = await upstreamSaw;
+  const upReq = await withDeadline(upstreamSaw, 10_000, 'the upload at the upstream');
   const upErr = new Promise<Error>((resolve) => upReq.once('error', resolve));
   const upClosed = new Promise((resolve) => upReq.once('close', resolve));
   creq.destroy();
-  await upClosed;
+  await withDeadline(upClosed, 10_000, 'the upstream request to close');
   assert.equal(upReq.complete, false);
-  assert.equal(((await upErr) as NodeJS.ErrnoException).code, 'ECONNRESET');   // 'aborted'
+  assert.equal(((await withDeadline(upErr, 10_000, 'the upstream request error')) as NodeJS.ErrnoException).code, 'ECONNRESET');   // 'aborted'
 });
 
 test('client abort mid-download closes the upstream response', async (t) => {
@@ -371,12 +355,12 @@ test('client abort mid-download closes the upstream response', async (t) => {
   const gw = await startGateway(t, { target: `http://127.0.0.1:${up.port}` });
   const creq = http.get({ host: '127.0.0.1', port: gw.port, path: '/v2/x/blobs/sha256:aa', agent: false });
   creq.on('error', () => {});
-  const [res] = await once(creq, 'response') as [http.IncomingMessage];
-  await once(res, 'data');
-  const upRes = await upstreamRes;
+  const [res] = await withDeadline(once(creq, 'response'), 10_000, 'the download response') as [http.IncomingMessage];
+  await withDeadline(once(res, 'data'), 10_000, 'the first bytes of the download');
+  const upRes = await withDeadline(upstreamRes, 10_000, 'the upstream response');
   const upClosed = once(upRes, 'close');
   creq.destroy();
-  await upClosed;
+  await withDeadline(upClosed, 10_000, 'the upstream response to close');
   assert.equal(upRes.writableFinished, false);
 });
 
@@ -385,12 +369,12 @@ test('https upstream: verified against the configured CA, refused without it', a
   const server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => { req.resume(); res.end(`tls ${req.url}`); });
   const port = await listen(t, server);
   const trusted = await startGateway(t, { target: `https://localhost:${port}`, ca: cert.cert });
-  const ok = await call(trusted.port, 'GET', '/v2/');
+  const ok = await request(`http://127.0.0.1:${trusted.port}/v2/`);
   assert.deepEqual([ok.status, ok.body.toString()], [200, 'tls /v2/']);
   assert.equal(ok.headers['docker-distribution-api-version'], 'registry/2.0');
   const cap = captureLog();
   const untrusted = await startGateway(t, { target: `https://localhost:${port}`, log: cap.log });
-  const bad = await call(untrusted.port, 'GET', '/v2/');
+  const bad = await request(`http://127.0.0.1:${untrusted.port}/v2/`);
   assert.equal(bad.status, 502);
   assert.match(cap.lines.find((l) => l.msg === 'upstream unavailable')!.err.code, /SELF_SIGNED|UNABLE_TO_VERIFY/);
 });

@@ -25,6 +25,8 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** On a connection of its own, closed after the response (Connection: close); default: a pooled keep-alive one. */
   fresh?: boolean;
+  /** The local address to connect from (e.g. 127.0.0.2, to be another loopback peer). */
+  localAddress?: string;
 }
 
 export interface HttpResponse {
@@ -44,10 +46,10 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 // Pooled keep-alive connections, one agent per TLS trust setting. Keep-alive also exposes servers that
 // answer early without draining a request body (the next request on the socket would then be garbage).
 const agents = new Map<string, Agent>();
-function agentFor(tls: TlsOptions): Agent {
-  const key = JSON.stringify(tls);
+function agentFor(tls: TlsOptions, localAddress: string | undefined): Agent {
+  const key = JSON.stringify([tls, localAddress]);
   let a = agents.get(key);
-  if (!a) { a = new Agent({ connections: 64, connect: tls }); agents.set(key, a); }
+  if (!a) { a = new Agent({ connections: 64, connect: tls, localAddress }); agents.set(key, a); }
   return a;
 }
 
@@ -74,8 +76,8 @@ export async function request(url: string | URL, o: RequestOptions = {}): Promis
   if (o.ca !== undefined) tls.ca = o.ca;
   if (o.rejectUnauthorized !== undefined) tls.rejectUnauthorized = o.rejectUnauthorized;
   if (o.servername !== undefined) tls.servername = o.servername;
-  const own = o.fresh ? new Client(origin, { connect: tls, pipelining: 0 }) : undefined;
-  const dispatcher: Dispatcher = own ?? agentFor(tls);
+  const own = o.fresh ? new Client(origin, { connect: tls, pipelining: 0, localAddress: o.localAddress }) : undefined;
+  const dispatcher: Dispatcher = own ?? agentFor(tls, o.localAddress);
   const signal = AbortSignal.timeout(timeoutMs);
   try {
     const r = await dispatcher.request({
