@@ -1,15 +1,11 @@
 // The access-control seam between the gateway and authentication back ends (htpasswd now, token auth
-// later). Implementations decide who the caller is and whether it may do what it asks; they never
-// write responses: a refusal is a thrown ChallengeError that the gateway turns into an OCI 401.
+// later). Implementations decide who the caller is and whether it may do what the route grammar
+// (http/v2-routes.ts) says the request needs; they never write responses: a refusal is a thrown
+// ChallengeError that the gateway turns into an OCI 401 through the one error writer.
 import type { IncomingMessage } from 'node:http';
+import type { Access } from '../http/v2-routes.js';
 
-/** One thing the request wants to do, in the token-auth "scope" shape (`repository:name:pull,push`). */
-export interface Access {
-  type: 'repository' | 'registry';
-  /** Repository name, or `catalog` for `type: 'registry'`. */
-  name: string;
-  actions: ('pull' | 'push' | 'delete' | '*')[];
-}
+export type { Access };
 
 /** Who was let in. `user` is null for anonymous access. */
 export interface Grant {
@@ -31,22 +27,16 @@ export interface AccessController {
 export type ChallengeReason = 'missing' | 'malformed' | 'invalid';
 
 /**
- * "Authenticate and try again": the gateway answers 401 with `WWW-Authenticate: <wwwAuthenticate>`
- * and the OCI body `{"errors":[{"code":"UNAUTHORIZED",...}]}` (see `body()`). `reason` is for the
- * log line only; the client always gets the same generic answer.
+ * "Authenticate and try again": the gateway answers 401 UNAUTHORIZED with
+ * `WWW-Authenticate: <wwwAuthenticate>`. `reason` is for the log line only; the client always gets
+ * the same generic answer.
  */
 export class ChallengeError extends Error {
   readonly code = 'UNAUTHORIZED' as const;
-  readonly status = 401;
   /** `user` is set only for a known user with a wrong password (safe to log; an unknown name might be a password). */
   constructor(readonly wwwAuthenticate: string, readonly reason: ChallengeReason = 'missing', readonly user?: string) {
     super('authentication required');
     this.name = 'ChallengeError';
-  }
-
-  /** The OCI error envelope, as a JSON string. */
-  body(): string {
-    return JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
   }
 }
 

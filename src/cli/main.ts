@@ -8,7 +8,7 @@ import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger, silentLogger } from '../log/logger.js';
 import { startServer } from '../gateway/server.js';
-import { requestIdMixin } from '../gateway/request-context.js';
+import { requestIdMixin } from '../util/request-context.js';
 import { createTlsManager, TlsError } from '../gateway/tls.js';
 import { tuneGc } from './gc-tuning.js';
 import { startIdleCollector } from './idle-gc.js';

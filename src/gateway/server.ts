@@ -11,7 +11,6 @@ import type { Config } from '../config/schema.js';
 import { httpURL } from '../config/values.js';
 import type { Logger } from '../log/logger.js';
 import { createRegistryApp, type RegistryApp } from '../registry/api/app.js';
-import { createDriver } from '../registry/storage/factory.js';
 import { startDebugServer, type DebugServer } from '../debug/server.js';
 import { startHealthChecks } from '../health/registry.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -64,11 +63,10 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   let metrics: Metrics | undefined;
   try {
     const embedded = config.upstreams.v2 === 'embedded';
-    // The app and the storagedriver health check share one driver.
-    const driver = embedded && !opts.registryApp ? createDriver(config.registry.storage, log) : undefined;
-    const app = opts.registryApp ?? (embedded ? await createRegistryApp(config.registry, { log, driver }) : undefined);
+    const app = opts.registryApp ?? (embedded ? await createRegistryApp(config.registry, { log }) : undefined);
     if (app) closers.push(() => app.close());
-    const health = startHealthChecks(config.registry.health, driver, log);
+    // The storagedriver check is the embedded app's probe (sidecar mode has no storage of its own).
+    const health = startHealthChecks(config.registry.health, embedded ? app?.storage : undefined, log);
     closers.push(() => health.stop());
     const debugCfg = config.registry.http?.debug;
     if (debugCfg) {
@@ -151,7 +149,7 @@ function proxyTo(target: string, config: Config, log: Logger, opts: ServerOption
   return createUpstreamProxy({
     target, readTimeoutMs: config.proxy.readtimeout, log, ca: opts.upstreamCa,
     ...(isV1
-      ? { stripAuthorization: config.upstreams.v1auth === 'strip', ensureApiVersionHeader: false }
+      ? { stripAuthorization: config.upstreams.v1auth === 'strip' }
       : {}),
   });
 }

@@ -1,10 +1,14 @@
 // Sidecar mode: passes /v2 requests to an external registry (Distribution) over keep-alive
 // connections, streaming both ways, like the nginx recipe's `proxy_pass`. It never buffers a
-// body, never rewrites Location, and never throws: upstream failures become a 502 OCI error.
+// body, never rewrites Location, and never throws: upstream failures become a 502 OCI error through
+// the one error writer. The API version header is the pipeline's (set before the proxy runs).
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { createRequire } from 'node:module';
-import type { Logger } from '../log/logger.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { OciError } from '../registry/api/errors.js';
+import { API_VERSION_HEADER } from '../registry/api/headers.js';
+import { sendError } from '../registry/api/send-error.js';
 
 export interface UpstreamProxyOptions {
   /** `http://host:port` or `https://host:port`; no path, query or credentials. */
@@ -14,8 +18,6 @@ export interface UpstreamProxyOptions {
   log: Logger;
   /** Drop the client's Authorization header (the gateway authenticated it). Default false, as nginx. */
   stripAuthorization?: boolean;
-  /** Add `Docker-Distribution-Api-Version: registry/2.0` when the upstream did not send it. Default true. */
-  ensureApiVersionHeader?: boolean;
   /** Extra trusted CA(s) for an https upstream. */
   ca?: string | Buffer | Array<string | Buffer>;
 }
@@ -44,8 +46,10 @@ export class UpstreamConfigError extends Error {
   }
 }
 
-export const API_VERSION_HEADER = 'docker-distribution-api-version';
-const UNAVAILABLE = JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'upstream unavailable' }] });
+const quiet = silentLogger();
+
+/** Headers of ours that a failed proxy attempt keeps; everything else may have come from the upstream. */
+const KEEP_ON_FAILURE = new Set(['x-request-id', API_VERSION_HEADER.toLowerCase()]);
 
 export function parseUpstreamTarget(target: string): URL {
   let url: URL;
@@ -59,7 +63,6 @@ export function parseUpstreamTarget(target: string): URL {
 export function createUpstreamProxy(opts: UpstreamProxyOptions): UpstreamProxy {
   const url = parseUpstreamTarget(opts.target);
   if (!(opts.readTimeoutMs > 0)) throw new UpstreamConfigError(opts.target, 'readTimeoutMs must be > 0');
-  const ensureHeader = opts.ensureApiVersionHeader ?? true;
   const log = opts.log.child({ module: 'upstream', upstream: url.origin });
   const agent = url.protocol === 'https:'
     ? new https.Agent({ keepAlive: true, ca: opts.ca })
@@ -79,11 +82,7 @@ export function createUpstreamProxy(opts: UpstreamProxyOptions): UpstreamProxy {
   });
 
   // The pipe does not end the client response when the upstream response dies mid-body; do it here.
-  // Add the API version header before http-proxy copies the upstream headers onto res.
   proxy.on('proxyRes', (proxyRes, _req, res) => {
-    if (ensureHeader && proxyRes.headers[API_VERSION_HEADER] === undefined) {
-      proxyRes.headers[API_VERSION_HEADER] = 'registry/2.0';
-    }
     proxyRes.once('close', () => {
       if (!proxyRes.complete && !res.destroyed) res.destroy();
     });
@@ -103,16 +102,10 @@ export function createUpstreamProxy(opts: UpstreamProxyOptions): UpstreamProxy {
     }
     rlog.error({ err, method: req.method, upstream: url.origin }, 'upstream unavailable');
     for (const name of res.getHeaderNames()) {   // e.g. upstream headers copied before the failure
-      if (name !== 'x-request-id') res.removeHeader(name);
+      if (!KEEP_ON_FAILURE.has(name)) res.removeHeader(name);
     }
-    // A request body still arriving cannot be answered and then drained cheaply: close after the 502.
-    if (!req.complete) res.setHeader('Connection', 'close');
-    res.writeHead(502, {
-      'Content-Type': 'application/json',
-      'Content-Length': Buffer.byteLength(UNAVAILABLE),
-      'Docker-Distribution-Api-Version': 'registry/2.0',
-    });
-    res.end(UNAVAILABLE);
+    // Logged above with the cause; the writer's own line would repeat it.
+    sendError(req, res, new OciError('UNKNOWN', undefined, 502, undefined, 'upstream unavailable'), quiet);
   }
 
   return {

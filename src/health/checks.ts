@@ -1,10 +1,8 @@
-// The health checks Distribution offers (health.storagedriver, health.file, health.http, health.tcp),
-// each a function that resolves when healthy and rejects with the reason when not. They run no
+// The health checks Distribution offers (health.file, health.http, health.tcp; the storage driver's is
+// the registry app's own probe, see registry.ts), each a function that resolves when healthy and rejects with the reason when not. They run no
 // timers and keep no state (registry.ts schedules them); every check is bounded by a timeout.
 import { access } from 'node:fs/promises';
 import { connect } from 'node:net';
-import type { StorageDriver } from '../registry/storage/driver.js';
-import { PathNotFoundError } from '../registry/storage/driver.js';
 
 export type Check = () => Promise<void>;
 
@@ -52,13 +50,3 @@ export function tcpCheck(o: { host: string; port: number; timeout: number }): Ch
 }
 
 /** Lists the storage root through the driver; a missing root (an empty registry) is healthy. */
-export function storageDriverCheck(driver: StorageDriver, timeout = 10_000): Check {
-  return async () => {
-    try {
-      await driver.list('/', { signal: AbortSignal.timeout(timeout) });
-    } catch (err) {
-      if (err instanceof PathNotFoundError) return;
-      throw err;
-    }
-  };
-}

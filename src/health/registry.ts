@@ -3,8 +3,13 @@
 // It knows no HTTP: the pipeline asks unhealthy(), the debug server shows status().
 import type { HealthConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { StorageDriver } from '../registry/storage/driver.js';
-import { fileCheck, httpCheck, storageDriverCheck, tcpCheck, type Check } from './checks.js';
+import { fileCheck, httpCheck, tcpCheck, type Check } from './checks.js';
+
+/** The registry's storage probe (RegistryApp.storage): it lists the store's root within the signal. */
+export interface StorageProbe { name: string; check(o: { signal: AbortSignal }): Promise<void> }
+
+/** How long one storage probe may take before it counts as a failure. */
+const STORAGE_CHECK_TIMEOUT_MS = 10_000;
 
 export interface HealthRegistry {
   /** Check name → reason, for every check that is currently unhealthy ({} when all pass). */
@@ -58,11 +63,13 @@ export function createHealthRegistry(log: Logger): HealthRegistry {
 }
 
 /** Registers the checks `cfg` names, with Distribution's check names (storagedriver_<driver>, file path, uri, addr). */
-export function startHealthChecks(cfg: HealthConfig | undefined, driver: StorageDriver | undefined, log: Logger): HealthRegistry {
+export function startHealthChecks(cfg: HealthConfig | undefined, storage: StorageProbe | undefined, log: Logger): HealthRegistry {
   const h = createHealthRegistry(log);
   if (!cfg) return h;
   const sd = cfg.storagedriver;
-  if (sd.enabled && driver) h.register(`storagedriver_${driver.name}`, storageDriverCheck(driver), sd);
+  if (sd.enabled && storage) {
+    h.register(`storagedriver_${storage.name}`, () => storage.check({ signal: AbortSignal.timeout(STORAGE_CHECK_TIMEOUT_MS) }), sd);
+  }
   for (const f of cfg.file) h.register(f.file, fileCheck(f.file), { interval: f.interval, threshold: 0 });
   for (const c of cfg.http) h.register(c.uri, httpCheck(c), c);
   for (const c of cfg.tcp) {

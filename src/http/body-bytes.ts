@@ -14,23 +14,26 @@ export function countBodyBytes(req: IncomingMessage, res: ServerResponse): BodyB
   const c = { bytesIn: 0, bytesOut: 0 };
   counters.set(res, c);
   const push = req.push;
-  req.push = function (chunk: any, encoding?: BufferEncoding) {
-    if (chunk) c.bytesIn += chunk.length;
+  req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding) {
+    if (chunk instanceof Uint8Array) c.bytesIn += chunk.byteLength;
+    else if (typeof chunk === 'string') c.bytesIn += Buffer.byteLength(chunk, encoding);
     return push.call(this, chunk, encoding);
   };
   const count = (chunk: unknown, encoding?: unknown) => {
     if (typeof chunk === 'string') c.bytesOut += Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding as BufferEncoding : 'utf8');
     else if (chunk instanceof Uint8Array) c.bytesOut += chunk.byteLength;
   };
-  const write = res.write;
-  res.write = function (this: ServerResponse, chunk: any, ...rest: any[]) {
+  // write() and end() have several overloads; the wrappers take what the caller gave and pass it on as is.
+  type Passthrough = (this: ServerResponse, ...args: unknown[]) => unknown;
+  const write = res.write as Passthrough;
+  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
     count(chunk, rest[0]);
-    return (write as any).call(this, chunk, ...rest);
+    return write.call(this, chunk, ...rest);
   } as typeof res.write;
-  const end = res.end;
-  res.end = function (this: ServerResponse, chunk?: any, ...rest: any[]) {
+  const end = res.end as Passthrough;
+  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
     if (typeof chunk !== 'function') count(chunk, rest[0]);
-    return (end as any).call(this, chunk, ...rest);
+    return end.call(this, chunk, ...rest);
   } as typeof res.end;
   return c;
 }

@@ -17,7 +17,7 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return opts.destination ? pino(options, opts.destination as any) : pino(options);
+  return opts.destination ? pino(options, opts.destination) : pino(options);
 }
 
 /** A logger that discards everything, for tests and library use. */

@@ -11,6 +11,7 @@ import { stats as notificationStats } from '../registry/notify/listener.js';
 import { onUploadCommit } from '../registry/core/upload-calls.js';
 import { onStorageCall } from '../registry/storage/base.js';
 import { countBodyBytes } from '../http/body-bytes.js';
+import { isV2Path, pathOf, v2Request } from '../http/v2-routes.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -20,18 +21,12 @@ export interface Metrics {
   close(): void;
 }
 
-/** Distribution-like route names for /v2 paths; 'other' outside /v2. Never a repository name (cardinality). */
-export function routeOf(url: string): string {
-  const path = url.split('?')[0]!;
-  if (path === '/v2' || path === '/v2/') return 'base';
-  if (!path.startsWith('/v2/')) return path.startsWith('/v1/') || path === '/v1' ? 'v1' : 'other';
-  if (path === '/v2/_catalog') return 'catalog';
-  if (/\/blobs\/uploads(\/|$)/.test(path)) return 'blob_upload';
-  if (/\/blobs\/[^/]+$/.test(path)) return 'blob';
-  if (/\/manifests\/[^/]+$/.test(path)) return 'manifest';
-  if (/\/tags\/list$/.test(path)) return 'tags';
-  if (/\/referrers\/[^/]+$/.test(path)) return 'referrers';
-  return 'unknown';
+/** Distribution-like route names (http/v2-routes.ts's `metric`) for /v2; 'v1' or 'other' outside. Never a
+ *  repository name (cardinality). */
+export function routeOf(req: IncomingMessage): string {
+  const path = pathOf(req.url ?? '/');
+  if (isV2Path(path)) return v2Request(req).metric;
+  return path === '/v1' || path.startsWith('/v1/') ? 'v1' : 'other';
 }
 
 export interface MetricsOptions {
@@ -91,7 +86,7 @@ export function createMetrics(o: MetricsOptions = {}): Metrics {
       const started = process.hrtime.bigint();
       const bytes = countBodyBytes(req, res);
       res.once('close', () => {
-        const l = { method: req.method ?? '', route: routeOf(req.url ?? '/') };
+        const l = { method: req.method ?? '', route: routeOf(req) };
         requests.inc({ ...l, status: String(res.statusCode) });
         duration.observe(l, Number(process.hrtime.bigint() - started) / 1e9);
         if (bytes.bytesIn) bytesIn.inc(l, bytes.bytesIn);

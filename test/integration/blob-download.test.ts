@@ -9,7 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FilesystemDriver } from '../../src/registry/storage/drivers/filesystem.js';
-import { recyclerOf } from '../../src/registry/storage/recycle.js';
+import { recyclerOf } from '../../src/util/recycle.js';
 import { startRegistry } from '../support/registry-server.js';
 import { pushBlob, randomBlob, sha256 } from '../support/oci-client.js';
 import { request } from '../support/http.js';

@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { loadConfigFromString } from '../../src/config/load.js';
 import { createLogger, silentLogger } from '../../src/log/logger.js';
-import { createDescriptorCache, redisOptionsFromConfig } from '../../src/registry/cache/factory.js';
+import { descriptorCacheFromConfig, redisOptionsFromConfig } from '../../src/registry/api/app.js';
 import { MemoryDescriptorCache } from '../../src/registry/cache/memory.js';
 import { RedisDescriptorCache } from '../../src/registry/cache/redis.js';
 import { redisSkip, startRedis, type TestRedis } from '../support/redis-server.js';
@@ -139,7 +139,7 @@ describe('redis cache', { skip }, () => {
       socket: { host: '127.0.0.1', port }, password: 's3cret', db: 3, dialTimeoutMs: 2000, readTimeoutMs: 250, writeTimeoutMs: 300,
     });
     const { log, lines } = capture();
-    const cache = createDescriptorCache(cfg.registry, log) as RedisDescriptorCache;
+    const cache = descriptorCacheFromConfig(cfg.registry, log) as RedisDescriptorCache;
     t.after(() => cache.close());
     await waitHealthy(cache);
     const d = digestOf('tcp');

@@ -19,7 +19,7 @@ import bcrypt from 'bcryptjs';
 import { loadConfigFromString } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/gateway/server.js';
 import { NOT_FOUND_BODY } from '../../src/gateway/pipeline.js';
-import { requestIdMixin } from '../../src/gateway/request-context.js';
+import { requestIdMixin } from '../../src/util/request-context.js';
 import { createLogger } from '../../src/log/logger.js';
 import { captureLog, makeTestCert, type CapturedLog } from '../support/tls-certs.js';
 import { distributionAvailable, startDistribution } from '../support/distribution.js';
@@ -105,14 +105,14 @@ const UA_TABLE: [ua: string | undefined, rejected: boolean][] = [
   [undefined, false],
 ];
 
-test('old clients: a rejected User-Agent gets a plain 404 on /v2 before any challenge; others are challenged', async (t) => {
+test('old clients: a rejected User-Agent gets the gateway\'s OCI 404 on /v2 before any challenge; others are challenged', async (t) => {
   const { port } = await gateway(t, '', { auth: true });
   for (const [ua, rejected] of UA_TABLE) {
     const r = await request(`http://127.0.0.1:${port}/v2/`, { headers: ua === undefined ? {} : { 'User-Agent': ua } });
     assert.equal(r.status, rejected ? 404 : 401, String(ua));
     assert.equal(r.headers['www-authenticate'], rejected ? undefined : 'Basic realm="Test Realm"', String(ua));
     assert.equal(r.headerValues(API).length, 1, String(ua));
-    if (rejected) assert.equal(r.text(), '404 page not found\n');
+    if (rejected) assert.deepEqual([r.headers['content-type'], r.text()], ['application/json', NOT_FOUND_BODY]);
   }
   // Only /v2 is subject to the rule: the same agent elsewhere gets the ordinary 404 JSON.
   const other = await request(`http://127.0.0.1:${port}/v1/_ping`, { headers: { 'User-Agent': 'docker/1.5.0' } });

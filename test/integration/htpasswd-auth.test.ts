@@ -65,7 +65,7 @@ async function setup(t: TestContext, content: string, opts: Partial<HtpasswdAcce
       (g) => res.end(JSON.stringify(g)),
       (err) => {
         if (!(err instanceof ChallengeError)) { res.statusCode = 500; res.end(String(err)); return; }
-        res.writeHead(401, { 'www-authenticate': err.wwwAuthenticate, 'content-type': 'application/json' }).end(err.body());
+        res.writeHead(401, { 'www-authenticate': err.wwwAuthenticate, 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: err.code, message: err.message }] }));
       });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfigFromString } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { createDescriptorCache, redisOptionsFromConfig } from '../../src/registry/cache/factory.js';
+import { descriptorCacheFromConfig, redisOptionsFromConfig } from '../../src/registry/api/app.js';
 import { MemoryDescriptorCache } from '../../src/registry/cache/memory.js';
 
 const load = (yaml: string, env: Record<string, string> = {}) => loadConfigFromString(yaml, '/etc/berth/gateway.yml', env);
@@ -18,13 +18,13 @@ describe('config: blob-descriptor cache and redis', () => {
     const c = load('');
     assert.equal(c.registry.storage.cache, undefined);
     assert.equal(c.registry.redis, undefined);
-    assert.equal(createDescriptorCache(c.registry, silentLogger()), undefined);
+    assert.equal(descriptorCacheFromConfig(c.registry, silentLogger()), undefined);
   });
 
   it('cache: {} means the in-memory cache with 10000 entries', () => {
     const c = load('registry:\n  storage:\n    cache: {}\n');
     assert.deepEqual(c.registry.storage.cache, { blobdescriptor: 'inmemory', blobdescriptorsize: 10000 });
-    assert.ok(createDescriptorCache(c.registry, silentLogger()) instanceof MemoryDescriptorCache);
+    assert.ok(descriptorCacheFromConfig(c.registry, silentLogger()) instanceof MemoryDescriptorCache);
   });
 
   it('redis section: defaults and every key', () => {

@@ -14,7 +14,7 @@ import { DirectAppendStream } from '../../src/registry/storage/drivers/fs-direct
 import { READ_BLOCK, WRITE_BLOCK as BLOCK, blockBytes, giveBack, takeBlock } from '../../src/registry/storage/drivers/aligned-blocks.js';
 import { FilesystemDriver } from '../../src/registry/storage/drivers/filesystem.js';
 import { StorageParameterError } from '../../src/registry/storage/base.js';
-import { recyclerOf } from '../../src/registry/storage/recycle.js';
+import { recyclerOf } from '../../src/util/recycle.js';
 import { makeTempDir } from '../support/tmp.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -1,6 +1,7 @@
 // registry.health / registry.http.debug config rows (values, defaults, every message) and the
 // metrics route classifier (no repository names in labels).
 import { test } from 'node:test';
+import type { IncomingMessage } from 'node:http';
 import assert from 'node:assert/strict';
 import { loadConfigFromString } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/config-error.js';
@@ -55,5 +56,5 @@ test('metrics routes', () => {
     ['/v2/a/blobs/sha256:00', 'blob'], ['/v2/a/manifests/latest', 'manifest'], ['/v2/a/tags/list', 'tags'],
     ['/v2/a/referrers/sha256:00', 'referrers'], ['/v2/a/other', 'unknown'], ['/v1/_ping', 'v1'], ['/metrics', 'other'],
   ];
-  for (const [url, route] of rows) assert.equal(routeOf(url), route, url);
+  for (const [url, route] of rows) assert.equal(routeOf({ url, method: 'GET' } as IncomingMessage), route, url);
 });

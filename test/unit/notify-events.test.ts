@@ -1,9 +1,10 @@
 // Pure pieces of the notification envelope, table-driven: request.addr as Distribution's RemoteAddr,
-// actor.name from the recorded user, endpoint URL redaction (/debug/vars, errors, logs).
+// the request facts an event is built from, actor.name from the authenticated user, endpoint URL redaction (/debug/vars, errors, logs).
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
-import { buildEvent, remoteAddr } from '../../src/registry/notify/events.js';
+import { remoteAddr, requestFacts } from '../../src/registry/api/request-facts.js';
+import { buildEvent } from '../../src/registry/notify/events.js';
 import { redactURL } from '../../src/registry/notify/sinks/http.js';
 
 /** The fields buildEvent/remoteAddr read from a request: headers and the peer. */
@@ -24,14 +25,17 @@ test('remoteAddr: first X-Forwarded-For entry, else X-Real-IP, when an IP; else 
   for (const [headers, peer, want] of rows) assert.equal(remoteAddr(req(headers, peer)), want, JSON.stringify({ headers, peer }));
 });
 
-test('buildEvent: actor.name is the recorded user; anonymous requests have an empty actor', () => {
+test('buildEvent: request fields from the request facts; actor.name is the user; anonymous requests have an empty actor', () => {
   const source = { addr: 'host', instanceID: 'i' };
   const t = { repository: 'a/b', kind: 'blob' as const, digest: 'sha256:' + '0'.repeat(64), size: 1 };
-  const r = req({ host: 'reg.example:5000', 'user-agent': 'ua/1', 'x-request-id': 'rid-1' });
-  const named = buildEvent('push', t, r, source, { includeReferences: false, user: 'alice' });
+  const facts = requestFacts(req({ host: 'reg.example:5000', 'user-agent': 'ua/1', 'x-request-id': 'rid-1' }));
+  const named = buildEvent('push', t, { ...facts, user: 'alice' }, source, { includeReferences: false });
   assert.deepEqual(named.actor, { name: 'alice' });
   assert.deepEqual(named.request, { id: 'rid-1', addr: '10.0.0.9:51234', host: 'reg.example:5000', method: 'PUT', useragent: 'ua/1' });
-  assert.deepEqual(buildEvent('push', t, r, source, { includeReferences: false }).actor, {});
+  assert.equal(named.target.url, `http://reg.example:5000/v2/a/b/blobs/${t.digest}`);
+  assert.deepEqual(buildEvent('push', t, facts, source, { includeReferences: false }).actor, {});
+  const outside = buildEvent('delete', t, undefined, source, { includeReferences: false });   // no request (e.g. background work)
+  assert.deepEqual([outside.request.addr, outside.request.host, outside.target.url, outside.actor], ['', '', undefined, {}]);
 });
 
 test('redactURL: a password in the userinfo becomes xxxxx; anything else is unchanged', () => {

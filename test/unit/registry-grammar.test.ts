@@ -7,7 +7,7 @@ import { parseDigest, tryParseDigest } from '../../src/registry/core/digest.js';
 import { DigestInvalidError, PaginationNumberInvalidError } from '../../src/registry/core/errors.js';
 import { contentLength, parseContentRange, parseRange } from '../../src/registry/api/range.js';
 import { nextLink, page, parseN } from '../../src/registry/api/pagination.js';
-import { matchRoute } from '../../src/registry/api/router.js';
+import { accessFor, matchRoute, parseV2Request } from '../../src/http/v2-routes.js';
 import { ifNoneMatch, uploadRange } from '../../src/registry/api/headers.js';
 
 const H64 = 'a'.repeat(64);
@@ -104,6 +104,38 @@ test('routes are parsed from the right', () => {
     ['/v2x/a/tags/list', undefined],
   ];
   for (const [p, want] of rows) assert.deepEqual(matchRoute(p), want, p);
+});
+
+test('access each request needs (Distribution\'s appendAccessRecords), and the metric route name', () => {
+  const D = `sha256:${H64}`;
+  const repo = (name: string, ...actions: string[]) => ({ type: 'repository', name, actions });
+  const rows: [string, string, unknown[], string][] = [
+    ['GET', '/v2/', [], 'base'],
+    ['GET', '/v2/_catalog?n=10', [{ type: 'registry', name: 'catalog', actions: ['*'] }], 'catalog'],
+    ['GET', '/v2/a/b/tags/list', [repo('a/b', 'pull')], 'tags'],
+    ['HEAD', `/v2/a/manifests/${D}`, [repo('a', 'pull')], 'manifest'],
+    ['PUT', '/v2/a/manifests/v1', [repo('a', 'pull', 'push')], 'manifest'],
+    ['DELETE', '/v2/a/manifests/v1', [repo('a', 'delete')], 'manifest'],
+    ['GET', `/v2/a/blobs/${D}`, [repo('a', 'pull')], 'blob'],
+    ['DELETE', `/v2/a/blobs/${D}`, [repo('a', 'delete')], 'blob'],
+    ['POST', '/v2/a/blobs/uploads/', [repo('a', 'pull', 'push')], 'blob_upload'],
+    ['POST', `/v2/a/blobs/uploads/?mount=${D}&from=lib/src`, [repo('a', 'pull', 'push'), repo('lib/src', 'pull')], 'blob_upload'],
+    ['POST', `/v2/a/blobs/uploads/?mount=${D}`, [repo('a', 'pull', 'push')], 'blob_upload'],   // no from: a plain session
+    ['PATCH', '/v2/a/blobs/uploads/u1?_state=x', [repo('a', 'pull', 'push')], 'blob_upload'],
+    ['PUT', `/v2/a/blobs/uploads/u1?digest=${D}`, [repo('a', 'pull', 'push')], 'blob_upload'],
+    ['DELETE', '/v2/a/blobs/uploads/u1', [repo('a', 'delete')], 'blob_upload'],
+    ['GET', `/v2/a/referrers/${D}?artifactType=x`, [repo('a', 'pull')], 'referrers'],
+    ['OPTIONS', '/v2/a/tags/list', [], 'tags'],
+    ['GET', '/v2/a/nothing', [], 'unknown'],
+  ];
+  for (const [method, url, access, metric] of rows) {
+    const r = parseV2Request(method, url);
+    assert.deepEqual(r.access, access, `${method} ${url}`);
+    assert.equal(r.metric, metric, `${method} ${url}`);
+  }
+  assert.deepEqual(accessFor('GET', undefined), []);
+  const mount = parseV2Request('POST', `/v2/a/blobs/uploads/?mount=${D}&from=b`).route;
+  assert.deepEqual(mount, { kind: 'uploadStart', name: 'a', mount: { digest: D, from: 'b' } });
 });
 
 test('If-None-Match matching', () => {

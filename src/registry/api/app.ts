@@ -1,58 +1,66 @@
-// The embedded registry as one request handler: createRegistryApp wires config, driver, core and
-// router together and starts background work (upload purging). It must not listen on sockets or
-// know about auth; the gateway (or test/support/registry-server.ts) owns the http.Server.
+// The embedded registry's composition root: maps the `registry:` config onto each layer's own options,
+// builds the storage driver, the core Registry with its repository decorators (descriptor cache inside,
+// notifications outside) and the router, and starts background work (upload purging, the writer lease).
+// The only file under registry/api that knows config, storage, cache or notify. It must not listen on
+// sockets or know about auth; the gateway (or test/support/registry-server.ts) owns the http.Server.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RegistryConfig } from '../../config/schema.js';
+import { join } from 'node:path';
+import type { RedisConfig, RegistryConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
-import { cachedBlobDescriber } from '../cache/cached-blob-describer.js';
+import { cachedRepository } from '../cache/cached-repository.js';
 import type { DescriptorCache } from '../cache/descriptor-cache.js';
 import { createDescriptorCache } from '../cache/factory.js';
-import { Registry } from '../core/registry.js';
+import type { RedisCacheOptions } from '../cache/redis.js';
+import type { RepositoryDecorator } from '../core/repository.js';
+import { StorageRegistry } from '../core/storage-registry.js';
 import { startUploadPurger } from '../core/upload-purger.js';
 import { acquireWriterLease } from '../core/writer-lease.js';
-import type { StorageDriver } from '../storage/driver.js';
+import { listen } from '../notify/repository-listener.js';
+import { createNotifier, type NotifierOptions } from '../notify/listener.js';
+import { PathNotFoundError, type StorageDriver } from '../storage/driver.js';
 import { createDriver } from '../storage/factory.js';
-import { createNotifier } from '../notify/listener.js';
-import { requestActor } from './context.js';
 import { createRouter } from './router.js';
 
 export interface RegistryApp {
   /** Handles any request whose path is /v2 or starts with /v2/ (query string allowed). Never throws, never
-   *  rejects: it always writes a response (OCI error JSON on failure) and sets
-   *  Docker-Distribution-Api-Version: registry/2.0 on every response. */
+   *  rejects: it always writes a response (OCI error JSON on failure). The API version header is the
+   *  gateway's (pipeline.ts), not the app's. */
   handle(req: IncomingMessage, res: ServerResponse): void;
-  /** Stops background work (upload purging timer, writer lease). Idempotent. */
+  /** The storage driver health check (Distribution's `storagedriver_<name>`): lists the root within the signal. */
+  readonly storage: { name: string; check(o: { signal: AbortSignal }): Promise<void> };
+  /** Stops background work (upload purging timer, writer lease), notifications and the cache. Idempotent. */
   close(): Promise<void>;
 }
 
 export async function createRegistryApp(
   cfg: RegistryConfig, opts: {
-    log: Logger; driver?: StorageDriver; descriptorCache?: DescriptorCache;
-    /** Who made a request (events' actor.name). Default: what the gateway recorded with setRequestActor. */
-    actor?: (req: IncomingMessage) => string | undefined;
+    log: Logger;
+    /** Use this driver instead of the configured one (tests). */
+    driver?: StorageDriver;
+    /** Use this descriptor cache instead of the configured one (tests); the app closes it. */
+    descriptorCache?: DescriptorCache;
   },
 ): Promise<RegistryApp> {
   const log = opts.log.child({ module: 'registry' });
   const storage = cfg.storage;
-  const driver = opts.driver ?? createDriver(storage, opts.log); // base.ts binds { module: storage, driver }
+  const driver = opts.driver ?? createDriver(storage.driver, storage.parameters, opts.log); // base.ts binds { module: storage, driver }
   const readonly = storage.maintenance.readonly.enabled;
-  // `descriptorCache` overrides createDescriptorCache(cfg) (tests); the app closes whichever it uses.
   const cacheLog = opts.log.child({ module: 'cache' });
-  const descriptors = opts.descriptorCache ?? createDescriptorCache(cfg, cacheLog);
-  const registry = new Registry(driver, {
-    deleteEnabled: storage.delete.enabled,
-    readonly,
-    blobDescriber: descriptors && cachedBlobDescriber(descriptors, cacheLog),
-  });
+  const descriptors = opts.descriptorCache ?? descriptorCacheFromConfig(cfg, cacheLog);
   // Before anything that needs stopping: a journal that cannot be opened fails startup cleanly.
-  const notifier = await createNotifier(cfg, { log: opts.log, actor: opts.actor ?? requestActor });   // undefined without enabled endpoints
+  const notifier = cfg.notifications && await createNotifier(notifierOptionsFromConfig(cfg, opts.log));   // undefined without enabled endpoints
+  // Innermost first: notifications see what the cache-fronted repository answered.
+  const decorators: RepositoryDecorator[] = [];
+  if (descriptors) decorators.push(cachedRepository(descriptors, cacheLog));
+  if (notifier) decorators.push(listen(notifier, log.child({ module: 'notifications' })));
+  const registry = new StorageRegistry(driver, { deleteEnabled: storage.delete.enabled, readonly, decorators });
   // A writable app announces itself so `berth gc` refuses to sweep under it (core/writer-lease.ts).
   const lease = readonly ? undefined : await acquireWriterLease(driver, { log: opts.log });
   const purging = storage.maintenance.uploadpurging;
   const purger = purging.enabled && !readonly
     ? startUploadPurger(driver, purging, opts.log)   // the purger binds { module: 'upload-purger' }
     : undefined;
-  const route = createRouter({ registry, log, redirect: !storage.redirect.disable, notifier });
+  const route = createRouter({ registry, log, redirect: !storage.redirect.disable });
   let closed = false;
   return {
     handle(req, res) {
@@ -63,6 +71,17 @@ export async function createRegistryApp(
         res.destroy();
       }
     },
+    storage: {
+      name: driver.name,
+      async check(o) {
+        try {
+          await driver.list('/', { signal: o.signal });
+        } catch (err) {
+          if (err instanceof PathNotFoundError) return;   // an empty store is healthy
+          throw err;
+        }
+      },
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -71,4 +90,48 @@ export async function createRegistryApp(
       await Promise.all([descriptors?.close(), lease?.release()]);
     },
   };
+}
+
+export class CacheConfigError extends Error {
+  readonly code = 'CACHE_CONFIG';
+}
+
+/** `registry.storage.cache.blobdescriptor` (none when the section is absent, as in Distribution). */
+export function descriptorCacheFromConfig(cfg: RegistryConfig, log: Logger): DescriptorCache | undefined {
+  const kind = cfg.storage.cache?.blobdescriptor;
+  if (kind === undefined) return undefined;
+  if (kind === 'inmemory') return createDescriptorCache({ kind, entries: cfg.storage.cache?.blobdescriptorsize }, log);
+  if (!cfg.redis) {
+    throw new CacheConfigError('registry.storage.cache.blobdescriptor is redis but there is no registry.redis section');
+  }
+  return createDescriptorCache({ kind, redis: redisOptionsFromConfig(cfg.redis) }, log);
+}
+
+/** `addr` ":6379" (the loader's wildcard host) means this machine, as Go's dialer reads it.
+ *  pool.* has no node-redis equivalent (one connection) and is not used. */
+const WILDCARD = new Set(['', '0.0.0.0', '::']);
+
+export function redisOptionsFromConfig(r: RedisConfig): RedisCacheOptions {
+  return {
+    socket: { host: WILDCARD.has(r.addr.host) ? 'localhost' : r.addr.host, port: r.addr.port },
+    password: r.password,
+    db: r.db,
+    dialTimeoutMs: r.dialtimeout,
+    readTimeoutMs: r.readtimeout,
+    writeTimeoutMs: r.writetimeout,
+  };
+}
+
+/** Where the file journal lives: notifications.journaldirectory, else <rootdirectory>/.notifications
+ *  for a filesystem store; a memory journal otherwise. */
+export function journalDirectory(cfg: RegistryConfig): string | undefined {
+  const n = cfg.notifications;
+  if (n?.journaldirectory) return n.journaldirectory;
+  const root = cfg.storage.driver === 'filesystem' ? cfg.storage.parameters.rootdirectory : undefined;
+  return typeof root === 'string' ? join(root, '.notifications') : undefined;
+}
+
+function notifierOptionsFromConfig(cfg: RegistryConfig, log: Logger): NotifierOptions {
+  const n = cfg.notifications!;
+  return { endpoints: n.endpoints, includeReferences: n.events.includereferences, journalDirectory: journalDirectory(cfg), log };
 }

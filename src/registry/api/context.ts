@@ -1,22 +1,13 @@
-// The per-request context handed to every handler: request/response, parsed route and query, the
-// repository (name already validated), the abort signal (fires when the client goes away) and a logger.
-// Also the request's actor: whoever authenticated it (the gateway) records the user with
-// setRequestActor, and notification events read it (actor.name); the registry never authenticates.
+// The per-request context handed to every handler: request/response, the parsed route and query (from
+// the one route grammar, http/v2-routes.ts), the registry and the repository (name already validated)
+// as core interfaces, the abort signal (fires when the client goes away) and a logger. Handlers reach
+// storage only through `repo` (and `registry` for the catalog); who made the request is not their business.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { V2Route } from '../../http/v2-routes.js';
 import type { Logger } from '../../log/logger.js';
-import type { Registry } from '../core/registry.js';
-import type { Repository } from '../core/repository.js';
-import type { Action, TargetInfo } from '../notify/events.js';
+import type { Registry, Repository } from '../core/repository.js';
 
-export type Route =
-  | { kind: 'base' }
-  | { kind: 'catalog' }
-  | { kind: 'tags'; name: string }
-  | { kind: 'manifest'; name: string; ref: string }
-  | { kind: 'blob'; name: string; digest: string }
-  | { kind: 'uploadStart'; name: string }
-  | { kind: 'upload'; name: string; id: string }
-  | { kind: 'referrers'; name: string; digest: string };
+export type Route = V2Route;
 
 export interface Ctx {
   req: IncomingMessage;
@@ -29,22 +20,8 @@ export interface Ctx {
   repo: Repository;
   signal: AbortSignal;
   log: Logger;
-  /** Whether blob GET/HEAD may answer with a driver redirect (storage.redirect.disable is false). */
+  /** Whether blob GET may answer with a storage redirect (storage.redirect.disable is false). */
   redirect: boolean;
-  /** Records a notification event (resolves once journaled); absent when notifications are off. */
-  notify?: (action: Action, target: TargetInfo) => Promise<void>;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;
-
-const actors = new WeakMap<IncomingMessage, string>();
-
-/** Records the authenticated user of `req` (called by the gateway's auth step, before dispatch). */
-export function setRequestActor(req: IncomingMessage, user: string): void {
-  actors.set(req, user);
-}
-
-/** The user recorded for `req`; undefined for anonymous requests. */
-export function requestActor(req: IncomingMessage): string | undefined {
-  return actors.get(req);
-}

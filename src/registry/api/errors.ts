@@ -7,6 +7,7 @@ import {
   PaginationNumberInvalidError, SizeInvalidError, TagInvalidError, UploadInvalidError, UploadRangeError,
   UploadUnknownError,
 } from '../core/errors.js';
+import { uploadHeaders } from './headers.js';
 
 export const OCI = {   // spec codes → default status; the envelope message is the spec's wording
   BLOB_UNKNOWN: 404, BLOB_UPLOAD_INVALID: 400, BLOB_UPLOAD_UNKNOWN: 404, DIGEST_INVALID: 400,
@@ -14,7 +15,7 @@ export const OCI = {   // spec codes → default status; the envelope message is
   NAME_UNKNOWN: 404, SIZE_INVALID: 400, UNAUTHORIZED: 401, DENIED: 403, UNSUPPORTED: 405,
   TOOMANYREQUESTS: 429,
   // Distribution's codes beyond the spec table (same names and statuses as registry:2):
-  TAG_INVALID: 400, PAGINATION_NUMBER_INVALID: 400, RANGE_INVALID: 416,
+  TAG_INVALID: 400, PAGINATION_NUMBER_INVALID: 400, RANGE_INVALID: 416, UNAVAILABLE: 503,
   UNKNOWN: 500,        // ours, 5xx only: 4xx bodies use a code above
 } as const;
 export type OciCode = keyof typeof OCI;
@@ -37,13 +38,15 @@ export const OCI_MESSAGE: Record<OciCode, string> = {
   TAG_INVALID: 'manifest tag did not match URI',
   PAGINATION_NUMBER_INVALID: 'invalid number of results requested',
   RANGE_INVALID: 'invalid content range',
+  UNAVAILABLE: 'service unavailable',
   UNKNOWN: 'unknown error',
 };
 
 export class OciError extends Error {
+  /** `message` replaces the code's spec wording in the envelope (e.g. UNKNOWN "upstream unavailable" on a 502). */
   constructor(readonly code: OciCode, readonly detail?: Record<string, unknown>,
-    readonly status: number = OCI[code], readonly headers?: Record<string, string>) {
-    super(code);
+    readonly status: number = OCI[code], readonly headers?: Record<string, string>, message?: string) {
+    super(message ?? OCI_MESSAGE[code]);
   }
 }
 
@@ -51,7 +54,11 @@ export function toOciError(err: unknown): OciError {
   if (err instanceof OciError) return err;
   if (err instanceof BlobUnknownError) return new OciError('BLOB_UNKNOWN', { digest: err.digest });
   if (err instanceof UploadUnknownError) return new OciError('BLOB_UPLOAD_UNKNOWN', { uploadId: err.id });
-  if (err instanceof UploadRangeError) return new OciError('BLOB_UPLOAD_INVALID', { expectedStart: err.expectedStart }, 416);
+  if (err instanceof UploadRangeError) {
+    // 416 with where the session stands, so the client can resume (Location, Range, Docker-Upload-UUID).
+    const where = err.session && uploadHeaders(err.session.repo, err.session.id, err.expectedStart);
+    return new OciError('BLOB_UPLOAD_INVALID', { expectedStart: err.expectedStart }, 416, where);
+  }
   if (err instanceof UploadInvalidError) return new OciError('BLOB_UPLOAD_INVALID', { reason: err.message });
   if (err instanceof DigestMismatchError) return new OciError('DIGEST_INVALID', { expected: err.expected, actual: err.actual });
   if (err instanceof DigestInvalidError) return new OciError('DIGEST_INVALID', { digest: err.digest, reason: err.message });
@@ -70,7 +77,7 @@ export function toOciError(err: unknown): OciError {
 
 /** The JSON envelope `{"errors":[{code, message, detail}]}`. */
 export function errorBody(e: OciError): string {
-  const entry: Record<string, unknown> = { code: e.code, message: OCI_MESSAGE[e.code] };
+  const entry: Record<string, unknown> = { code: e.code, message: e.message };
   if (e.detail !== undefined) entry.detail = e.detail;
   return JSON.stringify({ errors: [entry] });
 }

@@ -5,7 +5,7 @@
 // with it (storage/recycle.ts), so a long GET reuses the reader's buffers instead of allocating.
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { recyclerOf } from '../storage/recycle.js';
+import { recyclerOf } from '../../util/recycle.js';
 
 /** Resolves when the response has finished (all bytes handed to the socket); rejects when either side
  *  fails or the client goes away (ERR_STREAM_PREMATURE_CLOSE); the reader is destroyed in every case. */

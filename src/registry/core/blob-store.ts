@@ -1,57 +1,68 @@
-// Repository-scoped blob access (Distribution's linkedBlobStore for `_layers`): a blob is visible in
-// a repository only through its `_layers/<alg>/<hex>/link`, and only while the content-addressed
-// data exists. Deleting unlinks; blob data is never removed here (that is GC's job).
+// Repository-scoped blob access (Distribution's linkedBlobStore for `_layers`): a blob is visible in a
+// repository only through its `_layers/<alg>/<hex>/link`, and only while the content-addressed data
+// exists. Bytes are opened here, never by callers' paths. Deleting unlinks; blob data is never removed
+// here (that is GC's job). Caching of lookups is a decorator's business (registry/cache/), not this file's.
+import type { Readable } from 'node:stream';
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import { tryParseDigest, type Digest } from './digest.js';
 import { contentIfExists, deleteIfExists, sizeIfExists } from './driver-util.js';
 import { BlobUnknownError } from './errors.js';
+import { isValidName } from './names.js';
+import type { Policy } from './policy.js';
+import type { BlobContent, BlobDescriptor, Blobs } from './repository.js';
 
-export interface BlobDescriptor { digest: Digest; size: number }
+export class BlobStore implements Blobs {
+  constructor(private readonly driver: StorageDriver, readonly name: string, private readonly policy: Policy) {}
 
-/** Answers "is blob d linked in this repository, and what is it" (Distribution's BlobDescriptorService). */
-export interface BlobDescriber {
-  /** The descriptor; throws BlobUnknownError when d is not linked here (or its data is gone). */
-  stat(d: Digest, o?: OpOptions): Promise<BlobDescriptor>;
-  /** Called after the repository's link for d was removed: forget what was remembered. Never rejects. */
-  forget(d: Digest): Promise<void>;
-}
-
-/** Wraps one repository's describer (e.g. with a descriptor cache, see registry/cache/). */
-export type BlobDescriberDecorator = (backend: BlobDescriber, repo: string) => BlobDescriber;
-
-export class BlobStore {
-  private readonly describer: BlobDescriber;
-
-  constructor(private readonly driver: StorageDriver, readonly name: string, decorate?: BlobDescriberDecorator) {
-    const backend: BlobDescriber = { stat: (d, o) => this.statLink(d, o), forget: async () => {} };
-    this.describer = decorate ? decorate(backend, name) : backend;
-  }
-
-  /** Path of the content-addressed bytes (for readers and redirects). */
-  dataPath(d: Digest): string {
-    return pathFor({ kind: 'blobData', digest: d });
-  }
-
-  /** Descriptor of a blob linked into this repository; throws BlobUnknownError otherwise. */
-  stat(d: Digest, o?: OpOptions): Promise<BlobDescriptor> {
-    return this.describer.stat(d, o);
-  }
-
-  /** Drops anything a decorator remembers about d here (after a link was removed elsewhere). */
-  forget(d: Digest): Promise<void> {
-    return this.describer.forget(d);
-  }
-
-  /** The storage answer, never cached. */
-  private async statLink(d: Digest, o?: OpOptions): Promise<BlobDescriptor> {
+  /** The storage answer, from the link and the data's size. */
+  async stat(d: Digest, o?: OpOptions): Promise<BlobDescriptor> {
     const link = await contentIfExists(this.driver, pathFor({ kind: 'layerLink', name: this.name, digest: d }), o);
     // The link names the canonical digest; Distribution trusts it. A garbled link means "unknown".
     const target = link && tryParseDigest(link.toString('utf8').trim());
     if (!target) throw new BlobUnknownError(d.text);
-    const size = await sizeIfExists(this.driver, this.dataPath(target), o);
+    const size = await sizeIfExists(this.driver, blobDataPath(target), o);
     if (size === undefined) throw new BlobUnknownError(d.text);
     return { digest: target, size };
+  }
+
+  async get(d: Digest, o?: OpOptions): Promise<BlobContent> {
+    return this.content(await this.stat(d, o));
+  }
+
+  /** Byte access for a descriptor this repository's stat() returned. */
+  content(descriptor: BlobDescriptor): BlobContent {
+    const path = blobDataPath(descriptor.digest);
+    const driver = this.driver;
+    return {
+      descriptor,
+      redirectURL: () => driver.redirectURL(path, 'GET'),
+      open(span, o): Promise<Readable> {
+        return driver.reader(path, { offset: span?.offset ?? 0, length: span?.length ?? descriptor.size, signal: o?.signal });
+      },
+    };
+  }
+
+  async mount(from: string, d: Digest, o?: OpOptions): Promise<BlobDescriptor | undefined> {
+    if (!isValidName(from)) return undefined;
+    let desc: BlobDescriptor;
+    try {
+      desc = await new BlobStore(this.driver, from, this.policy).stat(d, o);
+    } catch (err) {
+      if (err instanceof BlobUnknownError) return undefined;
+      throw err;
+    }
+    await this.link(desc.digest, o);
+    return desc;
+  }
+
+  async delete(d: Digest, o?: OpOptions): Promise<void> {
+    this.policy.assertDeletable();
+    await this.stat(d, o);
+    // Distribution deletes the link file's directory content; we delete the link file itself.
+    if (!(await deleteIfExists(this.driver, pathFor({ kind: 'layerLink', name: this.name, digest: d }), o))) {
+      throw new BlobUnknownError(d.text);
+    }
   }
 
   async exists(d: Digest, o?: OpOptions): Promise<boolean> {
@@ -68,21 +79,9 @@ export class BlobStore {
   async link(d: Digest, o?: OpOptions): Promise<void> {
     await this.driver.putContent(pathFor({ kind: 'layerLink', name: this.name, digest: d }), Buffer.from(d.text), o);
   }
-
-  /** Removes the repository's link; throws BlobUnknownError when it was not linked. */
-  async unlink(d: Digest, o?: OpOptions): Promise<void> {
-    try {
-      await this.statLink(d, o);
-      const linkPath = pathFor({ kind: 'layerLink', name: this.name, digest: d });
-      // Distribution deletes the link file's directory content; we delete the link file itself.
-      if (!(await deleteIfExists(this.driver, linkPath, o))) throw new BlobUnknownError(d.text);
-    } finally {
-      await this.describer.forget(d);
-    }
-  }
 }
 
-/** Size of content-addressed blob data regardless of any repository, or undefined. */
-export function globalBlobSize(driver: StorageDriver, d: Digest, o?: OpOptions): Promise<number | undefined> {
-  return sizeIfExists(driver, pathFor({ kind: 'blobData', digest: d }), o);
+/** Path of the content-addressed bytes. */
+export function blobDataPath(d: Digest): string {
+  return pathFor({ kind: 'blobData', digest: d });
 }

@@ -31,9 +31,11 @@ export class BlobUnknownError extends RegistryError {
 export class UploadUnknownError extends RegistryError {
   constructor(readonly id: string) { super(`upload unknown: ${id}`); }
 }
-/** A chunk did not start where the upload currently ends. */
+/** A chunk did not start where the upload currently ends; `session` says where it is (the 416's headers). */
 export class UploadRangeError extends RegistryError {
-  constructor(readonly expectedStart: number, readonly got: string) { super(`chunk must start at ${expectedStart}`); }
+  constructor(readonly expectedStart: number, readonly got: string, readonly session?: { repo: string; id: string }) {
+    super(`chunk must start at ${expectedStart}`);
+  }
 }
 export class UploadInvalidError extends RegistryError {
   constructor(reason: string) { super(reason); }
@@ -64,4 +66,13 @@ export class PaginationNumberInvalidError extends RegistryError {
 /** The client went away mid-request: not an error of ours, never reported as 4xx/5xx. */
 export class ClientDisconnectError extends RegistryError {
   constructor(options?: { cause?: unknown }, readonly context: Record<string, unknown> = {}) { super('client disconnected', options); }
+}
+
+const DISCONNECT_CODES = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR', 'EPIPE']);
+
+/** True for errors that only mean "the client went away" (a body stream cut, an aborted signal). */
+export function isDisconnect(err: unknown): boolean {
+  if (err instanceof ClientDisconnectError) return true;
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && DISCONNECT_CODES.has(code);
 }

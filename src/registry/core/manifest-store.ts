@@ -1,28 +1,78 @@
 // Manifests of one repository (Distribution's manifestStore): exact bytes stored as a blob under
 // blobs/<alg>/../data, visible through `_manifests/revisions/<alg>/<hex>/link`. Validates structure
 // and that every referenced blob/child exists in THIS repository before anything is written; keeps
-// the referrers index in step. Tags are TagStore's; this file only calls it.
+// the referrers index in step. Tag links are TagStore's; this file resolves, sets and removes them
+// through it (a PUT by tag tags, a DELETE by digest untags), so handlers make one call per request.
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import type { BlobStore } from './blob-store.js';
 import { digestOf, tryParseDigest, type Digest } from './digest.js';
 import { contentIfExists, deleteIfExists, sizeIfExists } from './driver-util.js';
-import { DigestMismatchError, ManifestBlobUnknownError, ManifestUnknownError } from './errors.js';
+import { DigestMismatchError, ManifestBlobUnknownError, ManifestUnknownError, NameUnknownError } from './errors.js';
 import type { ManifestCache } from './manifest-cache.js';
 import { parseManifestJson, storedMediaType, validateManifest, type Descriptor } from './manifest-validate.js';
+import { assertTag } from './names.js';
+import type { Policy } from './policy.js';
 import type { ReferrersIndex } from './referrers.js';
+import type { ManifestRef, Manifests, PutManifest, PutManifestResult, StoredManifest } from './repository.js';
+import { repositoryExists, type TagStore } from './tag-store.js';
 
-export interface StoredManifest { digest: Digest; bytes: Buffer; mediaType: string }
-export interface PutResult { digest: Digest; mediaType: string; subject?: Digest }
-
-export class ManifestStore {
+export class ManifestStore implements Manifests {
   constructor(
     private readonly driver: StorageDriver,
     readonly name: string,
     private readonly blobs: BlobStore,
+    private readonly tags: TagStore,
     private readonly referrers: ReferrersIndex,
     private readonly cache: ManifestCache,
+    private readonly policy: Policy,
   ) {}
+
+  stat(ref: ManifestRef, o?: OpOptions): Promise<StoredManifest> {
+    return this.nameKnown(async () => {
+      const d = 'digest' in ref ? ref.digest : await this.tags.get(ref.tag, o);
+      const m = await this.getByDigest(d, o);
+      return 'tag' in ref ? { ...m, tag: ref.tag } : m;
+    }, o);
+  }
+
+  get(ref: ManifestRef, o?: OpOptions): Promise<StoredManifest> {
+    return this.stat(ref, o);
+  }
+
+  async put(m: PutManifest, o?: OpOptions): Promise<PutManifestResult> {
+    for (const t of m.tags) assertTag(t);
+    const put = await this.store(m.bytes, m.contentType, m.digest, o);
+    for (const t of new Set(m.tags)) await this.tags.set(t, put.digest, o);
+    return { ...put, size: m.bytes.length };
+  }
+
+  delete(ref: ManifestRef, o?: OpOptions): Promise<void> {
+    this.policy.assertDeletable();
+    return this.nameKnown(async () => {
+      if ('tag' in ref) {
+        await this.tags.delete(ref.tag, o);
+        return;
+      }
+      if (!(await this.exists(ref.digest, o))) throw new ManifestUnknownError(ref.digest.text);
+      for (const t of await this.tags.lookup(ref.digest, o)) {
+        await this.tags.delete(t, o).catch((err) => { if (!(err instanceof ManifestUnknownError)) throw err; });
+      }
+      await this.deleteRevision(ref.digest, o);
+    }, o);
+  }
+
+  /** Unknown manifest in a repository that does not exist at all → NameUnknownError (as Distribution). */
+  private async nameKnown<T>(fn: () => Promise<T>, o?: OpOptions): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ManifestUnknownError && !(await repositoryExists(this.driver, this.name, o))) {
+        throw new NameUnknownError(this.name);
+      }
+      throw err;
+    }
+  }
 
   /** True when d is a manifest revision of this repository (or, as Distribution ≥2.1, linked in _layers). */
   async exists(d: Digest, o?: OpOptions): Promise<boolean> {
@@ -32,7 +82,7 @@ export class ManifestStore {
   }
 
   /** The exact stored bytes and their media type; ManifestUnknownError when not in this repository. */
-  async get(d: Digest, o?: OpOptions): Promise<StoredManifest> {
+  async getByDigest(d: Digest, o?: OpOptions): Promise<StoredManifest> {
     if (!(await this.exists(d, o))) throw new ManifestUnknownError(d.text);
     return { digest: d, ...(await this.load(d, o)) };
   }
@@ -57,7 +107,7 @@ export class ManifestStore {
    * Validates and stores a manifest. `expected` (PUT by digest) must equal the body's digest under
    * the same algorithm, else DigestMismatchError. Tags are not touched here.
    */
-  async put(bytes: Buffer, contentType: string | undefined, expected: Digest | undefined, o?: OpOptions): Promise<PutResult> {
+  private async store(bytes: Buffer, contentType: string | undefined, expected: Digest | undefined, o?: OpOptions): Promise<Omit<PutManifestResult, 'size'>> {
     const m = validateManifest(bytes, contentType);
     const digest = digestOf(bytes, expected?.algorithm ?? 'sha256');
     if (expected && expected.hex !== digest.hex) throw new DigestMismatchError(expected.text, digest.text);
@@ -84,7 +134,7 @@ export class ManifestStore {
   }
 
   /** Removes the revision link (bytes stay for GC) and, when it had a subject, its referrers entry. */
-  async delete(d: Digest, o?: OpOptions): Promise<void> {
+  private async deleteRevision(d: Digest, o?: OpOptions): Promise<void> {
     if (!(await this.exists(d, o))) throw new ManifestUnknownError(d.text);
     try {
       const { bytes } = await this.load(d, o);
@@ -96,9 +146,8 @@ export class ManifestStore {
     }
     await deleteIfExists(this.driver, pathFor({ kind: 'manifestRevisionLink', name: this.name, digest: d }), o);
     await deleteIfExists(this.driver, pathFor({ kind: 'layerLink', name: this.name, digest: d }), o);
-    await this.blobs.forget(d);
   }
 
   /** Loader for the referrers listing: only manifests still linked in this repository. */
-  readonly loadLinked = async (d: Digest): Promise<{ bytes: Buffer; mediaType: string }> => (await this.get(d));
+  readonly loadLinked = (d: Digest, o?: OpOptions): Promise<StoredManifest> => this.getByDigest(d, o);
 }

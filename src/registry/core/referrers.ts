@@ -6,15 +6,8 @@ import { pathFor } from '../storage/paths.js';
 import { tryParseDigest, type Digest } from './digest.js';
 import { deleteIfExists, isNotFound } from './driver-util.js';
 import { ManifestUnknownError } from './errors.js';
-import { MT, parseManifestJson } from './manifest-validate.js';
-
-export interface ReferrerDescriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
+import { parseManifestJson } from './manifest-validate.js';
+import type { ReferrerDescriptor } from './repository.js';
 
 export class ReferrersIndex {
   constructor(private readonly driver: StorageDriver, readonly name: string) {}
@@ -52,13 +45,13 @@ export class ReferrersIndex {
 }
 
 /**
- * The referrers response body: descriptors of every live referrer of subject, optionally only those
+ * Descriptors of every live referrer of subject, optionally only those
  * whose artifactType equals `artifactType`. `load` throws ManifestUnknownError for removed manifests.
  */
-export async function referrersIndex(
+export async function listReferrers(
   index: ReferrersIndex, subject: Digest, artifactType: string | undefined,
   load: (d: Digest) => Promise<{ bytes: Buffer; mediaType: string }>, o?: OpOptions,
-): Promise<{ schemaVersion: 2; mediaType: string; manifests: ReferrerDescriptor[] }> {
+): Promise<ReferrerDescriptor[]> {
   const manifests: ReferrerDescriptor[] = [];
   for (const d of await index.list(subject, o)) {
     let m: { bytes: Buffer; mediaType: string };
@@ -72,7 +65,7 @@ export async function referrersIndex(
     if (artifactType !== undefined && desc.artifactType !== artifactType) continue;
     manifests.push(desc);
   }
-  return { schemaVersion: 2, mediaType: MT.ociIndex, manifests };
+  return manifests;
 }
 
 function describe(d: Digest, bytes: Buffer, mediaType: string): ReferrerDescriptor {

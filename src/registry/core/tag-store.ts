@@ -4,11 +4,13 @@
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import { tryParseDigest, type Digest } from './digest.js';
-import { contentIfExists, deleteIfExists, isNotFound } from './driver-util.js';
-import { ManifestUnknownError } from './errors.js';
+import { contentIfExists, deleteIfExists, existsPath, isNotFound } from './driver-util.js';
+import { ManifestUnknownError, NameUnknownError } from './errors.js';
 import { isValidTag } from './names.js';
+import type { Tags } from './repository.js';
 
-export class TagStore {
+/** Tag links of one repository; the Tags interface (list) plus what ManifestStore needs (get/set/delete/lookup). */
+export class TagStore implements Tags {
   constructor(private readonly driver: StorageDriver, readonly name: string) {}
 
   /** The digest a tag points at; ManifestUnknownError when the tag does not exist. */
@@ -33,8 +35,15 @@ export class TagStore {
     }
   }
 
-  /** All tag names in lexical order; [] when the repository has none. */
+  /** Tag names in lexical order; NameUnknownError when the repository does not exist at all. */
   async list(o?: OpOptions): Promise<string[]> {
+    const all = await this.names(o);
+    if (all.length === 0 && !(await repositoryExists(this.driver, this.name, o))) throw new NameUnknownError(this.name);
+    return all;
+  }
+
+  /** All tag names in lexical order; [] when the repository has none. */
+  private async names(o?: OpOptions): Promise<string[]> {
     let paths: string[];
     try {
       paths = await this.driver.list(pathFor({ kind: 'manifestTagsRoot', name: this.name }), o);
@@ -53,7 +62,7 @@ export class TagStore {
   /** Tags whose current link names d (Distribution's tagStore.Lookup). */
   async lookup(d: Digest, o?: OpOptions): Promise<string[]> {
     const out: string[] = [];
-    for (const tag of await this.list(o)) {
+    for (const tag of await this.names(o)) {
       try {
         if ((await this.get(tag, o)).text === d.text) out.push(tag);
       } catch (err) {
@@ -67,4 +76,9 @@ export class TagStore {
 /** Byte-wise (code unit) lexical order, as the spec's tag and catalog lists use. */
 export function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** True when anything was ever stored under the repository (its directory exists). */
+export function repositoryExists(driver: StorageDriver, name: string, o?: OpOptions): Promise<boolean> {
+  return existsPath(driver, pathFor({ kind: 'repository', name }), o);
 }

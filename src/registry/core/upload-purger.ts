@@ -1,7 +1,6 @@
 // Upload purging (distribution's storage.maintenance.uploadpurging): deletes upload sessions that
 // started before a cut-off, on a jittered timer. It only deletes `_uploads/<id>` directories and
 // must not touch blobs, manifests or tags; errors are logged per upload and never stop a run.
-import type { UploadPurgingConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
 import { PathNotFoundError, type OpOptions, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
@@ -62,8 +61,17 @@ export async function purgeUploads(
  * than `age` go. stop() cancels the timer and aborts a run in progress; it is idempotent. Timers are
  * unref'd, so they never keep the process alive. `random`, `now` and `onRun` are for tests.
  */
+/** storage.maintenance.uploadpurging, in milliseconds. */
+export interface UploadPurgingOptions {
+  enabled: boolean;
+  /** Sessions started longer ago than this are removed. */
+  age: number;
+  interval: number;
+  dryrun: boolean;
+}
+
 export function startUploadPurger(
-  driver: StorageDriver, cfg: UploadPurgingConfig, log: Logger,
+  driver: StorageDriver, cfg: UploadPurgingOptions, log: Logger,
   opts: { random?: () => number; now?: () => number; onRun?: (r: { deleted: string[] } | Error) => void } = {},
 ): { stop(): void } {
   const plog = log.child({ module: 'upload-purger' });

@@ -11,10 +11,13 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
-import type { BlobDescriptor, BlobStore } from './blob-store.js';
+import { blobDataPath, type BlobStore } from './blob-store.js';
 import { HashingWriter, type Algorithm, type Digest } from './digest.js';
 import { contentIfExists, deleteIfExists, isNotFound, sizeIfExists } from './driver-util.js';
-import { DigestMismatchError, SizeInvalidError, UploadRangeError, UploadUnknownError } from './errors.js';
+import {
+  ClientDisconnectError, DigestMismatchError, isDisconnect, RegistryError, SizeInvalidError, UploadRangeError, UploadUnknownError,
+} from './errors.js';
+import type { BlobDescriptor, Chunk, UploadStatus, Uploads } from './repository.js';
 import { reportUploadCommit, uploadObserved as observed } from './upload-calls.js';
 
 /** Upload ids are ours (UUIDs) or registry:2's (UUIDs); anything else can't name a session. */
@@ -61,7 +64,7 @@ export class UploadStates {
   }
 }
 
-export class UploadStore {
+export class UploadStore implements Uploads {
   constructor(
     private readonly driver: StorageDriver,
     readonly name: string,
@@ -69,14 +72,56 @@ export class UploadStore {
     private readonly blobs: BlobStore,
   ) {}
 
+  async start(o?: OpOptions): Promise<UploadStatus> {
+    return (await this.create('sha256', o)).status();
+  }
+
+  status(id: string, o?: OpOptions): Promise<UploadStatus> {
+    // Under the lock, so the size reported is never that of a half-appended chunk.
+    return this.locked(id, async () => (await this.resume(id, o)).status());
+  }
+
+  append(id: string, chunk: Chunk, o?: OpOptions): Promise<UploadStatus> {
+    return this.locked(id, async () => {
+      const session = await this.resume(id, o);
+      await this.appendChunk(session, chunk, o);
+      return session.status();
+    });
+  }
+
+  commit(id: string, digest: Digest, last?: Chunk, o?: OpOptions): Promise<BlobDescriptor> {
+    return this.locked(id, async () => {
+      const session = await this.resume(id, o);
+      if (last) await this.appendChunk(session, last, o);
+      return session.commit(digest, o);
+    });
+  }
+
+  /** The session never had an id the client saw: whatever fails, nothing of it is left behind. */
+  async upload(digest: Digest, chunk: Chunk, o?: OpOptions): Promise<BlobDescriptor> {
+    const session = await this.create(digest.algorithm, o);
+    return this.locked(session.id, async () => {
+      try {
+        await this.appendChunk(session, chunk, o);
+        return await session.commit(digest, o);
+      } catch (err) {
+        await session.cancel().catch(() => undefined);   // no signal: the client may be gone already
+        throw err;
+      }
+    });
+  }
+
+  cancel(id: string, o?: OpOptions): Promise<void> {
+    return this.locked(id, async () => (await this.resume(id, o)).cancel(o));
+  }
+
   /** Starts a session: empty data file plus `startedat` (RFC 3339), as registry:2 writes them. */
-  async start(o?: OpOptions & { algorithm?: Algorithm }): Promise<UploadSession> {
+  private async create(algorithm: Algorithm, o?: OpOptions): Promise<UploadSession> {
     const id = randomUUID();
     const startedAt = new Date();
     await this.driver.putContent(pathFor({ kind: 'uploadData', name: this.name, id }), new Uint8Array(0), o);
     await this.driver.putContent(pathFor({ kind: 'uploadStartedAt', name: this.name, id }),
       Buffer.from(startedAt.toISOString()), o);
-    const algorithm = o?.algorithm ?? 'sha256';
     this.states.set(this.key(id), { size: 0, algorithm, hash: createHash(algorithm) });
     this.states.rememberStart(this.key(id), startedAt);
     return new UploadSession(this.driver, this.name, id, startedAt, 0, this.states, this.blobs);
@@ -87,7 +132,7 @@ export class UploadStore {
    * stat'ed every time (its size is the truth, and a purge or another process may have removed it);
    * `startedat` is read only the first time this process sees the session.
    */
-  async resume(id: string, o?: OpOptions): Promise<UploadSession> {
+  private async resume(id: string, o?: OpOptions): Promise<UploadSession> {
     if (!UPLOAD_ID_RE.test(id)) throw new UploadUnknownError(id.slice(0, 130));
     const key = this.key(id);
     const known = this.states.startedAt(key);
@@ -105,15 +150,45 @@ export class UploadStore {
     return new UploadSession(this.driver, this.name, id, t, size, this.states, this.blobs);
   }
 
+  /**
+   * The one place a chunk is checked: a malformed Content-Range or one that does not start at the stored
+   * size → UploadRangeError; a Content-Length that disagrees with the range → SizeInvalidError. A client
+   * that goes away mid-chunk becomes ClientDisconnectError (the session stays resumable).
+   */
+  private async appendChunk(session: UploadSession, chunk: Chunk, o?: OpOptions): Promise<void> {
+    const where = { repo: this.name, id: session.id };
+    const { range } = chunk;
+    if (range === 'malformed') throw new UploadRangeError(session.size, 'malformed Content-Range', where);
+    let length: number | undefined;
+    if (range) {
+      length = range.end - range.start + 1;
+      if (chunk.length !== undefined && chunk.length !== length) {
+        throw new SizeInvalidError(`Content-Length ${chunk.length} does not match Content-Range ${range.start}-${range.end}`);
+      }
+      if (range.start !== session.size) throw new UploadRangeError(session.size, String(range.start), where);
+    }
+    const sizeBefore = session.size;
+    try {
+      await session.append(chunk.body, { start: range?.start, length, signal: o?.signal });
+    } catch (err) {
+      if (err instanceof RegistryError) throw err;
+      if (o?.signal?.aborted || isDisconnect(err)) {
+        throw new ClientDisconnectError({ cause: err }, { uploadId: session.id, repo: this.name, sizeBefore, sessionKept: true });
+      }
+      throw err;
+    }
+  }
+
   /** Serialises work on one upload id within this process. */
-  locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     return this.states.locked(this.key(id), fn);
   }
 
   private key(id: string): string { return `${this.name}/${id}`; }
 }
 
-export class UploadSession {
+/** One session while a store operation holds its lock; not exported past core. */
+class UploadSession {
   constructor(
     private readonly driver: StorageDriver,
     readonly name: string,
@@ -126,6 +201,8 @@ export class UploadSession {
   ) {}
 
   private get key(): string { return `${this.name}/${this.id}`; }
+
+  status(): UploadStatus { return { id: this.id, size: this.size, startedAt: this.startedAt }; }
   private get dataPath(): string { return pathFor({ kind: 'uploadData', name: this.name, id: this.id }); }
 
   /**
@@ -136,7 +213,6 @@ export class UploadSession {
    * resumable at its stored size; the running hash is dropped and commit() re-hashes.
    */
   async append(src: Readable, o: OpOptions & { start?: number; length?: number } = {}): Promise<void> {
-    if (o.start !== undefined && o.start !== this.size) throw new UploadRangeError(this.size, String(o.start));
     const w = await this.driver.writer(this.dataPath, { append: true, signal: o.signal });
     const base = w.size;
     const st = this.states.get(this.key);
@@ -144,7 +220,7 @@ export class UploadSession {
     const hash = st && st.size === base ? st.hash : undefined;
     let received = 0;
     try {
-      if (o.start !== undefined && o.start !== base) throw new UploadRangeError(base, String(o.start));
+      if (o.start !== undefined && o.start !== base) throw new UploadRangeError(base, String(o.start), { repo: this.name, id: this.id });
       const tap = new HashingWriter(w.stream, hash);
       await pipeline(src, tap, { signal: o.signal });
       received = tap.bytes;
@@ -177,7 +253,7 @@ export class UploadSession {
       await this.cancel(o);
       throw new DigestMismatchError(digest.text, `${digest.algorithm}:${hex}`);
     }
-    const blobPath = this.blobs.dataPath(digest);
+    const blobPath = blobDataPath(digest);
     if ((await sizeIfExists(this.driver, blobPath, o)) === undefined) {
       try {
         await this.driver.move(this.dataPath, blobPath, o);

@@ -1,25 +1,46 @@
-// The notification hook handed to the router: builds Distribution-format events for push, pull,
-// mount and delete, appends them durably to the journal (the only thing a request waits on) and
-// wakes one delivery loop per enabled endpoint. `stats()` reports every live endpoint for the debug
-// server (/debug/vars, /metrics). It must not call a sink on the request path or decide HTTP statuses,
-// and it does not know about auth: `actor` tells it who made a request.
+// The notifier: builds Distribution-format events for push, pull, mount and delete, appends them to the
+// journal and wakes one delivery loop per enabled endpoint; `stats()` reports every live endpoint for the
+// debug server (/debug/vars, /metrics). Requests reach it only through the repository decorator
+// (repository-listener.ts). It never calls a sink on the request path, decides no HTTP status and knows
+// nothing of auth or config files: who made a request comes from the request context (actor, addr).
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import type { IncomingMessage } from 'node:http';
-import type { NotificationsConfig, RegistryConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
+import { currentRequest } from '../../util/request-context.js';
 import { buildEvent, type Action, type Source, type TargetInfo } from './events.js';
 import { FileJournal, MemoryJournal, type Journal } from './journal.js';
 import { EndpointQueue, type EndpointStats } from './queue.js';
 import { redactURL } from './sinks/http.js';
 
 export interface Notifier {
-  /** Records one event; resolves once it is durable in the journal (never waits on an endpoint). */
-  record(action: Action, target: TargetInfo, req: IncomingMessage): Promise<void>;
+  /** Records one event for the current request; resolves once it is durable in the journal (never waits on an endpoint). */
+  record(action: Action, target: TargetInfo): Promise<void>;
   stats(): EndpointStats[];
   /** Stops delivery loops (undelivered events stay in the journal) and closes the journal. Idempotent. */
   close(): Promise<void>;
+}
+
+/** One endpoint, in Distribution's terms (notifications.endpoints[]). */
+export interface EndpointOptions {
+  name: string;
+  url: string;
+  headers: Record<string, string[]>;
+  timeout: number;
+  threshold: number;
+  backoff: number;
+  disabled: boolean;
+  ignoredmediatypes: string[];
+  ignore: { mediatypes: string[]; actions: string[] };
+  signingkey?: string;
+}
+
+export interface NotifierOptions {
+  endpoints: readonly EndpointOptions[];
+  includeReferences: boolean;
+  /** Where the file journal lives; undefined → a memory journal (lost on exit). */
+  journalDirectory?: string;
+  log: Logger;
+  source?: Source;
 }
 
 const live = new Set<Notifier>();
@@ -32,28 +53,12 @@ export function stats(): EndpointStats[] {
   return [...live].flatMap((n) => n.stats());
 }
 
-/** Where the file journal lives: notifications.journaldirectory, else <rootdirectory>/.notifications. */
-export function journalDirectory(cfg: RegistryConfig): string | undefined {
-  const n = cfg.notifications;
-  if (n?.journaldirectory) return n.journaldirectory;
-  const fs = cfg.storage.driver === 'filesystem' ? cfg.storage.filesystem : undefined;
-  return fs ? join(fs.rootdirectory, '.notifications') : undefined;
-}
-
-export interface NotifierOptions {
-  log: Logger;
-  source?: Source;
-  /** The authenticated user of a request (the event's actor.name); undefined → anonymous (actor {}). */
-  actor?: (req: IncomingMessage) => string | undefined;
-}
-
-/** undefined when no endpoint is configured and enabled (then handlers record nothing). */
-export async function createNotifier(cfg: RegistryConfig, opts: NotifierOptions): Promise<Notifier | undefined> {
-  const n: NotificationsConfig | undefined = cfg.notifications;
-  const enabled = (n?.endpoints ?? []).filter((e) => !e.disabled);
-  if (!n || enabled.length === 0) return undefined;
+/** undefined when no endpoint is configured and enabled (then nothing is recorded). */
+export async function createNotifier(opts: NotifierOptions): Promise<Notifier | undefined> {
+  const enabled = opts.endpoints.filter((e) => !e.disabled);
+  if (enabled.length === 0) return undefined;
   const log = opts.log.child({ module: 'notifications' });
-  const dir = journalDirectory(cfg);
+  const dir = opts.journalDirectory;
   const journal: Journal = dir ? await FileJournal.open(dir) : new MemoryJournal();
   // Everything delivered to every enabled endpoint (the usual case): start from an empty file.
   if (journal.end() > 0 && enabled.every((e) => journal.offset(e.name) === journal.end())) await journal.compact();
@@ -65,14 +70,14 @@ export async function createNotifier(cfg: RegistryConfig, opts: NotifierOptions)
     ignoredMediaTypes: new Set([...e.ignoredmediatypes, ...e.ignore.mediatypes]),
     ignoredActions: new Set(e.ignore.actions),
   }, journal, log, compact));
-  const disabled: EndpointStats[] = n.endpoints.filter((e) => e.disabled).map((e) => ({
+  const disabled: EndpointStats[] = opts.endpoints.filter((e) => e.disabled).map((e) => ({
     name: e.name, url: redactURL(e.url), disabled: true, pending: 0, delivered: 0, failures: 0, consecutiveFailures: 0,
     backingOff: false,
   }));
   let closed = false;
   const notifier: Notifier = {
-    async record(action, target, req) {
-      const ev = buildEvent(action, target, req, source, { includeReferences: n.events.includereferences, user: opts.actor?.(req) });
+    async record(action, target) {
+      const ev = buildEvent(action, target, currentRequest(), source, { includeReferences: opts.includeReferences });
       await journal.append([Buffer.from(JSON.stringify(ev))]);
       for (const q of queues) q.notify();
     },

@@ -1,6 +1,6 @@
-// Blob GET/HEAD/DELETE (spec: "Pulling blobs" end-2/end-10, "Deleting blobs"). Bytes stream
-// straight from the driver to the socket with sendBody() (pipeline plus a byte limit and chunk
-// recycling); nothing is buffered.
+// Blob GET/HEAD/DELETE (spec: "Pulling blobs" end-2/end-10, "Deleting blobs"). Bytes stream straight
+// from the repository's blob reader to the socket with sendBody() (pipeline plus a byte limit and chunk
+// recycling); nothing is buffered. HEAD never redirects; GET does when storage offers a URL.
 import { parseDigest } from '../../core/digest.js';
 import type { Ctx } from '../context.js';
 import { OciError } from '../errors.js';
@@ -13,13 +13,11 @@ export async function getBlob(ctx: Ctx): Promise<void> {
   if (ctx.route.kind !== 'blob') return;
   const { req, res, repo, signal } = ctx;
   const d = parseDigest(ctx.route.digest);
-  const desc = await repo.blobs.stat(d, { signal });
-  const path = repo.blobs.dataPath(desc.digest);
-  const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
   // Like Distribution's ServeBlob: every GET of a present blob (redirect, range, 304, empty) is a pull.
-  if (method === 'GET') await ctx.notify?.('pull', { repository: repo.name, kind: 'blob', mediaType: OCTET, size: desc.size, digest: desc.digest.text });
-  if (ctx.redirect) {
-    const url = await ctx.registry.driver.redirectURL(path, method);
+  const content = req.method === 'HEAD' ? undefined : await repo.blobs.get(d, { signal });
+  const desc = content?.descriptor ?? await repo.blobs.stat(d, { signal });
+  if (content && ctx.redirect) {
+    const url = await content.redirectURL({ signal });
     if (url) {
       res.writeHead(307, { Location: url, 'Docker-Content-Digest': desc.digest.text, 'Content-Length': '0' }).end();
       return;
@@ -42,16 +40,16 @@ export async function getBlob(ctx: Ctx): Promise<void> {
   if (range === 'unsatisfiable') {
     throw new OciError('RANGE_INVALID', { size: desc.size }, 416, { 'Content-Range': `bytes */${desc.size}` });
   }
-  const start = range?.start ?? 0;
+  const offset = range?.start ?? 0;
   const length = range ? range.end - range.start + 1 : desc.size;
   headers['Content-Length'] = String(length);
   if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${desc.size}`;
   const status = range ? 206 : 200;
-  if (method === 'HEAD' || length === 0) {
+  if (!content || length === 0) {
     res.writeHead(status, headers).end();
     return;
   }
-  const src = await ctx.registry.driver.reader(path, { offset: start, length, signal });
+  const src = await content.open({ offset, length }, { signal });
   res.writeHead(status, headers);
   await sendBody(src, res, length);
 }
@@ -59,9 +57,7 @@ export async function getBlob(ctx: Ctx): Promise<void> {
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-blobs
 export async function deleteBlob(ctx: Ctx): Promise<void> {
   if (ctx.route.kind !== 'blob') return;
-  ctx.registry.assertDeletable();
   const d = parseDigest(ctx.route.digest);
-  await ctx.repo.blobs.unlink(d, { signal: ctx.signal });
-  await ctx.notify?.('delete', { repository: ctx.repo.name, kind: 'blob', digest: d.text });
+  await ctx.repo.blobs.delete(d, { signal: ctx.signal });
   ctx.res.writeHead(202, { 'Content-Length': '0' }).end();
 }

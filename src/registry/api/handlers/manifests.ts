@@ -2,28 +2,20 @@
 // manifests" end-7, "Deleting tags/manifests" end-9). Manifest bodies are the only thing buffered,
 // capped at 4 MiB while reading. Exact bytes in, exact bytes out, with the stored media type.
 import type { IncomingMessage } from 'node:http';
-import { parseDigest, type Digest } from '../../core/digest.js';
-import { ClientDisconnectError, ManifestTooLargeError, ManifestUnknownError, NameUnknownError } from '../../core/errors.js';
+import { parseDigest } from '../../core/digest.js';
+import { ClientDisconnectError, ManifestTooLargeError } from '../../core/errors.js';
 import { assertTag } from '../../core/names.js';
-import type { Repository } from '../../core/repository.js';
+import type { ManifestRef } from '../../core/repository.js';
 import type { Ctx } from '../context.js';
 import { etag, ifNoneMatch } from '../headers.js';
 import { contentLength } from '../range.js';
 
 export const MANIFEST_MAX_BYTES = 4 << 20;
 
-type Ref = { digest: Digest } | { tag: string };
-
-function parseRef(ref: string): Ref {
+function parseRef(ref: string): ManifestRef {
   if (ref.includes(':')) return { digest: parseDigest(ref) };
   assertTag(ref);
   return { tag: ref };
-}
-
-/** Unknown manifest in a repository that does not exist at all → NAME_UNKNOWN (as Distribution). */
-async function unknown(repo: Repository, err: unknown, signal: AbortSignal): Promise<never> {
-  if (err instanceof ManifestUnknownError && !(await repo.exists({ signal }))) throw new NameUnknownError(repo.name);
-  throw err;
 }
 
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
@@ -31,13 +23,8 @@ export async function getManifest(ctx: Ctx): Promise<void> {
   if (ctx.route.kind !== 'manifest') return;
   const { req, res, repo, signal } = ctx;
   const ref = parseRef(ctx.route.ref);
-  let m;
-  try {
-    const d = 'digest' in ref ? ref.digest : await repo.tags.get(ref.tag, { signal });
-    m = await repo.manifests.get(d, { signal });
-  } catch (err) {
-    return unknown(repo, err, signal);
-  }
+  // GET is a pull (Distribution's manifest GET, a 304 included); HEAD is not.
+  const m = req.method === 'HEAD' ? await repo.manifests.stat(ref, { signal }) : await repo.manifests.get(ref, { signal });
   const headers: Record<string, string> = {
     'Docker-Content-Digest': m.digest.text,
     ETag: etag(m.digest.text),
@@ -48,7 +35,6 @@ export async function getManifest(ctx: Ctx): Promise<void> {
     return;
   }
   headers['Content-Length'] = String(m.bytes.length);
-  if (req.method === 'GET') await ctx.notify?.('pull', { repository: repo.name, kind: 'manifest', mediaType: m.mediaType, size: m.bytes.length, digest: m.digest.text, tag: 'tag' in ref ? ref.tag : undefined });
   res.writeHead(200, headers);
   res.end(req.method === 'HEAD' ? undefined : m.bytes);
 }
@@ -60,10 +46,11 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   const { req, res, repo, signal } = ctx;
   const ref = parseRef(ctx.route.ref);
   const tags = 'tag' in ref ? [ref.tag] : ctx.query.getAll('tag');
-  for (const t of tags) assertTag(t);
-  const body = await readCapped(req, MANIFEST_MAX_BYTES, signal);
-  const put = await repo.manifests.put(body, req.headers['content-type'], 'digest' in ref ? ref.digest : undefined, { signal });
-  for (const t of new Set(tags)) await repo.tags.set(t, put.digest, { signal });
+  for (const t of tags) assertTag(t);   // before the body is read
+  const bytes = await readCapped(req, MANIFEST_MAX_BYTES, signal);
+  const put = await repo.manifests.put({
+    bytes, contentType: req.headers['content-type'], digest: 'digest' in ref ? ref.digest : undefined, tags,
+  }, { signal });
   const headers: Record<string, string | string[]> = {
     Location: `/v2/${repo.name}/manifests/${put.digest.text}`,
     'Docker-Content-Digest': put.digest.text,
@@ -71,7 +58,6 @@ export async function putManifest(ctx: Ctx): Promise<void> {
   };
   if (put.subject) headers['OCI-Subject'] = put.subject.text;
   if ('digest' in ref && tags.length > 0) headers['OCI-Tag'] = [...new Set(tags)];
-  await ctx.notify?.('push', { repository: repo.name, kind: 'manifest', mediaType: put.mediaType, size: body.length, digest: put.digest.text, tag: tags[0], manifest: body });
   res.writeHead(201, headers).end();
 }
 
@@ -79,23 +65,7 @@ export async function putManifest(ctx: Ctx): Promise<void> {
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-manifests
 export async function deleteManifest(ctx: Ctx): Promise<void> {
   if (ctx.route.kind !== 'manifest') return;
-  ctx.registry.assertDeletable();
-  const { repo, signal } = ctx;
-  const ref = parseRef(ctx.route.ref);
-  try {
-    if ('tag' in ref) {
-      await repo.tags.delete(ref.tag, { signal });
-    } else {
-      if (!(await repo.manifests.exists(ref.digest, { signal }))) throw new ManifestUnknownError(ref.digest.text);
-      for (const t of await repo.tags.lookup(ref.digest, { signal })) {
-        await repo.tags.delete(t, { signal }).catch((err) => { if (!(err instanceof ManifestUnknownError)) throw err; });
-      }
-      await repo.manifests.delete(ref.digest, { signal });
-    }
-  } catch (err) {
-    return unknown(repo, err, signal);
-  }
-  await ctx.notify?.('delete', 'tag' in ref ? { repository: repo.name, kind: 'tag', tag: ref.tag } : { repository: repo.name, kind: 'manifest', digest: ref.digest.text });
+  await ctx.repo.manifests.delete(parseRef(ctx.route.ref), { signal: ctx.signal });
   ctx.res.writeHead(202, { 'Content-Length': '0' }).end();
 }
 

@@ -1,6 +1,5 @@
 // GET /v2/<name>/tags/list (spec: "Listing Tags", end-8a/end-8b): lexical order, `n`/`last`,
-// `Link: <...>; rel="next"` when more remain. An unknown repository is 404 NAME_UNKNOWN.
-import { NameUnknownError } from '../../core/errors.js';
+// `Link: <...>; rel="next"` when more remain. An unknown repository is 404 NAME_UNKNOWN (core says so).
 import type { Ctx } from '../context.js';
 import { JSON_TYPE } from '../headers.js';
 import { nextLink, page, parseN } from '../pagination.js';
@@ -11,11 +10,10 @@ export async function getTags(ctx: Ctx): Promise<void> {
   const n = parseN(ctx.query);
   const last = ctx.query.get('last') ?? undefined;
   const all = await repo.tags.list({ signal });
-  if (all.length === 0 && !(await repo.exists({ signal }))) throw new NameUnknownError(repo.name);
   const { items, more } = page(all, n, last);
   const headers: Record<string, string> = { 'Content-Type': JSON_TYPE };
   if (more && n !== undefined && items.length > 0) {
-    headers.Link = nextLink(`/v2/${repo.name}/tags/list`, n, items[items.length - 1]);
+    headers.Link = nextLink(`/v2/${repo.name}/tags/list`, n, items[items.length - 1]!);
   }
   const body = JSON.stringify({ name: repo.name, tags: items });
   headers['Content-Length'] = String(Buffer.byteLength(body));

@@ -1,4 +1,5 @@
-// Chunk recycling between a driver's reader() and a consumer that knows when it is done with a chunk.
+// Chunk recycling between a storage reader and a consumer that knows when it is done with a chunk: a leaf
+// protocol (drivers lend, the API's sendBody hands back), so neither layer imports the other.
 // A 1 GiB blob GET otherwise allocates a thousand fresh 1 MiB buffers, and V8 answers the external
 // memory growth with a scavenge every few dozen MiB and a full mark-compact now and then.
 //
