@@ -340,7 +340,7 @@ function fieldsOf(f: Field & { kind: 'object' }): Record<string, Field> {
   return f.more ? { ...f.more(), ...f.fields } : f.fields;
 }
 
-/** Exactly one registered driver; its section (defaults when absent) becomes `storage.parameters`. */
+/** Exactly one registered driver; its section (defaults when absent) becomes `storage.parameters`, next to `storage.driver`. */
 function crossChecks(cfg: Record<string, unknown>, ctx: Ctx): void {
   const registry = record(cfg.registry);
   if (!registry) return;
@@ -357,8 +357,9 @@ function crossChecks(cfg: Record<string, unknown>, ctx: Ctx): void {
     });
   }
   const driver = found[0] ?? DEFAULT_STORAGE_DRIVER;
-  if (storage[driver] === undefined) storage[driver] = defaults({ ...driverSection(driver), optional: false }, ctx);
-  registry.storage = { driver, parameters: storage[driver], ...storage };
+  const parameters = storage[driver] ?? defaults({ ...driverSection(driver), optional: false }, ctx);
+  const rest = Object.fromEntries(Object.entries(storage).filter(([k]) => !drivers.includes(k)));
+  registry.storage = { driver, parameters, ...rest };
   if (record(storage.cache)?.blobdescriptor === 'redis' && !registry.redis) {   // as Distribution: redis needs its section
     const node = ctx.doc.getIn(['registry', 'storage', 'cache', 'blobdescriptor'], true) as Node;
     ctx.problems.push({

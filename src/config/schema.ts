@@ -18,13 +18,9 @@ export interface StorageConfig {
   /** Exactly one driver key is present in YAML (none → filesystem); `driver` names it after loading:
    *  a driver registered with registry/storage/factory.ts. */
   driver: string;
-  /** The chosen driver's section, checked against the driver's parameter table: defaults applied, paths
-   *  absolute. Callers build the driver with createDriver(driver, parameters, log). */
+  /** The chosen driver's section (`registry.storage.<driver>`), checked against the driver's parameter
+   *  table: defaults applied, paths absolute. Callers build the driver with createDriver(driver, parameters, log). */
   parameters: Readonly<Record<string, unknown>>;
-  /** The same section under the driver's own key, as the loader produces it (e.g. `filesystem` when that
-   *  driver is chosen). Prefer `parameters`; the typed `filesystem` field stays while code reads it. */
-  filesystem?: { rootdirectory: string; maxthreads: number; directio?: boolean };
-  inmemory?: Record<string, never>;
   delete: { enabled: boolean };                                 // default false
   maintenance: {
     uploadpurging: UploadPurgingConfig;

@@ -49,7 +49,7 @@ test("Distribution's config-example.yml maps onto berth's keys; log.fields and s
   assert.deepEqual(c.headers, { 'X-Content-Type-Options': ['nosniff'] });
   assert.deepEqual(c.auth, { htpasswd: { realm: 'basic-realm', path: '/etc/registry', cache: true } });
   assert.equal(c.registry.storage.driver, 'filesystem');
-  assert.equal(c.registry.storage.filesystem?.rootdirectory, '/var/lib/registry');
+  assert.equal(c.registry.storage.parameters.rootdirectory, '/var/lib/registry');
   assert.deepEqual(c.registry.storage.cache, { blobdescriptor: 'inmemory', blobdescriptorsize: 10000 });
   assert.deepEqual(c.registry.health?.storagedriver, { enabled: true, interval: 10_000, threshold: 3 });
   assert.deepEqual(c.upstreams, { v2: 'embedded', v1auth: 'strip' });   // gateway-only keys: berth's defaults
@@ -92,7 +92,7 @@ const HONOURED: [name: string, yaml: string, check: (c: ReturnType<typeof load>[
   ['auth: {} (none)', 'auth: {}', (c) => c.auth, {}],
   ['log.level (lower-cased, as Distribution)', 'log: { level: DEBUG }', (c) => c.log.level, 'debug'],
   ['loglevel (deprecated)', 'loglevel: warn', (c) => c.log.level, 'warn'],
-  ['storage.inmemory without parameters', 'storage:\n  inmemory:\n', (c) => [c.registry.storage.driver, c.registry.storage.inmemory], ['inmemory', {}]],
+  ['storage.inmemory without parameters', 'storage:\n  inmemory:\n', (c) => [c.registry.storage.driver, c.registry.storage.parameters], ['inmemory', {}]],
   ['storage as a bare name', 'storage: inmemory', (c) => c.registry.storage.driver, 'inmemory'],
   ['storage.delete, maintenance, redirect', 'storage: { filesystem: { rootdirectory: /d }, delete: { enabled: true }, redirect: { disable: true }, maintenance: { uploadpurging: { enabled: false }, readonly: { enabled: true } } }',
     (c) => [c.registry.storage.delete.enabled, c.registry.storage.redirect.disable, c.registry.storage.maintenance.uploadpurging.enabled, c.registry.storage.maintenance.readonly.enabled], [true, true, false, true]],
@@ -305,7 +305,7 @@ notifications:
     REGISTRY_HTTP_SECRET: 'x',
     REGISTRY_PORT: 'tcp://10.0.0.1:5000',
   });
-  assert.deepEqual(c.registry.storage.filesystem, { rootdirectory: '/srv/registry', maxthreads: 50, directio: true });
+  assert.deepEqual(c.registry.storage.parameters, { rootdirectory: '/srv/registry', maxthreads: 50, directio: true });
   assert.equal(c.registry.storage.delete.enabled, true);
   assert.deepEqual(c.listen, { host: '127.0.0.1', port: 6000 });
   assert.deepEqual(c.tls, { certificate: '/certs/domain.crt', key: '/certs/domain.key', minimumtls: 'tls1.2' });
@@ -323,10 +323,10 @@ notifications:
 test('env, config.yml style: a section variable replaces the section; longer names apply after it', () => {
   const text = 'version: 0.1\nstorage:\n  inmemory:\n  delete: { enabled: true }\n';
   const c = load(text, { REGISTRY_STORAGE: 'filesystem', REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/srv' }).config;
-  assert.deepEqual([c.registry.storage.driver, c.registry.storage.filesystem?.rootdirectory, c.registry.storage.delete.enabled], ['filesystem', '/srv', false]);
+  assert.deepEqual([c.registry.storage.driver, c.registry.storage.parameters.rootdirectory, c.registry.storage.delete.enabled], ['filesystem', '/srv', false]);
   // `storage: filesystem` (a bare name) in the file, then a parameter from the environment.
   const d = load('version: 0.1\nstorage: filesystem\n', { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/x' }).config;
-  assert.equal(d.registry.storage.filesystem?.rootdirectory, '/x');
+  assert.equal(d.registry.storage.parameters.rootdirectory, '/x');
   // BERTH_LOG_LEVEL wins over both.
   assert.equal(load('version: 0.1\nlog: { level: info }\n', { REGISTRY_LOG_LEVEL: 'warn', BERTH_LOG_LEVEL: 'error' }).config.log.level, 'error');
 });
