@@ -1,5 +1,6 @@
 // Starts the embedded registry on 127.0.0.1:0 for tests (contracts.md item 3): a full RegistryConfig
-// literal, an http.Server passing /v2 requests to app.handle and 404-ing everything else.
+// literal, an http.Server passing /v2 requests to app.handle (with the API version header the gateway's
+// pipeline sets, step 4) and 404-ing everything else.
 // It owns its temp dir (removed on close) unless `root` is given; it never touches other ports.
 import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { NotificationsConfig, RegistryConfig } from '../../src/config/schema.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { createRegistryApp, type RegistryApp } from '../../src/registry/api/app.js';
+import { API_VERSION, API_VERSION_HEADER } from '../../src/registry/api/headers.js';
 import type { DescriptorCache } from '../../src/registry/cache/descriptor-cache.js';
 
 export interface TestRegistry {
@@ -54,7 +56,11 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   const app = await createRegistryApp(cfg, { log: opts.log ?? silentLogger(), descriptorCache: opts.descriptorCache });
   const server: Server = createServer((req, res) => {
     const url = req.url ?? '/';
-    if (url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?')) { app.handle(req, res); return; }
+    if (url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?')) {
+      res.setHeader(API_VERSION_HEADER, API_VERSION);
+      app.handle(req, res);
+      return;
+    }
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
   });
   await new Promise<void>((resolve, reject) => {
