@@ -11,6 +11,7 @@ import { ensureDevCert, runCertCommand, subjectAltNames } from '../../src/cli/ce
 import { createTlsManager } from '../../src/gateway/tls.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { captureLog } from '../support/tls-certs.js';
+import { withDeadline } from '../support/wait.js';
 
 async function tempDir(t: { after(fn: () => unknown): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-cert-'));
@@ -71,7 +72,7 @@ test('berth cert writes a CA-signed SHA-256 leaf that verifies for every SAN', a
       host: '127.0.0.1', port, ca: caPem, ...(isIP(name) ? {} : { servername: name }),
       checkServerIdentity: (_h, cert) => tls.checkServerIdentity(name, cert),
     });
-    try { await once(s, 'secureConnect'); return s.authorized; } finally { s.destroy(); }
+    try { await withDeadline(once(s, 'secureConnect'), 10_000, `the TLS handshake as ${name}`); return s.authorized; } finally { s.destroy(); }
   };
   for (const name of ['registry.test', 'localhost', '10.9.8.7', '127.0.0.1', '::1']) {
     assert.equal(await connect(name), true, name);
@@ -79,7 +80,7 @@ test('berth cert writes a CA-signed SHA-256 leaf that verifies for every SAN', a
   await assert.rejects(connect('other.test'), /ERR_TLS_CERT_ALTNAME_INVALID|does not match/);
   // …and without the CA, the chain is not trusted
   const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost' });
-  await assert.rejects(once(s, 'secureConnect'), /unable to verify|self.signed|local issuer/i);
+  await assert.rejects(withDeadline(once(s, 'secureConnect'), 10_000, 'the untrusted TLS handshake to fail'), /unable to verify|self.signed|local issuer/i);
   s.destroy();
   assert.ok(keyPem.includes('PRIVATE KEY'));
 });

@@ -14,7 +14,9 @@ import { createLogger } from '../../src/log/logger.js';
 import { request } from '../support/http.js';
 import { makeTempDir } from '../support/tmp.js';
 
-const run = promisify(execFile);
+const execFileP = promisify(execFile);
+/** Apache's htpasswd (or any tool), killed after 30 s. */
+const run = (cmd: string, args: string[]) => execFileP(cmd, args, { timeout: 30_000 });
 
 /** One `user:hash` line from the real tool (-n prints to stdout). */
 async function htpasswdLine(flags: string, user: string, password: string): Promise<string> {

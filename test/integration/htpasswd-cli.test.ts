@@ -9,8 +9,11 @@ import { promisify } from 'node:util';
 import { runHtpasswdCommand } from '../../src/cli/htpasswd-command.js';
 import { parseHtpasswd } from '../../src/auth/htpasswd.js';
 import { makeTempDir } from '../support/tmp.js';
+import { withDeadline } from '../support/wait.js';
 
-const run = promisify(execFile);
+const execFileP = promisify(execFile);
+/** Apache's htpasswd (or any tool), killed after 30 s. */
+const run = (cmd: string, args: string[]) => execFileP(cmd, args, { timeout: 30_000 });
 
 /** Apache's verdict: `htpasswd -vb FILE USER PASS` exits 0 when the password is correct. */
 async function apacheVerifies(file: string, user: string, password: string): Promise<boolean> {
@@ -24,12 +27,13 @@ async function apacheVerifies(file: string, user: string, password: string): Pro
   }
 }
 
+/** `berth htpasswd ARGS` in-process; it must finish within 20 s (a prompt waiting for input that never comes fails). */
 async function berth(args: string[], stdin: string | NodeJS.ReadableStream = '', cwd?: string) {
   let stdout = '', stderr = '';
-  const code = await runHtpasswdCommand(args, {
+  const code = await withDeadline(runHtpasswdCommand(args, {
     stdin: typeof stdin === 'string' ? Readable.from([Buffer.from(stdin)]) : stdin,
     stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, cwd,
-  });
+  }), 20_000, `berth htpasswd ${args.join(' ')}`, () => `stdout: ${stdout}\nstderr: ${stderr}`);
   return { code, stdout, stderr };
 }
 

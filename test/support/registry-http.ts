@@ -32,7 +32,10 @@ export function getManifest(base: string, repo: string, ref: string, method: 'GE
 export async function catalog(base: string, n = 1000): Promise<string[]> {
   const out: string[] = [];
   let next: string | undefined = `/v2/_catalog?n=${n}`;
+  const seen = new Set<string>();
   while (next) {
+    if (seen.has(next)) throw new Error(`GET catalog: the Link header leads back to ${next}`);   // a loop would never end
+    seen.add(next);
     const r = await expectStatus(request(new URL(next, base).href), 200, 'GET catalog');
     out.push(...(JSON.parse(r.body.toString()).repositories ?? []));
     next = /<([^>]+)>;\s*rel="?next"?/.exec(r.headers.link ?? '')?.[1];
