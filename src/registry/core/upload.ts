@@ -151,21 +151,20 @@ export class UploadStore implements Uploads {
   }
 
   /**
-   * The one place a chunk is checked: a malformed Content-Range or one that does not start at the stored
-   * size → UploadRangeError; a Content-Length that disagrees with the range → SizeInvalidError. A client
-   * that goes away mid-chunk becomes ClientDisconnectError (the session stays resumable).
+   * The one place a chunk's headers are checked: a malformed Content-Range → UploadRangeError; a
+   * Content-Length that disagrees with the range → SizeInvalidError. Where the chunk starts is checked once,
+   * by UploadSession.append against the size the storage writer reports. A client that goes away mid-chunk
+   * becomes ClientDisconnectError (the session stays resumable).
    */
   private async appendChunk(session: UploadSession, chunk: Chunk, o?: OpOptions): Promise<void> {
-    const where = { repo: this.name, id: session.id };
     const { range } = chunk;
-    if (range === 'malformed') throw new UploadRangeError(session.size, 'malformed Content-Range', where);
+    if (range === 'malformed') throw new UploadRangeError(session.size, 'malformed Content-Range', { repo: this.name, id: session.id });
     let length: number | undefined;
     if (range) {
       length = range.end - range.start + 1;
       if (chunk.length !== undefined && chunk.length !== length) {
         throw new SizeInvalidError(`Content-Length ${chunk.length} does not match Content-Range ${range.start}-${range.end}`);
       }
-      if (range.start !== session.size) throw new UploadRangeError(session.size, String(range.start), where);
     }
     const sizeBefore = session.size;
     try {
@@ -215,12 +214,16 @@ class UploadSession {
   async append(src: Readable, o: OpOptions & { start?: number; length?: number } = {}): Promise<void> {
     const w = await this.driver.writer(this.dataPath, { append: true, signal: o.signal });
     const base = w.size;
+    if (o.start !== undefined && o.start !== base) {   // the one start check, against what storage holds
+      await w.commit().catch(() => undefined);         // nothing written: the session and its hash stay as they were
+      this.size = base;
+      throw new UploadRangeError(base, String(o.start), { repo: this.name, id: this.id });
+    }
     const st = this.states.get(this.key);
     this.states.drop(this.key);                  // the hash is mutated below; only a success restores it
     const hash = st && st.size === base ? st.hash : undefined;
     let received = 0;
     try {
-      if (o.start !== undefined && o.start !== base) throw new UploadRangeError(base, String(o.start), { repo: this.name, id: this.id });
       const tap = new HashingWriter(w.stream, hash);
       await pipeline(src, tap, { signal: o.signal });
       received = tap.bytes;
