@@ -11,7 +11,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { MemoryDescriptorCache } from '../../src/registry/cache/memory.js';
 import { RedisDescriptorCache } from '../../src/registry/cache/redis.js';
 import type { DescriptorCache } from '../../src/registry/cache/descriptor-cache.js';
-import { descriptor, makeImageManifest, MT, pushBlob, pushImage, pushManifest, randomBlob } from '../support/oci-client.js';
+import { descriptor, makeImageManifest, MT, pushBlob, pushImage, randomBlob } from '../support/oci-client.js';
 import { request } from '../support/http.js';
 import { redisSkip, startRedis } from '../support/redis-server.js';
 import { startRegistry, type TestRegistry } from '../support/registry-server.js';

@@ -18,7 +18,7 @@ import { acquireWriterLease } from '../core/writer-lease.js';
 import { listen } from '../notify/repository-listener.js';
 import { createNotifier, type NotifierOptions } from '../notify/listener.js';
 import { PathNotFoundError, type StorageDriver } from '../storage/driver.js';
-import { createDriver } from '../storage/factory.js';
+import { createDriver, dataDirectory } from '../storage/factory.js';
 import { createRouter } from './router.js';
 
 export interface RegistryApp {
@@ -122,13 +122,13 @@ export function redisOptionsFromConfig(r: RedisConfig): RedisCacheOptions {
   };
 }
 
-/** Where the file journal lives: notifications.journaldirectory, else <rootdirectory>/.notifications
- *  for a filesystem store; a memory journal otherwise. */
+/** Where the file journal lives: notifications.journaldirectory, else .notifications in the driver's
+ *  local data directory (filesystem: rootdirectory); a memory journal for drivers without one. */
 export function journalDirectory(cfg: RegistryConfig): string | undefined {
   const n = cfg.notifications;
   if (n?.journaldirectory) return n.journaldirectory;
-  const root = cfg.storage.driver === 'filesystem' ? cfg.storage.parameters.rootdirectory : undefined;
-  return typeof root === 'string' ? join(root, '.notifications') : undefined;
+  const root = dataDirectory(cfg.storage.driver, cfg.storage.parameters);
+  return root === undefined ? undefined : join(root, '.notifications');
 }
 
 function notifierOptionsFromConfig(cfg: RegistryConfig, log: Logger): NotifierOptions {

@@ -7,7 +7,7 @@
 // request never fails because of the cache. Every cache call is reported to cache-calls.ts (/metrics).
 import type { Logger } from '../../log/logger.js';
 import { tryParseDigest, type Digest } from '../core/digest.js';
-import type { BlobDescriptor, Repository, RepositoryDecorator } from '../core/repository.js';
+import { forwarding, type BlobDescriptor, type Repository, type RepositoryDecorator } from '../core/repository.js';
 import { reportCacheCall, type CacheCallEvent } from './cache-calls.js';
 import { BLOB_MEDIA_TYPE, type DescriptorCache } from './descriptor-cache.js';
 
@@ -28,13 +28,11 @@ export function cachedRepository(cache: DescriptorCache, log: Logger): Repositor
     const forget = (d: Digest) => write('clear', cache.clear(repo, d.text));
     const remember = (d: Digest, desc: BlobDescriptor) =>
       write('set', cache.set(repo, d.text, { digest: desc.digest.text, size: desc.size, mediaType: BLOB_MEDIA_TYPE }));
+    const f = forwarding(inner);
     return {
-      name: inner.name,
+      ...f,
       uploads: {
-        start: (o) => inner.uploads.start(o),
-        status: (id, o) => inner.uploads.status(id, o),
-        append: (id, chunk, o) => inner.uploads.append(id, chunk, o),
-        cancel: (id, o) => inner.uploads.cancel(id, o),
+        ...f.uploads,
         async commit(id, digest, last, o) {
           const desc = await inner.uploads.commit(id, digest, last, o);
           await remember(digest, desc);
@@ -46,8 +44,6 @@ export function cachedRepository(cache: DescriptorCache, log: Logger): Repositor
           return desc;
         },
       },
-      tags: inner.tags,
-      referrers: inner.referrers,
       blobs: {
         async stat(d, o): Promise<BlobDescriptor> {
           const hit = await cache.get(repo, d.text).catch(ignore('get'));
@@ -80,9 +76,7 @@ export function cachedRepository(cache: DescriptorCache, log: Logger): Repositor
         },
       },
       manifests: {
-        stat: (ref, o) => inner.manifests.stat(ref, o),
-        get: (ref, o) => inner.manifests.get(ref, o),
-        put: (m, o) => inner.manifests.put(m, o),
+        ...f.manifests,
         async delete(ref, o) {
           await inner.manifests.delete(ref, o);
           if ('digest' in ref) await forget(ref.digest);   // a manifest is also linked in _layers

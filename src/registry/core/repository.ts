@@ -145,3 +145,22 @@ export interface Registry {
  * delegate the rest to `inner`. Applied by the Registry to every repository it hands out, first = innermost.
  */
 export type RepositoryDecorator = (inner: Repository) => Repository;
+
+/**
+ * A repository that forwards every call to `inner`: what a decorator spreads and then overrides, so it
+ * names only the calls it changes (`{ ...f, blobs: { ...f.blobs, get } }`).
+ */
+export function forwarding(inner: Repository): Repository {
+  const { blobs: b, uploads: u, manifests: m, tags: t, referrers: r } = inner;
+  return {
+    name: inner.name,
+    blobs: { stat: (d, o) => b.stat(d, o), get: (d, o) => b.get(d, o), mount: (f, d, o) => b.mount(f, d, o), delete: (d, o) => b.delete(d, o) },
+    uploads: {
+      start: (o) => u.start(o), status: (id, o) => u.status(id, o), append: (id, c, o) => u.append(id, c, o),
+      commit: (id, d, c, o) => u.commit(id, d, c, o), upload: (d, c, o) => u.upload(d, c, o), cancel: (id, o) => u.cancel(id, o),
+    },
+    manifests: { stat: (x, o) => m.stat(x, o), get: (x, o) => m.get(x, o), put: (x, o) => m.put(x, o), delete: (x, o) => m.delete(x, o) },
+    tags: { list: (o) => t.list(o) },
+    referrers: { list: (s, a, o) => r.list(s, a, o) },
+  };
+}

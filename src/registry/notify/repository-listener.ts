@@ -4,7 +4,7 @@
 // so a client that saw success has its event on disk; a pull does not wait for the disk (its event is
 // journaled in the background: a crash can lose the last pulls' events, never a push's).
 import type { Logger } from '../../log/logger.js';
-import type { Repository, RepositoryDecorator } from '../core/repository.js';
+import { forwarding, type Repository, type RepositoryDecorator } from '../core/repository.js';
 import type { Action, TargetInfo } from './events.js';
 import type { Notifier } from './listener.js';
 
@@ -17,12 +17,11 @@ export function listen(notifier: Notifier, log: Logger): RepositoryDecorator {
   };
   return (inner: Repository): Repository => {
     const repository = inner.name;
+    const f = forwarding(inner);
     return {
-      name: repository,
-      tags: inner.tags,
-      referrers: inner.referrers,
+      ...f,
       blobs: {
-        stat: (d, o) => inner.blobs.stat(d, o),
+        ...f.blobs,
         async get(d, o) {
           const content = await inner.blobs.get(d, o);
           const { digest, size } = content.descriptor;
@@ -42,10 +41,7 @@ export function listen(notifier: Notifier, log: Logger): RepositoryDecorator {
         },
       },
       uploads: {
-        start: (o) => inner.uploads.start(o),
-        status: (id, o) => inner.uploads.status(id, o),
-        append: (id, chunk, o) => inner.uploads.append(id, chunk, o),
-        cancel: (id, o) => inner.uploads.cancel(id, o),
+        ...f.uploads,
         async commit(id, digest, last, o) {
           const desc = await inner.uploads.commit(id, digest, last, o);
           await durable('push', { repository, kind: 'blob', mediaType: OCTET, size: desc.size, digest: desc.digest.text });
@@ -58,7 +54,7 @@ export function listen(notifier: Notifier, log: Logger): RepositoryDecorator {
         },
       },
       manifests: {
-        stat: (ref, o) => inner.manifests.stat(ref, o),
+        ...f.manifests,
         async get(ref, o) {
           const m = await inner.manifests.get(ref, o);
           background('pull', { repository, kind: 'manifest', mediaType: m.mediaType, size: m.bytes.length, digest: m.digest.text, tag: m.tag });
