@@ -9,12 +9,11 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { assertBuilt, BERTH_MAIN, REPO_ROOT, runCli, type CliRun } from '../support/processes.js';
+import { assertBuilt, BERTH_MAIN, REPO_ROOT, runCli } from '../support/processes.js';
 import { request } from '../support/http.js';
 import { makeTestCert } from '../support/tls-certs.js';
 import { withDeadline } from '../support/wait.js';
 
-type Run = CliRun;
 const run = runCli;
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {

@@ -41,13 +41,14 @@ async function seed(d: StorageDriver): Promise<void> {
 async function pageAll(d: StorageDriver, n: number): Promise<string[][]> {
   const pages: string[][] = [];
   let last: string | undefined;
-  for (;;) {
+  for (let i = 0; i < 10_000; i++) {   // bounded: a catalog that never says "no more" fails here
     const { names, more } = await listRepositories(d, { n, last });
     pages.push(names);
     if (!more) return pages;
     assert.equal(names.length, n, 'a page with more after it is full');
     last = names[names.length - 1];
   }
+  assert.fail(`listRepositories still said "more" after 10000 pages of ${n}`);
 }
 
 for (const [name, make] of Object.entries(drivers)) {

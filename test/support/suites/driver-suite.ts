@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { wrapDriver } from '../../../src/registry/storage/base.js';
+import { waitUntil } from '../wait.js';
 import type { FileInfo, StorageDriver } from '../../../src/registry/storage/driver.js';
 
 export interface DriverHandle {
@@ -251,10 +252,7 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverHan
       const done = pipeline(src, w.stream, { signal: ac.signal });
       src.push(Buffer.alloc(4096, 1));
       src.push(Buffer.alloc(4096, 2));
-      await new Promise<void>((resolve) => {
-        const poll = () => (w.size >= 8192 ? resolve() : setImmediate(poll));
-        poll();
-      });
+      await waitUntil('the writer to accept 8192 bytes', () => w.size >= 8192, { intervalMs: 1, detail: () => `size ${w.size}` });
       ac.abort();
       await assert.rejects(done, isAbort);
       await w.commit();
