@@ -12,7 +12,8 @@
 //     │ 4 api version    v2: Docker-Distribution-Api-Version: registry/2.0, set here and nowhere else, with
 //     │                  setHeader, so every answer carries it (401/404/5xx included) and an upstream's own
 //     │                  value replaces it (never twice)
-//     │ 4b unavailable   v2: a failing health check (health/registry.ts) → 503 UNAVAILABLE, detail = reasons
+//     │ 4b unavailable   v2: a failing health check (health/registry.ts) → 503 UNAVAILABLE, detail = the failing
+//     │                  checks' names only (`{checks: ["http_0"]}`; reasons are the debug listener's)
 //     │ 5 authenticate   AccessController.authorize with the access the route grammar says the request
 //     │                  needs (http/v2-routes.ts) → `user` on the log line and in the request's facts
 //     │                  (events' actor.name); ChallengeError → 401 with its challenge
@@ -143,7 +144,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
       fail(s, notFound());
       return;
     }
-    if (r === 'v2' && o.health?.unhealthy()) { fail(s, new OciError('UNAVAILABLE', o.health.status())); return; }
+    if (r === 'v2' && o.health?.unhealthy()) { fail(s, new OciError('UNAVAILABLE', { checks: Object.keys(o.health.status()) })); return; }
     authenticate(s, r).then((ok) => {
       if (!ok) return;
       forwarded(s);

@@ -1,9 +1,10 @@
 // Schedules health checks on unref'd timers and keeps each one's verdict: a check turns unhealthy
 // after `threshold` consecutive failures (0 and 1: the first) and healthy on its next success.
-// It knows no HTTP: the pipeline asks unhealthy(), the debug server shows status().
+// It knows no HTTP: the pipeline asks unhealthy() and answers with the failing checks' names only
+// (stable names such as `http_0`: never a URI, path or address); the debug server shows status().
 import type { HealthConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import { fileCheck, httpCheck, tcpCheck, type Check } from './checks.js';
+import { fileCheck, httpCheck, redactURI, tcpCheck, type Check } from './checks.js';
 
 /** The registry's storage probe (RegistryApp.storage): it lists the store's root within the signal. */
 export interface StorageProbe { name: string; check(o: { signal: AbortSignal }): Promise<void> }
@@ -12,11 +13,17 @@ export interface StorageProbe { name: string; check(o: { signal: AbortSignal }):
 const STORAGE_CHECK_TIMEOUT_MS = 10_000;
 
 export interface HealthRegistry {
-  /** Check name → reason, for every check that is currently unhealthy ({} when all pass). */
+  /** Check name → reason, for every check that is currently unhealthy ({} when all pass). The reasons name
+   *  what was checked (redacted URIs, paths, addresses): for the debug listener and logs, never the public port. */
   status(): Record<string, string>;
+  /** The names of the failing checks, in registration order: all a public answer may say. */
+  failing(): string[];
   unhealthy(): boolean;
-  /** Adds a check; it runs at once and then every `interval` ms (after the previous run ends). */
-  register(name: string, check: Check, o: { interval: number; threshold: number }): void;
+  /**
+   * Adds a check; it runs at once and then every `interval` ms (after the previous run ends). `name` is
+   * public (it appears in the 503); `target` (what is checked, already redacted) only in logs.
+   */
+  register(name: string, check: Check, o: { interval: number; threshold: number; target?: string }): void;
   /** Stops every timer. Idempotent. */
   stop(): void;
 }
@@ -27,18 +34,22 @@ export function createHealthRegistry(log: Logger): HealthRegistry {
   const timers = new Set<NodeJS.Timeout>();
   let stopped = false;
 
-  function register(name: string, check: Check, o: { interval: number; threshold: number }): void {
+  const order: string[] = [];
+
+  function register(name: string, check: Check, o: { interval: number; threshold: number; target?: string }): void {
     let failures = 0;
+    order.push(name);
+    const where = o.target === undefined ? {} : { target: o.target };
     const run = async () => {
       try {
         await check();
-        if (failing.delete(name)) hlog.info({ check: name }, 'health check passes again');
+        if (failing.delete(name)) hlog.info({ check: name, ...where }, 'health check passes again');
         failures = 0;
       } catch (err) {
         failures++;
         const reason = (err as Error)?.message ?? String(err);
         if (failures >= Math.max(1, o.threshold)) {
-          if (failing.get(name) !== reason) hlog.warn({ check: name, reason, failures }, 'health check failing');
+          if (failing.get(name) !== reason) hlog.warn({ check: name, ...where, reason, failures }, 'health check failing');
           failing.set(name, reason);
         }
       }
@@ -51,7 +62,8 @@ export function createHealthRegistry(log: Logger): HealthRegistry {
   }
 
   return {
-    status: () => Object.fromEntries(failing),
+    status: () => Object.fromEntries(order.filter((n) => failing.has(n)).map((n) => [n, failing.get(n)!])),
+    failing: () => order.filter((n) => failing.has(n)),
     unhealthy: () => failing.size > 0,
     register,
     stop() {
@@ -62,7 +74,11 @@ export function createHealthRegistry(log: Logger): HealthRegistry {
   };
 }
 
-/** Registers the checks `cfg` names, with Distribution's check names (storagedriver_<driver>, file path, uri, addr). */
+/**
+ * Registers the checks `cfg` names. Names are stable and say nothing about the target: `storagedriver_<driver>`
+ * (Distribution's), then `file_<i>`, `http_<i>`, `tcp_<i>` by position in their list (Distribution names them
+ * by path, URI and address, which put credentials and paths in the unauthenticated 503).
+ */
 export function startHealthChecks(cfg: HealthConfig | undefined, storage: StorageProbe | undefined, log: Logger): HealthRegistry {
   const h = createHealthRegistry(log);
   if (!cfg) return h;
@@ -70,11 +86,11 @@ export function startHealthChecks(cfg: HealthConfig | undefined, storage: Storag
   if (sd.enabled && storage) {
     h.register(`storagedriver_${storage.name}`, () => storage.check({ signal: AbortSignal.timeout(STORAGE_CHECK_TIMEOUT_MS) }), sd);
   }
-  for (const f of cfg.file) h.register(f.file, fileCheck(f.file), { interval: f.interval, threshold: 0 });
-  for (const c of cfg.http) h.register(c.uri, httpCheck(c), c);
-  for (const c of cfg.tcp) {
-    h.register(`${c.addr.host.includes(':') ? `[${c.addr.host}]` : c.addr.host}:${c.addr.port}`,
-      tcpCheck({ ...c.addr, timeout: c.timeout }), c);
-  }
+  cfg.file.forEach((f, i) => h.register(`file_${i}`, fileCheck(f.file), { interval: f.interval, threshold: 0, target: f.file }));
+  cfg.http.forEach((c, i) => h.register(`http_${i}`, httpCheck(c), { ...c, target: redactURI(c.uri) }));
+  cfg.tcp.forEach((c, i) => {
+    const addr = `${c.addr.host.includes(':') ? `[${c.addr.host}]` : c.addr.host}:${c.addr.port}`;
+    h.register(`tcp_${i}`, tcpCheck({ ...c.addr, timeout: c.timeout }), { ...c, target: addr });
+  });
   return h;
 }

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import assert from 'node:assert/strict';
 import { loadConfigFromString } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/config-error.js';
+import { redactURI } from '../../src/health/checks.js';
 import { routeOf } from '../../src/metrics/metrics.js';
 
 const FILE = '/srv/berth/gateway.yml';
@@ -57,4 +58,15 @@ test('metrics routes', () => {
     ['/v2/a/referrers/sha256:00', 'referrers'], ['/v2/a/other', 'unknown'], ['/v1/_ping', 'v1'], ['/metrics', 'other'],
   ];
   for (const [url, route] of rows) assert.equal(routeOf({ url, method: 'GET' } as IncomingMessage), route, url);
+});
+
+test('redactURI: no credentials, no query values', () => {
+  const rows: [string, string][] = [
+    ['http://u:p@h:9/live?token=abc&x=1', 'http://***@h:9/live?token=***&x=***'],
+    ['https://u@h/live', 'https://***@h/live'],
+    ['http://h:9/', 'http://h:9/'],
+    ['http://h/a?', 'http://h/a'],
+    ['not a uri', '(invalid uri)'],
+  ];
+  for (const [uri, shown] of rows) assert.equal(redactURI(uri), shown, uri);
 });
