@@ -4,7 +4,7 @@
 // streamed through without the process buffering it. No sleeps: waits are on responses and log lines.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import {
   MT, descriptor, locationPath, makeImageManifest, pushBlob, putManifest, randomBlob, sha256, startUpload, withQuery,
 } from '../support/oci-client.js';
 import { request } from '../support/http.js';
-import { withDeadline } from '../support/wait.js';
+import { waitUntil, withDeadline } from '../support/wait.js';
 
 const octet = { 'content-type': 'application/octet-stream' };
 
@@ -212,6 +212,34 @@ describe('registry robustness', () => {
     assert.equal(sha256((await request(`${reg.url}/v2/rb/abort/blobs/${digest}`)).body), digest);
     assert.deepEqual(cap.failures(), [], 'a client disconnect must not be logged as an error');
     assert.ok(!cap.lines.some((l) => l.status === 400 && /abort/.test(String(l.url))), 'a disconnect is not a 400');
+  });
+
+  it('a monolithic upload that fails leaves no session behind (disconnect mid-body, wrong digest)', { timeout: 30_000 }, async (t) => {
+    const cap = logCapture();
+    const reg = await startRegistry({ log: cap.log });
+    t.after(() => reg.close());
+    const uploadsDir = join(reg.root, 'docker', 'registry', 'v2', 'repositories', 'rb', 'mono', '_uploads');
+    const sessions = async () => (await readdir(uploadsDir).catch(() => [] as string[])).length;
+    const bytes = randomBlob(3 * 1024 * 1024); const digest = sha256(bytes);
+
+    // POST ?digest= with 3 MiB declared, 1 MiB sent, then the socket destroyed: the client never got an id.
+    const u = new URL(reg.url);
+    await withDeadline(new Promise<void>((resolve) => {
+      const req = httpRequest({ host: u.hostname, port: u.port, method: 'POST', path: `/v2/rb/mono/blobs/uploads/?digest=${digest}`,
+        agent: false, headers: { ...octet, 'content-length': String(bytes.length) } });
+      req.on('error', () => resolve());
+      req.on('response', (res) => { res.resume(); resolve(); });
+      req.write(bytes.subarray(0, 1024 * 1024), () => req.destroy());
+    }), 10_000, 'the first MiB of the POST to be written and the socket destroyed');
+    await cap.waitFor('client disconnected', (l) => /client disconnected/.test(String(l.msg)));
+    await waitUntil('the failed session to be removed', async () => (await sessions()) === 0, { detail: () => uploadsDir });
+    assert.equal((await request(`${reg.url}/v2/rb/mono/blobs/${digest}`, { method: 'HEAD' })).status, 404);
+
+    // The whole body, but not the bytes the digest names: 400 and, again, nothing left.
+    const wrong = await request(`${reg.url}/v2/rb/mono/blobs/uploads/?digest=${sha256('other')}`, { method: 'POST', headers: octet, body: bytes });
+    assert.equal(wrong.status, 400, wrong.text());
+    assert.equal(await sessions(), 0);
+    assert.deepEqual(cap.failures(), [], 'neither failure is logged as an error');
   });
 
   it('a 64 MiB blob streams through (PATCH, PUT, GET) without the process buffering it', { timeout: 120_000 }, async (t) => {
