@@ -16,7 +16,8 @@ export interface AccessController {
   /**
    * Resolves with a Grant when the request may perform every item of `access` (an empty list
    * means "just authenticate", e.g. `GET /v2/`). Rejects with a ChallengeError when credentials
-   * are missing or wrong; any other rejection is an internal error (the gateway answers 500).
+   * are missing or wrong, with a TooManyAttemptsError when they were not checked (budget spent,
+   * checks busy); any other rejection is an internal error (the gateway answers 500).
    * Never reads the request body and never writes to the response.
    */
   authorize(req: IncomingMessage, access: Access[]): Promise<Grant>;
@@ -24,7 +25,8 @@ export interface AccessController {
   close(): void;
 }
 
-export type ChallengeReason = 'missing' | 'malformed' | 'invalid';
+/** `closed`: no user table (the htpasswd file is missing or not a file): every request is refused. */
+export type ChallengeReason = 'missing' | 'malformed' | 'invalid' | 'closed';
 
 /**
  * "Authenticate and try again": the gateway answers 401 UNAUTHORIZED with
@@ -37,6 +39,20 @@ export class ChallengeError extends Error {
   constructor(readonly wwwAuthenticate: string, readonly reason: ChallengeReason = 'missing', readonly user?: string) {
     super('authentication required');
     this.name = 'ChallengeError';
+  }
+}
+
+/**
+ * "Not now": the credentials were not checked because this address (or address and user) spent its budget
+ * of failures, or too many checks are in progress. The gateway answers 429 TOOMANYREQUESTS with
+ * `Retry-After: <retryAfterSeconds>`.
+ */
+export class TooManyAttemptsError extends Error {
+  readonly code = 'TOOMANYREQUESTS' as const;
+  /** `user` as for ChallengeError: set only for a user the table knows. */
+  constructor(readonly retryAfterSeconds: number, readonly reason: 'failures' | 'busy', readonly user?: string) {
+    super('too many authentication attempts');
+    this.name = 'TooManyAttemptsError';
   }
 }
 

@@ -1,13 +1,18 @@
 // HTTP Basic authentication against an htpasswd file: parses `Authorization: Basic …`, verifies
-// (bcrypt off the event loop), caches verified credentials briefly and slows repeated failures.
-// Every authenticated user gets every access (nginx auth_basic semantics). Never logs credentials.
+// (bcrypt off the event loop, a bounded number at once: check-gate.ts), caches verified credentials
+// briefly, and refuses further guesses once an address or address+user spent its failure budget
+// (failure-throttle.ts: 429 with Retry-After, nothing hashed). Every authenticated user gets every access
+// (nginx auth_basic semantics). Never logs credentials, nor a user name the table does not know.
 import type { IncomingMessage } from 'node:http';
-import { setTimeout as sleepMs } from 'node:timers/promises';
 import type { Logger } from '../log/logger.js';
-import { AnonymousAccess, basicChallenge, ChallengeError, type Access, type AccessController, type ChallengeReason, type Grant } from './access.js';
+import {
+  AnonymousAccess, basicChallenge, ChallengeError, TooManyAttemptsError, type Access, type AccessController,
+  type ChallengeReason, type Grant,
+} from './access.js';
+import { CheckRefusedError, PasswordCheckGate, type CheckGateOptions } from './check-gate.js';
 import { CredentialCache, type CredentialCacheOptions } from './credential-cache.js';
 import { FailureThrottle, type FailureThrottleOptions } from './failure-throttle.js';
-import { bcryptBackend, defaultVerifier, HtpasswdFile, type PasswordVerifier } from './htpasswd.js';
+import { bcryptBackend, defaultVerifier, HtpasswdFile, type HtpasswdTable, type PasswordVerifier } from './htpasswd.js';
 
 export interface HtpasswdAccessOptions {
   /** Absolute path of the htpasswd file. */
@@ -16,16 +21,17 @@ export interface HtpasswdAccessOptions {
   log: Logger;
   /** Cache of verified credentials (default on: TTL 60 s, 1000 entries). `false` disables it. */
   cache?: boolean | CredentialCacheOptions;
-  /** Failure slow-down per client address (default on). `false` disables it. */
+  /** Failure budgets per address and per address+user (default on). `false` disables them. */
   throttle?: boolean | FailureThrottleOptions;
+  /** Password checks at once and waiting (default: 2 at once, 16 waiting, 4 per address). A number: `concurrency`. */
+  checks?: number | CheckGateOptions;
   /** Min ms between stats of the file (default 0: every request; concurrent requests share one stat). */
   checkIntervalMs?: number;
   /** Longest Authorization header accepted (default 8192 chars); longer ones are a 401. */
   maxHeaderLength?: number;
-  // Injection points for tests (counting verifier, clock, delay recorder).
+  // Injection points for tests (counting verifier, clock).
   verifier?: PasswordVerifier;
   now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
 }
 
 const BASIC = /^basic[ \t]+([A-Za-z0-9+/]+={0,2})[ \t]*$/i;
@@ -50,18 +56,21 @@ export function parseBasicAuthorization(value: string, maxLength = 8192): { user
 
 export class HtpasswdAccessController implements AccessController {
   readonly challenge: string;
+  readonly gate: PasswordCheckGate;
   private readonly cache: CredentialCache | null;
   private readonly throttle: FailureThrottle | null;
   private readonly verifier: PasswordVerifier;
-  private readonly sleep: (ms: number) => Promise<void>;
+  /** Checks in progress by table generation and header value: identical concurrent requests share one. */
+  private readonly inflight = new Map<string, Promise<boolean>>();
 
   /** Loads the file (rejects with HtpasswdError listing every bad line, or the fs error) and builds the controller. */
   static async create(o: HtpasswdAccessOptions): Promise<HtpasswdAccessController> {
     const log = o.log.child({ module: 'auth' });
     const file = await HtpasswdFile.load(o.path, { log, checkIntervalMs: o.checkIntervalMs, now: o.now });
-    log.info({ file: o.path, users: file.latest.users.size, bcrypt: await bcryptBackend(), cache: o.cache !== false },
-      'htpasswd authentication enabled');
-    return new HtpasswdAccessController(file, { ...o, log });
+    const ac = new HtpasswdAccessController(file, { ...o, log });
+    log.info({ file: o.path, users: file.latest.users.size, bcrypt: await bcryptBackend(), cache: o.cache !== false,
+      concurrentChecks: ac.gate.concurrency }, 'htpasswd authentication enabled');
+    return ac;
   }
 
   constructor(readonly file: HtpasswdFile, private readonly o: HtpasswdAccessOptions) {
@@ -70,8 +79,8 @@ export class HtpasswdAccessController implements AccessController {
       : new CredentialCache({ now: o.now, ...(typeof o.cache === 'object' ? o.cache : {}) });
     this.throttle = o.throttle === false ? null
       : new FailureThrottle({ now: o.now, ...(typeof o.throttle === 'object' ? o.throttle : {}) });
+    this.gate = new PasswordCheckGate(typeof o.checks === 'number' ? { concurrency: o.checks } : o.checks);
     this.verifier = o.verifier ?? defaultVerifier;
-    this.sleep = o.sleep ?? ((ms) => sleepMs(ms));
     file.onReload(() => this.cache?.clear());
   }
 
@@ -79,24 +88,30 @@ export class HtpasswdAccessController implements AccessController {
     const header = req.headers.authorization;
     if (header === undefined || header === '') throw new ChallengeError(this.challenge, 'missing');
     const table = await this.file.current();
+    if (table.closed) throw new ChallengeError(this.challenge, 'closed');   // no hashing: nobody can match
     const cached = this.cache?.get(header);
     if (cached !== undefined) return { user: cached };
 
     const addr = req.socket?.remoteAddress ?? 'unknown';
-    const delay = this.throttle?.delayFor(addr) ?? 0;
-    if (delay > 0) await this.sleep(delay);
-
     const creds = parseBasicAuthorization(header, this.o.maxHeaderLength);
+    const entry = creds ? table.users.get(creds.user) : undefined;
+    const wait = this.throttle?.retryAfterMs(addr, creds?.user) ?? 0;
+    if (wait > 0) throw new TooManyAttemptsError(Math.ceil(wait / 1000), 'failures', entry?.user);
     if (!creds) return this.fail(addr, 'malformed');
-    const entry = table.users.get(creds.user);
-    if (!entry) {
-      await this.verifier.verify(table.dummy.kind, creds.password, table.dummy.hash);
-      return this.fail(addr, 'invalid');
+
+    let ok: boolean;
+    try {
+      ok = await this.check(header, table, entry, creds.password, addr, req);
+    } catch (err) {
+      if (err instanceof CheckRefusedError) throw new TooManyAttemptsError(1, 'busy', entry?.user);
+      throw err;
     }
-    if (!(await this.verifier.verify(entry.kind, creds.password, entry.hash))) return this.fail(addr, 'invalid', entry.user);
+    if (!entry) return this.fail(addr, 'invalid', creds.user);
+    if (!ok) return this.fail(addr, 'invalid', creds.user, entry.user);
     // The file may have been replaced while we were verifying: only the newest table counts.
-    if (this.file.latest.users.get(entry.user)?.hash !== entry.hash) return this.fail(addr, 'invalid', entry.user);
+    if (this.file.latest.users.get(entry.user)?.hash !== entry.hash) return this.fail(addr, 'invalid', creds.user, entry.user);
     if (this.file.latest.generation === table.generation) this.cache?.set(header, entry.user);
+    this.throttle?.recordSuccess(addr, entry.user);
     return { user: entry.user };
   }
 
@@ -105,9 +120,29 @@ export class HtpasswdAccessController implements AccessController {
     this.cache?.clear();
   }
 
-  private fail(addr: string, reason: ChallengeReason, knownUser?: string): never {
-    if (this.throttle?.recordFailure(addr)) {
-      this.o.log.warn({ addr }, 'repeated authentication failures; slowing down this address');
+  /** One password check through the gate (an unknown user against the table's dummy hash), shared by
+   *  identical requests that arrive while it runs. */
+  private check(header: string, table: HtpasswdTable, entry: { kind: HtpasswdTable['dummy']['kind']; hash: string } | undefined,
+    password: Buffer, addr: string, req: IncomingMessage): Promise<boolean> {
+    const key = `${table.generation} ${header}`;
+    let p = this.inflight.get(key);
+    if (!p) {
+      const { kind, hash } = entry ?? table.dummy;
+      p = this.gate.run(addr, () => this.verifier.verify(kind, password, hash), () => req.socket?.destroyed === true)
+        .finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  /** Counts the failure (address, and the named user: its budget is kept whether or not the table knows
+   *  it) and throws the challenge. `knownUser` is the only name that may be logged. */
+  private fail(addr: string, reason: ChallengeReason, user?: string, knownUser?: string): never {
+    const started = this.throttle?.recordFailure(addr, user);
+    if (started === 'user' && knownUser !== undefined) {
+      this.o.log.warn({ addr, user: knownUser }, 'repeated wrong passwords for this user from this address; further attempts get 429 for a while');
+    } else if (started) {
+      this.o.log.warn({ addr }, 'repeated authentication failures from this address; further attempts get 429 for a while');
     }
     throw new ChallengeError(this.challenge, reason, knownUser);
   }
@@ -118,8 +153,9 @@ export class HtpasswdAccessController implements AccessController {
  * Rejects at startup with HtpasswdError (every bad line, `file:line  message`) or the fs error.
  */
 export async function createAccessController(
-  auth: { htpasswd?: { path: string; realm: string; cache?: boolean } } | undefined, log: Logger,
+  auth: { htpasswd?: { path: string; realm: string; cache?: boolean; concurrency?: number } } | undefined, log: Logger,
 ): Promise<AccessController> {
   if (!auth?.htpasswd) return new AnonymousAccess();
-  return HtpasswdAccessController.create({ ...auth.htpasswd, log });
+  const { concurrency, ...rest } = auth.htpasswd;
+  return HtpasswdAccessController.create({ ...rest, checks: concurrency, log });
 }

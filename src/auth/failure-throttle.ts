@@ -1,57 +1,105 @@
-// Slows down repeated authentication failures from one address: after `freeFailures` failures within
-// `windowMs`, each further attempt waits an increasing delay (capped). No lockout, bounded memory;
-// entries expire with their window. Must not block the event loop (the caller awaits the delay).
+// Budgets for wrong passwords, keyed by client address AND user (one user's typos never slow the other
+// users behind the same NAT) and by address alone (spraying many user names). Past a budget, further
+// attempts of that key are refused without hashing until a backoff has passed (the caller answers 429
+// with Retry-After); no server-side sleeps, no lockout, bounded memory, entries expire with their window.
 
 export interface FailureThrottleOptions {
-  freeFailures?: number;  // default 5
+  /** Failures of one user from one address free per window (default 5). */
+  freeFailures?: number;
+  /** Failures from one address, all users together, free per window (default 30). */
+  addressFreeFailures?: number;
   windowMs?: number;      // default 60 s, counted from the first failure of the window
-  baseDelayMs?: number;   // default 250: the 6th attempt waits 250 ms, then 500, 1000, …
+  baseDelayMs?: number;   // default 250: after the budget, the next attempt may come 250 ms after the last failure, then 500, …
   maxDelayMs?: number;    // default 4000
-  maxEntries?: number;    // default 10000 addresses; the oldest is evicted first
+  maxEntries?: number;    // default 10000 per table (pairs, addresses); the oldest is evicted first
   now?: () => number;
 }
 
+interface Entry { count: number; since: number; last: number; goodUntil: number }
+
+/** Which budget a failure just spent (for one log line per slow-down), or null. */
+export type ThrottleStart = 'user' | 'address' | null;
+
 export class FailureThrottle {
-  private readonly entries = new Map<string, { count: number; since: number }>();
+  private readonly pairs = new Map<string, Entry>();
+  private readonly addrs = new Map<string, Entry>();
   private readonly o: Required<Omit<FailureThrottleOptions, 'now'>>;
   private readonly now: () => number;
 
   constructor(o: FailureThrottleOptions = {}) {
     this.o = {
-      freeFailures: o.freeFailures ?? 5, windowMs: o.windowMs ?? 60_000, baseDelayMs: o.baseDelayMs ?? 250,
+      freeFailures: o.freeFailures ?? 5, addressFreeFailures: o.addressFreeFailures ?? 30,
+      windowMs: o.windowMs ?? 60_000, baseDelayMs: o.baseDelayMs ?? 250,
       maxDelayMs: o.maxDelayMs ?? 4000, maxEntries: Math.max(1, o.maxEntries ?? 10_000),
     };
     this.now = o.now ?? Date.now;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.pairs.size + this.addrs.size;
   }
 
-  /** Ms to wait before checking a new credential from `addr` (0 when it is in good standing). */
-  delayFor(addr: string): number {
-    const e = this.live(addr);
-    const over = e ? e.count - this.o.freeFailures : -1;
+  /**
+   * Ms until a credential of `user` from `addr` may be checked (0: now). The address budget does not
+   * apply to a user who logged in from that address within the window (a neighbour's spraying does not
+   * lock them out); `user` is undefined for a header that names none.
+   */
+  retryAfterMs(addr: string, user?: string): number {
+    const now = this.now();
+    const pair = user === undefined ? undefined : this.live(this.pairs, pairKey(addr, user), now);
+    let wait = this.waitOf(pair, this.o.freeFailures, now);
+    if (!(pair && pair.goodUntil > now)) wait = Math.max(wait, this.waitOf(this.live(this.addrs, addr, now), this.o.addressFreeFailures, now));
+    return wait;
+  }
+
+  /** Counts one failure of `user` (if known) from `addr`; says which budget this failure used up, if any. */
+  recordFailure(addr: string, user?: string): ThrottleStart {
+    const now = this.now();
+    const a = this.bump(this.addrs, addr, now);
+    if (user !== undefined && this.bump(this.pairs, pairKey(addr, user), now).count === this.o.freeFailures) return 'user';
+    return a.count === this.o.addressFreeFailures ? 'address' : null;
+  }
+
+  /** A verified password: the user's failures from this address are forgiven, and for the window the
+   *  address's budget no longer applies to this user. */
+  recordSuccess(addr: string, user: string): void {
+    const now = this.now();
+    this.put(this.pairs, pairKey(addr, user), { count: 0, since: now, last: 0, goodUntil: now + this.o.windowMs });
+  }
+
+  private waitOf(e: Entry | undefined, free: number, now: number): number {
+    const over = e ? e.count - free : -1;
     if (over < 0) return 0;
-    return Math.min(this.o.maxDelayMs, this.o.baseDelayMs * 2 ** Math.min(over, 20));
+    const delay = Math.min(this.o.maxDelayMs, this.o.baseDelayMs * 2 ** Math.min(over, 20));
+    return Math.max(0, e!.last + delay - now);
   }
 
-  /** Counts one failure; returns true when this failure is the one that starts the slow-down. */
-  recordFailure(addr: string): boolean {
-    const e = this.live(addr) ?? { count: 0, since: this.now() };
+  private bump(m: Map<string, Entry>, key: string, now: number): Entry {
+    const e = this.live(m, key, now) ?? { count: 0, since: now, last: now, goodUntil: 0 };
     e.count++;
-    this.entries.delete(addr);
-    while (this.entries.size >= this.o.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(addr, e);
-    return e.count === this.o.freeFailures;
+    e.last = now;
+    this.put(m, key, e);
+    return e;
   }
 
-  private live(addr: string): { count: number; since: number } | undefined {
-    const e = this.entries.get(addr);
-    if (e && this.now() - e.since >= this.o.windowMs) {
-      this.entries.delete(addr);
+  private put(m: Map<string, Entry>, key: string, e: Entry): void {
+    m.delete(key);
+    while (m.size >= this.o.maxEntries) m.delete(m.keys().next().value!);
+    m.set(key, e);
+  }
+
+  /** The entry, unless its window has passed (a success starts a window too, so good standing ends with it). */
+  private live(m: Map<string, Entry>, key: string, now: number): Entry | undefined {
+    const e = m.get(key);
+    if (e && now - e.since >= this.o.windowMs) {
+      m.delete(key);
       return undefined;
     }
     return e;
   }
+}
+
+/** Addresses contain no space, so the first space separates the two parts unambiguously. */
+function pairKey(addr: string, user: string): string {
+  return addr + ' ' + user;
 }

@@ -160,6 +160,8 @@ export interface HtpasswdTable {
   readonly dummy: { kind: HashKind; hash: string };
   /** Increments on every replacement. */
   readonly generation: number;
+  /** True while the file is missing, not a regular file or unreadable: nobody is let in (fail closed). */
+  readonly closed: boolean;
 }
 
 export interface HtpasswdFileOptions {
@@ -175,12 +177,16 @@ interface Signature { ino: number; size: number; mtimeMs: number; ctimeMs: numbe
 /** Within this many ms of the file's mtime, a same-stat rewrite is possible: compare content hashes. */
 const RACY_MS = 2000;
 
+/** Errors that say nothing about the file (the process is out of descriptors or memory): keep the table, retry. */
+const TRANSIENT = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EINTR', 'ENOMEM']);
+
 /**
  * The user table of one htpasswd file. `load()` fails on any problem (startup must be clean).
  * Afterwards, a changed file (ino/size/mtime/ctime, or content hash while the mtime is recent) is
  * re-parsed and its valid entries REPLACE the table, so removed users are refused at once; invalid
- * lines are logged at error level and their users refused until fixed. If the file cannot be read on
- * reload, the previous table is kept and the error logged.
+ * lines are logged at error level and their users refused until fixed. A file that is gone, replaced by
+ * a directory or unreadable FAILS CLOSED, as nginx does: an empty, `closed` table (one error line) until
+ * a readable file appears again. Only transient errors (EMFILE, ENFILE, …) keep the previous table.
  */
 export class HtpasswdFile {
   private table!: HtpasswdTable;
@@ -233,13 +239,30 @@ export class HtpasswdFile {
     this.sig = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
     this.contentHash = createHash('sha256').update(text).digest('hex');
     this.readAtWallMs = Date.now();
-    this.table = { users: parsed.users, dummy: dummyEntry(parsed.users), generation };
+    this.table = { users: parsed.users, dummy: dummyEntry(parsed.users), generation, closed: false };
+  }
+
+  /** Nobody is let in until the file is readable again; the next successful stat re-reads it. */
+  private failClosed(why: string, err?: unknown): void {
+    if (!this.table.closed) {
+      this.opts.log.error({ file: this.path, reason: why, ...(err ? { err } : {}) },
+        'htpasswd file unusable; refusing every request until a valid file appears');
+    }
+    this.sig = { ino: -1, size: -1, mtimeMs: -1, ctimeMs: -1 };
+    this.contentHash = '';
+    if (this.table.closed) return;
+    this.table = { users: new Map(), dummy: this.table.dummy, generation: this.table.generation + 1, closed: true };
+    for (const fn of this.listeners) fn(this.table);
   }
 
   private async check(): Promise<HtpasswdTable> {
     const log = this.opts.log;
     try {
       const st = await stat(this.path);
+      if (!st.isFile()) {
+        this.failClosed(st.isDirectory() ? 'a directory' : 'not a regular file');
+        return this.table;
+      }
       const s = this.sig;
       const same = st.ino === s.ino && st.size === s.size && st.mtimeMs === s.mtimeMs && st.ctimeMs === s.ctimeMs;
       if (same && this.readAtWallMs - st.mtimeMs > RACY_MS) return this.table;
@@ -252,8 +275,12 @@ export class HtpasswdFile {
         return this.table;
       }
       const parsed = parseHtpasswd(text, this.path);
+      const wasClosed = this.table.closed;
       this.install(st, text, parsed, this.table.generation + 1);
-      if (parsed.problems.length) {
+      if (wasClosed) {
+        log.warn({ file: this.path, users: parsed.users.size, problems: parsed.problems.length ? parsed.problems : undefined },
+          'htpasswd file is back; authentication resumes');
+      } else if (parsed.problems.length) {
         log.error({ file: this.path, problems: parsed.problems, users: parsed.users.size },
           'htpasswd reloaded with invalid lines; those users are refused until the lines are fixed');
       } else {
@@ -262,8 +289,10 @@ export class HtpasswdFile {
       for (const fn of this.listeners) fn(this.table);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
-      if (code !== this.lastErrorCode) {
-        log.error({ file: this.path, err }, 'htpasswd reload failed; keeping the previous user table');
+      if (!TRANSIENT.has(code)) {
+        this.failClosed(code === 'ENOENT' || code === 'ENOTDIR' ? 'missing' : code === 'EISDIR' ? 'a directory' : `unreadable (${code})`, err);
+      } else if (code !== this.lastErrorCode) {
+        log.error({ file: this.path, err }, 'htpasswd reload failed for lack of resources; keeping the previous user table');
         this.lastErrorCode = code;
       }
     }

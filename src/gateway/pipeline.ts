@@ -16,14 +16,16 @@
 //     │                  checks' names only (`{checks: ["http_0"]}`; reasons are the debug listener's)
 //     │ 5 authenticate   AccessController.authorize with the access the route grammar says the request
 //     │                  needs (http/v2-routes.ts) → `user` on the log line and in the request's facts
-//     │                  (events' actor.name); ChallengeError → 401 with its challenge
+//     │                  (events' actor.name); ChallengeError → 401 with its challenge; TooManyAttemptsError →
+//     │                  429 TOOMANYREQUESTS with Retry-After. `Expect: 100-continue` is answered `100 Continue`
+//     │                  here, once authorized, never before (server.ts routes 'checkContinue' to us)
 //     │ 6 forwarded      X-Forwarded-For/-Proto, X-Real-IP (kept from trusted proxies, replaced otherwise);
 //     │                  the facts' client address follows them
 //     ▼ 7 dispatch       v2: embedded app.handle (in-process, no second socket) or the upstream proxy;
 //                        v1: the v1 upstream (Authorization stripped unless upstreams.v1auth: forward)
 // Every error answer goes through the registry's one OCI error writer (registry/api/send-error.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ChallengeError, type AccessController } from '../auth/access.js';
+import { ChallengeError, TooManyAttemptsError, type AccessController } from '../auth/access.js';
 import { isV2Path, pathOf, v2Request } from '../http/v2-routes.js';
 import type { Logger } from '../log/logger.js';
 import type { RegistryApp } from '../registry/api/app.js';
@@ -100,11 +102,16 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
         s.track.note({ user: grant.user });
         s.facts.user = grant.user;   // the embedded app's events: actor.name
       }
+      // Only an authorized request is asked for its body (Node left the 100 to us: server.ts checkContinue).
+      if (expectsContinue(s.req)) s.res.writeContinue();
       return true;
     } catch (err) {
       if (err instanceof ChallengeError) {
         s.track.note({ auth: err.reason, ...(err.user ? { user: err.user } : {}) });
         fail(s, new OciError('UNAUTHORIZED', undefined, 401, { 'WWW-Authenticate': err.wwwAuthenticate }));
+      } else if (err instanceof TooManyAttemptsError) {
+        s.track.note({ auth: `throttled-${err.reason}`, ...(err.user ? { user: err.user } : {}) });
+        fail(s, new OciError('TOOMANYREQUESTS', undefined, 429, { 'Retry-After': String(err.retryAfterSeconds) }));
       } else {
         fail(s, err);   // 500 UNKNOWN, logged with the cause
       }
@@ -155,6 +162,11 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
   function fail(s: Step, err: unknown): void {
     sendError(s.req, s.res, err, s.track.log);
   }
+}
+
+/** Node emits 'checkContinue' (not 'request', and no automatic 100) for exactly these requests. */
+function expectsContinue(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && /(?:^|\W)100-continue(?:$|\W)/i.test(req.headers.expect ?? '');
 }
 
 function normalizePeer(req: IncomingMessage): string | undefined {

@@ -160,7 +160,7 @@ function proxyTo(target: string, config: Config, log: Logger, opts: ServerOption
 function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, metrics?: Metrics,
   addHeaders?: ResponseHeaderHook, uploads?: UploadTraffic) {
   const state = { inFlight: new Set<ServerResponse>(), closing: false };
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     state.inFlight.add(res);
     const upload = uploads !== undefined && isUpload(req);
     if (upload) uploads.start();
@@ -173,7 +173,11 @@ function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: Ser
     addHeaders?.(res);
     metrics?.track(req, res);
     handler(req, res);
-  });
+  };
+  server.on('request', onRequest);
+  // `Expect: 100-continue`: with a listener here Node sends no automatic `100 Continue`; the pipeline sends
+  // it once the request is authorized, so a 401/404 is answered before any body is asked for.
+  server.on('checkContinue', onRequest);
   return state;
 }
 

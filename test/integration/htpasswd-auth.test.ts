@@ -7,7 +7,7 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { ChallengeError } from '../../src/auth/access.js';
+import { ChallengeError, TooManyAttemptsError } from '../../src/auth/access.js';
 import { createAccessController, HtpasswdAccessController, type HtpasswdAccessOptions } from '../../src/auth/basic.js';
 import { defaultVerifier, HtpasswdError, type HashKind, type PasswordVerifier } from '../../src/auth/htpasswd.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -39,9 +39,8 @@ interface Env {
   verifier: ReturnType<typeof countingVerifier>;
   logs: () => string;
   clock: { t: number };
-  sleeps: number[];
-  /** GET with an optional Authorization value → status, challenge header, body text. */
-  get(authorization?: string): Promise<{ status: number; challenge: string | null; body: string }>;
+  /** GET with an optional Authorization value → status, challenge header, Retry-After, body text. */
+  get(authorization?: string): Promise<{ status: number; challenge: string | null; retryAfter: string | null; body: string }>;
 }
 
 const basic = (user: string, password: string) => 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
@@ -55,10 +54,8 @@ async function setup(t: TestContext, content: string, opts: Partial<HtpasswdAcce
   const log = createLogger({ level: 'debug', destination: new Writable({ write(c, _e, cb) { logText += c; cb(); } }) });
   const verifier = countingVerifier();
   const clock = { t: 1_000_000 };
-  const sleeps: number[] = [];
   const ac = await HtpasswdAccessController.create({
-    path: file, realm: 'Registry "Realm"', log, verifier, now: () => clock.t,
-    sleep: async (ms) => { sleeps.push(ms); }, ...opts,
+    path: file, realm: 'Registry "Realm"', log, verifier, now: () => clock.t, ...opts,
   });
   t.after(() => ac.close());
   // What the gateway will do: authorize, then 200 with the user or 401 with the challenge.
@@ -66,6 +63,7 @@ async function setup(t: TestContext, content: string, opts: Partial<HtpasswdAcce
     ac.authorize(req, []).then(
       (g) => res.end(JSON.stringify(g)),
       (err) => {
+        if (err instanceof TooManyAttemptsError) { res.writeHead(429, { 'retry-after': String(err.retryAfterSeconds) }).end(); return; }
         if (!(err instanceof ChallengeError)) { res.statusCode = 500; res.end(String(err)); return; }
         res.writeHead(401, { 'www-authenticate': err.wwwAuthenticate, 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: err.code, message: err.message }] }));
       });
@@ -75,10 +73,10 @@ async function setup(t: TestContext, content: string, opts: Partial<HtpasswdAcce
   const { port } = server.address() as { port: number };
   const url = `http://127.0.0.1:${port}/v2/`;
   return {
-    dir: tmp.path, file, url, ac, verifier, logs: () => logText, clock, sleeps,
+    dir: tmp.path, file, url, ac, verifier, logs: () => logText, clock,
     async get(authorization) {
       const res = await request(url, { headers: authorization === undefined ? {} : { authorization } });
-      return { status: res.status, challenge: res.headers['www-authenticate'] ?? null, body: res.text() };
+      return { status: res.status, challenge: res.headers['www-authenticate'] ?? null, retryAfter: res.headers['retry-after'] ?? null, body: res.text() };
     },
   };
 }
@@ -185,27 +183,84 @@ test('verified credentials are cached, flushed on reload, and cache:false verifi
   assert.equal(off.verifier.calls.length, 3);
 });
 
-test('repeated failures from one address are slowed down (increasing, capped, expiring); no lockout', async (t) => {
+test('wrong passwords: budget per address+user, then 429 with Retry-After and no hashing; other users unaffected; no lockout', async (t) => {
   const alice = await htpasswdLine('s', 'alice', 'a-pw');
-  const env = await setup(t, alice + '\n');
+  const bob = await htpasswdLine('s', 'bob', 'b-pw');
+  const env = await setup(t, `${alice}\n${bob}\n`);
   for (let i = 0; i < 5; i++) assert.equal((await env.get(basic('alice', 'bad' + i))).status, 401);
-  assert.deepEqual(env.sleeps, [], 'the first five failures are free');
-  for (let i = 0; i < 6; i++) assert.equal((await env.get(basic('alice', 'bad' + i))).status, 401);
-  assert.deepEqual(env.sleeps, [250, 500, 1000, 2000, 4000, 4000]);
-  assert.match(env.logs(), /slowing down this address/);
-  // Still no lockout: the right password works (after the delay).
+  assert.equal(env.verifier.calls.length, 5, 'the first five failures are checked');
+  // Budget spent: refused at once, not hashed, told when to come back (250 ms → rounded up to 1 s).
+  const r = await env.get(basic('alice', 'a-pw'));
+  assert.equal(r.status, 429);
+  assert.equal(r.retryAfter, '1');
+  assert.equal(env.verifier.calls.length, 5, '429 costs no check');
+  assert.match(env.logs(), /repeated wrong passwords for this user from this address/);
+  // Another user behind the same address is not slowed by alice's typos.
+  assert.equal((await env.get(basic('bob', 'b-pw'))).status, 200);
+  // The backoff doubles after each further failure (250, 500, 1000, 2000, 4000, 4000 ms).
+  for (const ms of [250, 500, 1000, 2000, 4000, 4000]) {
+    assert.equal((await env.get(basic('alice', 'bad'))).status, 429, `before ${ms} ms`);
+    env.clock.t += ms;
+    assert.equal((await env.get(basic('alice', 'bad'))).status, 401, `after ${ms} ms`);
+  }
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 429);
+  assert.equal((await env.get(basic('alice', 'a-pw'))).retryAfter, '4');
+  // No lockout: after the backoff the right password works, and is cached (never throttled).
+  env.clock.t += 4000;
   assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
-  assert.equal(env.sleeps.length, 7);
-  // Cached credentials are not delayed.
+  const calls = env.verifier.calls.length;
   assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
-  assert.equal(env.sleeps.length, 7);
+  assert.equal(env.verifier.calls.length, calls, 'served from the cache');
+  // A success forgave alice's failures.
+  for (let i = 0; i < 5; i++) assert.equal((await env.get(basic('alice', 'again' + i))).status, 401);
+  assert.equal((await env.get(basic('alice', 'again'))).status, 429);
   // The window expires.
   env.clock.t += 60_000;
   assert.equal((await env.get(basic('alice', 'bad'))).status, 401);
-  assert.equal(env.sleeps.length, 7);
 });
 
-test('startup fails listing every bad line; a bad reload keeps valid users and refuses the bad ones', async (t) => {
+test('spraying user names: the address budget (30) ends in 429, except for users who logged in from there', async (t) => {
+  const alice = await htpasswdLine('s', 'alice', 'a-pw');
+  const carol = await htpasswdLine('s', 'carol', 'c-pw');
+  const env = await setup(t, `${alice}\n${carol}\n`, { cache: false });
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
+  for (let i = 0; i < 30; i++) assert.equal((await env.get(basic('nobody' + i, 'x'))).status, 401, `guess ${i}`);
+  assert.match(env.logs(), /repeated authentication failures from this address/);
+  const calls = env.verifier.calls.length;
+  assert.equal((await env.get(basic('nobody-else', 'x'))).status, 429);
+  assert.equal((await env.get('Basic !!!')).status, 429, 'malformed headers count against the address too');
+  assert.equal((await env.get(basic('carol', 'c-pw'))).status, 429, 'a user new to this address waits too');
+  assert.equal(env.verifier.calls.length, calls, 'nothing hashed');
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200, 'alice logged in from here within the window');
+  env.clock.t += 250;
+  assert.equal((await env.get(basic('carol', 'c-pw'))).status, 200, 'after the backoff');
+});
+
+test('identical concurrent requests share one check; checks run at most `checks` at once', async (t) => {
+  const alice = await htpasswdLine('B -C 4', 'alice', 'a-pw');
+  let running = 0, peak = 0, calls = 0;
+  const slow: PasswordVerifier = {
+    async verify(kind, pw, hash) {
+      calls++; running++; peak = Math.max(peak, running);
+      try {
+        await new Promise((r) => setTimeout(r, 20));
+        return await defaultVerifier.verify(kind, pw, hash);
+      } finally { running--; }
+    },
+  };
+  const env = await setup(t, alice + '\n', { verifier: slow, checks: 2, throttle: false });
+  const same = await Promise.all(Array.from({ length: 10 }, () => env.get(basic('alice', 'a-pw'))));
+  assert.deepEqual(same.map((r) => r.status), Array(10).fill(200));
+  assert.equal(calls, 1, 'ten identical requests, one check');
+  const different = await Promise.all(Array.from({ length: 6 }, (_, i) => env.get(basic('alice', 'wrong' + i))));
+  const statuses = different.map((r) => r.status);
+  assert.ok(statuses.every((s) => s === 401 || s === 429), statuses.join());
+  assert.ok(statuses.filter((s) => s === 401).length >= 4, `the address's share (4) is checked: ${statuses.join()}`);
+  assert.ok(peak <= 2, `at most 2 checks at once, saw ${peak}`);
+  assert.equal(env.ac.gate.active + env.ac.gate.queued, 0, 'every slot released');
+});
+
+test('startup fails listing every bad line; a bad reload keeps valid users and refuses the bad ones; a deleted file fails closed', async (t) => {
   const alice = await htpasswdLine('B -C 4', 'alice', 'a-pw');
   const bob = await htpasswdLine('m', 'bob', 'b-pw');
   const tmp = await makeTempDir('berth-auth-bad-');
@@ -230,14 +285,17 @@ test('startup fails listing every bad line; a bad reload keeps valid users and r
   assert.equal((await env.get(basic('bob', 'b-pw'))).status, 401, 'a user whose line broke is refused');
   assert.match(env.logs(), /"level":50.*"problems":\[\{"line":2,"message":"malformed apr1 hash \(user \\"bob\\"\)"\}\]/);
 
-  // An unreadable file on reload keeps the previous table (logged once).
+  // A deleted file fails closed (logged once, nothing hashed), even for cached credentials, until it is back.
+  const calls = env.verifier.calls.length;
   await rm(env.file);
-  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
-  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 200);
-  assert.equal(env.logs().match(/htpasswd reload failed/g)?.length, 1);
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 401);
+  assert.equal((await env.get(basic('alice', 'a-pw'))).status, 401);
+  assert.equal(env.verifier.calls.length, calls);
+  assert.equal(env.logs().match(/htpasswd file unusable/g)?.length, 1);
   await writeFile(env.file, `${bob}\n`);
   assert.equal((await env.get(basic('alice', 'a-pw'))).status, 401);
   assert.equal((await env.get(basic('bob', 'b-pw'))).status, 200);
+  assert.match(env.logs(), /htpasswd file is back/);
 });
 
 test('checkIntervalMs limits stats; concurrent requests share one check', async (t) => {
