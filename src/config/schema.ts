@@ -43,6 +43,8 @@ export interface RedisConfig {
 }
 
 /** Distribution's `health:` checks. threshold = consecutive failures before unhealthy (0 and 1: the first). */
+  /** berth: put before every key; absent → `berth:<hash of the storage identity>:`, '' → Distribution's keys. */
+  keyprefix?: string;
 export interface HealthConfig {
   storagedriver: { enabled: boolean; interval: number; threshold: number };   // default false, 10s, 3
   file: { file: string; interval: number }[];                                  // interval default 10s
@@ -284,6 +286,7 @@ export const SCHEMA: Field = obj({
     }),
     http: obj({
       debug: obj({
+      keyprefix: str(undefined),                   // berth; absent: derived from the storage identity
         addr: hostport('localhost:5001'),
         prometheus: obj({ enabled: bool(true), path: str('/metrics') }),
       }, true),

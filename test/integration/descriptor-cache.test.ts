@@ -146,7 +146,10 @@ describe('redis cache', { skip }, () => {
     await cache.set('r', d, { digest: d, size: 3, mediaType: 'application/octet-stream' });
     const admin = await adminClient(redis.socket, { password: 's3cret', database: 3 });
     t.after(() => { if (admin.isOpen) admin.destroy(); });
-    assert.equal(await admin.hGet(`blobs::${d}`, 'size'), '3', 'written to db 3');
+    // inmemory storage is this process's own: the derived prefix is unique to it (berth:<12 hex>:).
+    assert.match(cache.prefix, /^berth:[0-9a-f]{12}:$/);
+    assert.equal(await admin.hGet(`${cache.prefix}blobs::${d}`, 'size'), '3', 'written to db 3, under the prefix');
+    assert.equal(await admin.exists(`blobs::${d}`), 0, 'not under Distribution\'s bare key');
     assert.ok(lines.some((l) => l.msg === 'redis blob-descriptor cache connected' && l.addr === `127.0.0.1:${port}`));
     assert.ok(!JSON.stringify(lines).includes('s3cret'), 'the password is never logged');
   });

@@ -4,13 +4,14 @@
 // The only file under registry/api that knows config, storage, cache or notify. It must not listen on
 // sockets or know about auth; the gateway (or test/support/registry-server.ts) owns the http.Server.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import type { RedisConfig, RegistryConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
 import { cachedRepository } from '../cache/cached-repository.js';
 import type { DescriptorCache } from '../cache/descriptor-cache.js';
 import { createDescriptorCache } from '../cache/factory.js';
-import type { RedisCacheOptions } from '../cache/redis.js';
+import { keyPrefixFor, type RedisCacheOptions } from '../cache/redis.js';
 import type { RepositoryDecorator } from '../core/repository.js';
 import { StorageRegistry } from '../core/storage-registry.js';
 import { startUploadPurger } from '../core/upload-purger.js';
@@ -104,7 +105,22 @@ export function descriptorCacheFromConfig(cfg: RegistryConfig, log: Logger): Des
   if (!cfg.redis) {
     throw new CacheConfigError('registry.storage.cache.blobdescriptor is redis but there is no registry.redis section');
   }
-  return createDescriptorCache({ kind, redis: redisOptionsFromConfig(cfg.redis) }, log);
+  return createDescriptorCache({ kind, redis: { ...redisOptionsFromConfig(cfg.redis), keyPrefix: redisKeyPrefix(cfg) } }, log);
+}
+
+/**
+ * `registry.redis.keyprefix`, else `berth:<12 hex>:` from the storage's identity (the driver and its local
+ * root, or its non-secret parameters; inmemory storage: this process), so registries on different storage
+ * sharing one redis never answer for each other, and processes on the same storage share their entries.
+ */
+export function redisKeyPrefix(cfg: RegistryConfig): string {
+  if (cfg.redis?.keyprefix !== undefined) return cfg.redis.keyprefix;
+  const { driver, parameters } = cfg.storage;
+  const dir = dataDirectory(driver, parameters);
+  if (dir !== undefined) return keyPrefixFor(`${driver}:${resolve(dir)}`);
+  if (driver === 'inmemory') return keyPrefixFor(`inmemory:${randomUUID()}`);
+  const visible = Object.entries(parameters).filter(([k]) => !/key|secret|password|token/i.test(k)).sort(([a], [b]) => (a < b ? -1 : 1));
+  return keyPrefixFor(`${driver}:${JSON.stringify(visible)}`);
 }
 
 /** `addr` ":6379" (the loader's wildcard host) means this machine, as Go's dialer reads it.

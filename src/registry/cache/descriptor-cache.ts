@@ -18,6 +18,9 @@ export interface DescriptorCache {
   set(repo: string | null, digest: string, desc: CachedDescriptor): Promise<void>;
   /** Forgets the repository's membership (the global entry stays: blob data outlives a link). May reject. */
   clear(repo: string, digest: string): Promise<void>;
+  /** Forgets every repository membership this cache holds (its namespace only: a redis key prefix). The
+   *  resync after evictions were lost (cached-repository.ts); global entries stay. May reject. */
+  clearAll(): Promise<void>;
   /** Releases connections. Idempotent; get/set/clear afterwards reject or miss. */
   close(): Promise<void>;
 }
@@ -25,8 +28,12 @@ export interface DescriptorCache {
 export type DescriptorCacheErrorCode = 'CACHE_UNAVAILABLE' | 'CACHE_TIMEOUT' | 'CACHE_CLOSED';
 
 export class DescriptorCacheError extends Error {
-  constructor(readonly code: DescriptorCacheErrorCode, message: string, options?: { cause?: unknown }) {
+  /** True when the call failed before anything reached the cache (disconnected, closed): nothing of it can
+   *  have been applied. False when it may have been applied in part (timeout, a failure mid-call). */
+  readonly unsent: boolean;
+  constructor(readonly code: DescriptorCacheErrorCode, message: string, options?: { cause?: unknown; unsent?: boolean }) {
     super(message, options);
+    this.unsent = options?.unsent ?? false;
     this.name = 'DescriptorCacheError';
   }
 }

@@ -37,6 +37,11 @@ export class MemoryDescriptorCache implements DescriptorCache {
     this.map.delete(repoKey(repo, digest));
   }
 
+  async clearAll(): Promise<void> {
+    this.assertOpen();
+    for (const k of [...this.map.keys()]) if (k.startsWith('repository::')) this.map.delete(k);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.map.clear();
@@ -55,7 +60,7 @@ export class MemoryDescriptorCache implements DescriptorCache {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new DescriptorCacheError('CACHE_CLOSED', 'descriptor cache is closed');
+    if (this.closed) throw new DescriptorCacheError('CACHE_CLOSED', 'descriptor cache is closed', { unsent: true });
   }
 }
 

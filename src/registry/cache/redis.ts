@@ -1,11 +1,12 @@
-// Redis blob-descriptor cache (`storage.cache.blobdescriptor: redis`) with Distribution's key layout, so
-// a redis shared with registry:2 stays compatible:
-//   blobs::<digest>                          hash  digest, size, mediatype   (global)
-//   repository::<name>::blobs                set   digests linked into <name>
-//   repository::<name>::blobs::<digest>      hash  mediatype                 (per-repository override)
+// Redis blob-descriptor cache (`storage.cache.blobdescriptor: redis`) with Distribution's key layout under
+// a per-storage prefix (`keyPrefix`; '' gives Distribution's bare keys, shared with registry:2):
+//   <prefix>blobs::<digest>                          hash  digest, size, mediatype   (global)
+//   <prefix>repository::<name>::blobs                set   digests linked into <name>
+//   <prefix>repository::<name>::blobs::<digest>      hash  mediatype                 (per-repository override)
 // Every call is bounded by a timeout and fails fast while disconnected (no offline queue); the client
 // reconnects by itself with backoff. Outages are logged once (healthy→down) and recoveries once
 // (down→healthy); callers get rejections and fall back to storage. Never stores blob bytes.
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as Redis from 'redis';
 import type { Logger } from '../../log/logger.js';
@@ -26,11 +27,19 @@ export interface RedisCacheOptions {
   writeTimeoutMs?: number;
   /** Longest pause between reconnect attempts (ms), default 2000. */
   maxBackoffMs?: number;
+  /** Put before every key, so registries on different storage share one redis without answering for each
+   *  other (the composition root derives it from the storage identity). Default '': Distribution's keys. */
+  keyPrefix?: string;
 }
 
-export const globalKey = (digest: string) => `blobs::${digest}`;
-export const repoSetKey = (repo: string) => `repository::${repo}::blobs`;
-export const repoHashKey = (repo: string, digest: string) => `repository::${repo}::blobs::${digest}`;
+export const globalKey = (digest: string, prefix = '') => `${prefix}blobs::${digest}`;
+export const repoSetKey = (repo: string, prefix = '') => `${prefix}repository::${repo}::blobs`;
+export const repoHashKey = (repo: string, digest: string, prefix = '') => `${prefix}repository::${repo}::blobs::${digest}`;
+
+/** The default prefix for a storage identity (e.g. `filesystem:/srv/registry`): `berth:<12 hex>:`. */
+export function keyPrefixFor(storageIdentity: string): string {
+  return `berth:${createHash('sha256').update(storageIdentity).digest('hex').slice(0, 12)}:`;
+}
 
 type State = 'connecting' | 'up' | 'down' | 'closed';
 
@@ -44,11 +53,14 @@ export class RedisDescriptorCache implements DescriptorCache {
   private readonly client;
   private readonly readMs: number;
   private readonly writeMs: number;
+  /** The key prefix in use ('' = Distribution's keys). */
+  readonly prefix: string;
   private state: State = 'connecting';
 
   constructor(opts: RedisCacheOptions, private readonly log: Logger) {
     this.readMs = positive(opts.readTimeoutMs, 500);
     this.writeMs = positive(opts.writeTimeoutMs, 500);
+    this.prefix = opts.keyPrefix ?? '';
     const maxBackoff = positive(opts.maxBackoffMs, 2000);
     this.client = redis().createClient({
       socket: {
@@ -73,9 +85,9 @@ export class RedisDescriptorCache implements DescriptorCache {
   async get(repo: string | null, digest: string): Promise<CachedDescriptor | undefined> {
     return this.run(this.readMs, async (c) => {
       const [global, member, override] = await Promise.all([   // one pipelined round trip
-        c.hmGet(globalKey(digest), ['digest', 'size', 'mediatype']),
-        repo === null ? 1 : c.sIsMember(repoSetKey(repo), digest),
-        repo === null ? null : c.hGet(repoHashKey(repo, digest), 'mediatype'),
+        c.hmGet(globalKey(digest, this.prefix), ['digest', 'size', 'mediatype']),
+        repo === null ? 1 : c.sIsMember(repoSetKey(repo, this.prefix), digest),
+        repo === null ? null : c.hGet(repoHashKey(repo, digest, this.prefix), 'mediatype'),
       ]);
       if (!isMember(member)) return undefined;
       const [d, size, mediaType] = global as (string | null)[];
@@ -87,20 +99,35 @@ export class RedisDescriptorCache implements DescriptorCache {
 
   async set(repo: string | null, digest: string, desc: CachedDescriptor): Promise<void> {
     await this.run(this.writeMs, (c) => Promise.all([
-      c.hSet(globalKey(digest), { digest: desc.digest, size: String(desc.size) }),
-      c.hSetNX(globalKey(digest), 'mediatype', desc.mediaType),   // as Distribution: first writer wins
+      c.hSet(globalKey(digest, this.prefix), { digest: desc.digest, size: String(desc.size) }),
+      c.hSetNX(globalKey(digest, this.prefix), 'mediatype', desc.mediaType),   // as Distribution: first writer wins
       ...(repo === null ? [] : [
-        c.sAdd(repoSetKey(repo), digest),
-        c.hSet(repoHashKey(repo, digest), 'mediatype', desc.mediaType),
+        c.sAdd(repoSetKey(repo, this.prefix), digest),
+        c.hSet(repoHashKey(repo, digest, this.prefix), 'mediatype', desc.mediaType),
       ]),
     ]));
   }
 
   async clear(repo: string, digest: string): Promise<void> {
     await this.run(this.writeMs, (c) => Promise.all([
-      c.sRem(repoSetKey(repo), digest),
-      c.del(repoHashKey(repo, digest)),
+      c.sRem(repoSetKey(repo, this.prefix), digest),
+      c.del(repoHashKey(repo, digest, this.prefix)),
     ]));
+  }
+
+  /** SCANs `<prefix>repository::*` and deletes what it finds, one bounded round trip per batch. */
+  async clearAll(): Promise<void> {
+    const match = `${globEscape(this.prefix)}repository::*`;
+    let cursor = '0';
+    for (let rounds = 0; rounds < 1_000_000; rounds++) {
+      const r = await this.run(this.writeMs, async (c) => {
+        const page = await c.scan(cursor as never, { MATCH: match, COUNT: 1000 });
+        if (page.keys.length > 0) await c.unlink(page.keys);
+        return page;
+      });
+      cursor = String(r.cursor);
+      if (cursor === '0') return;
+    }
   }
 
   async close(): Promise<void> {
@@ -112,9 +139,9 @@ export class RedisDescriptorCache implements DescriptorCache {
   }
 
   private async run<T>(ms: number, f: (c: typeof this.client) => Promise<T>): Promise<T> {
-    if (this.state === 'closed') throw new DescriptorCacheError('CACHE_CLOSED', 'redis cache is closed');
+    if (this.state === 'closed') throw new DescriptorCacheError('CACHE_CLOSED', 'redis cache is closed', { unsent: true });
     // Disconnected: fail at once (the outage was already logged by the 'error' event).
-    if (!this.client.isReady) throw new DescriptorCacheError('CACHE_UNAVAILABLE', 'redis is not connected');
+    if (!this.client.isReady) throw new DescriptorCacheError('CACHE_UNAVAILABLE', 'redis is not connected', { unsent: true });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new DescriptorCacheError('CACHE_TIMEOUT', `redis did not answer within ${ms}ms`)), ms);
@@ -147,5 +174,6 @@ export class RedisDescriptorCache implements DescriptorCache {
   }
 }
 
+const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 const positive = (v: number | undefined, d: number) => (v !== undefined && v > 0 ? v : d);
 const isMember = (v: unknown) => v === 1 || v === true || v === '1';

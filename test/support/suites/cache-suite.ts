@@ -47,6 +47,20 @@ export function runCacheSuite(name: string, make: () => Promise<CacheHandle>, op
       }
     });
 
+    withCache('clearAll forgets every repository entry; global entries stay', async (c) => {
+      const d = desc('everything');
+      const e = desc('else');
+      await c.set('a', d.digest, d);
+      await c.set('b/c', e.digest, e);
+      await c.clearAll();
+      assert.equal(await c.get('a', d.digest), undefined);
+      assert.equal(await c.get('b/c', e.digest), undefined);
+      assert.deepEqual(await c.get(null, d.digest), d);
+      await c.clearAll();                                    // on an empty cache too
+      await c.set('a', d.digest, d);                         // and entries can come back
+      assert.deepEqual(await c.get('a', d.digest), d);
+    });
+
     withCache('clear forgets the repository entry only (global and other repositories stay)', async (c) => {
       const d = desc('shared');
       await c.set('a', d.digest, d);
