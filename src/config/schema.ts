@@ -24,6 +24,9 @@ export interface StorageConfig {
   delete: { enabled: boolean };                                 // default false
   maintenance: {
     uploadpurging: UploadPurgingConfig;
+    /** berth: open upload sessions per user / per client address, in this process (0: no bound). Always
+     *  filled by the loader; optional for configs built in code (absent → no bound). */
+    uploadlimits?: { peruser: number; peraddress: number };   // default 1000, 1000
     readonly: { enabled: boolean };                             // default false
   };
   redirect: { disable: boolean };                               // default false
@@ -40,11 +43,11 @@ export interface RedisConfig {
   readtimeout: number;                    // ms, default 500ms (bound on each lookup)
   writetimeout: number;                   // ms, default 500ms (bound on each write/invalidation)
   pool: { maxidle: number; maxactive: number; idletimeout: number };   // accepted, not honoured
+  /** berth: put before every key; absent → `berth:<hash of the storage identity>:`, '' → Distribution's keys. */
+  keyprefix?: string;
 }
 
 /** Distribution's `health:` checks. threshold = consecutive failures before unhealthy (0 and 1: the first). */
-  /** berth: put before every key; absent → `berth:<hash of the storage identity>:`, '' → Distribution's keys. */
-  keyprefix?: string;
 export interface HealthConfig {
   storagedriver: { enabled: boolean; interval: number; threshold: number };   // default false, 10s, 3
   file: { file: string; interval: number }[];                                  // interval default 10s
@@ -209,6 +212,7 @@ const STORAGE_FIELDS: Record<string, Field> = {
     uploadpurging: obj({
       enabled: bool(true), age: duration('168h'), interval: duration('24h'), dryrun: bool(false),
     }),
+    uploadlimits: obj({ peruser: int(1000, 0), peraddress: int(1000, 0) }),   // berth
     readonly: obj({ enabled: bool(false) }),
   }),
   redirect: obj({ disable: bool(false) }),
@@ -274,6 +278,7 @@ export const SCHEMA: Field = obj({
       readtimeout: duration('500ms', true),
       writetimeout: duration('500ms', true),
       pool: obj({ maxidle: int(16, 0), maxactive: int(64, 0), idletimeout: duration('300s') }),
+      keyprefix: str(undefined),                   // berth; absent: derived from the storage identity
     }, true),
     health: obj({
       storagedriver: obj({ enabled: bool(false), interval: duration('10s', true), threshold: int(3, 0) }),
@@ -286,7 +291,6 @@ export const SCHEMA: Field = obj({
     }),
     http: obj({
       debug: obj({
-      keyprefix: str(undefined),                   // berth; absent: derived from the storage identity
         addr: hostport('localhost:5001'),
         prometheus: obj({ enabled: bool(true), path: str('/metrics') }),
       }, true),

@@ -39,6 +39,7 @@ test('defaults: an empty file is a complete config', () => {
         delete: { enabled: false },
         maintenance: {
           uploadpurging: { enabled: true, age: 168 * 3_600_000, interval: 24 * 3_600_000, dryrun: false },
+          uploadlimits: { peruser: 1000, peraddress: 1000 },
           readonly: { enabled: false },
         },
         redirect: { disable: false },

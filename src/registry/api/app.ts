@@ -14,6 +14,7 @@ import { createDescriptorCache } from '../cache/factory.js';
 import { keyPrefixFor, type RedisCacheOptions } from '../cache/redis.js';
 import type { RepositoryDecorator } from '../core/repository.js';
 import { StorageRegistry } from '../core/storage-registry.js';
+import { limitUploadSessions, UploadSessionLimits } from '../core/upload-limits.js';
 import { startUploadPurger } from '../core/upload-purger.js';
 import { acquireWriterLease } from '../core/writer-lease.js';
 import { listen } from '../notify/repository-listener.js';
@@ -54,12 +55,18 @@ export async function createRegistryApp(
   const decorators: RepositoryDecorator[] = [];
   if (descriptors) decorators.push(cachedRepository(descriptors, cacheLog));
   if (notifier) decorators.push(listen(notifier, log.child({ module: 'notifications' })));
+  // Outermost: a POST over the per-user or per-address bound is refused before anything else runs.
+  const bounds = storage.maintenance.uploadlimits;
+  const limits = bounds && (bounds.peruser > 0 || bounds.peraddress > 0)
+    ? new UploadSessionLimits({ ...bounds, expiry: storage.maintenance.uploadpurging.age })
+    : undefined;
+  if (limits) decorators.push(limitUploadSessions(limits));
   const registry = new StorageRegistry(driver, { deleteEnabled: storage.delete.enabled, readonly, decorators });
   // A writable app announces itself so `berth gc` refuses to sweep under it (core/writer-lease.ts).
   const lease = readonly ? undefined : await acquireWriterLease(driver, { log: opts.log });
   const purging = storage.maintenance.uploadpurging;
   const purger = purging.enabled && !readonly
-    ? startUploadPurger(driver, purging, opts.log)   // the purger binds { module: 'upload-purger' }
+    ? startUploadPurger(driver, purging, opts.log, { onPurged: (repo, id) => limits?.ended(`${repo}/${id}`) })   // binds { module: 'upload-purger' }
     : undefined;
   const route = createRouter({ registry, log, redirect: !storage.redirect.disable });
   let closed = false;

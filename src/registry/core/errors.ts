@@ -37,6 +37,15 @@ export class UploadRangeError extends RegistryError {
     super(`chunk must start at ${expectedStart}`);
   }
 }
+/**
+ * A user or a client address already holds as many open upload sessions as allowed (core/upload-limits.ts):
+ * no session was started. `scope` says which bound was hit; `retryAfter` (seconds) is a hint for the client.
+ */
+export class UploadLimitError extends RegistryError {
+  constructor(readonly scope: 'user' | 'address', readonly limit: number, readonly retryAfter: number) {
+    super(`too many open upload sessions for this ${scope} (limit ${limit})`);
+  }
+}
 export class UploadInvalidError extends RegistryError {
   constructor(reason: string) { super(reason); }
 }

@@ -12,15 +12,23 @@ const lastComponent = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 /** The per-repository directory holding upload sessions (`_uploads`), as paths.ts names it. */
 const UPLOADS = lastComponent(pathFor({ kind: 'uploadsRoot', name: 'x' }));
 
+export interface PurgeOptions extends OpOptions {
+  olderThan: Date;
+  dryRun: boolean;
+  log: Logger;
+  onPurged?: (repo: string, id: string) => void;
+}
+
 /**
  * Deletes every upload under every repository whose start time is before `olderThan`. The start
  * time is `_uploads/<id>/startedat` (RFC 3339, written when the upload began); when it is missing or
  * unreadable, the upload directory's modTime stands in. With `dryRun` nothing is deleted, and
- * `deleted` lists what would have been. Returns the upload directories' driver paths.
+ * `deleted` lists what would have been. Returns the upload directories' driver paths. `onPurged` hears of
+ * each session deleted (not in a dry run), e.g. to stop counting it (core/upload-limits.ts).
  */
 export async function purgeUploads(
   driver: StorageDriver,
-  { olderThan, dryRun, log, signal }: { olderThan: Date; dryRun: boolean; log: Logger } & OpOptions,
+  { olderThan, dryRun, log, signal, onPurged }: PurgeOptions,
 ): Promise<{ deleted: string[] }> {
   const deleted: string[] = [];
   const o: OpOptions = { signal };
@@ -42,6 +50,7 @@ export async function purgeUploads(
         if (started === null || started >= olderThan) continue;
         if (!dryRun) {
           await driver.delete(dir, o).catch((err) => { if (!(err instanceof PathNotFoundError)) throw err; });
+          onPurged?.(name, id);
         }
         deleted.push(dir);
         log.info({ repo: name, uploadId: id, startedAt: started.toISOString(), dryRun }, dryRun ? 'would purge upload' : 'purged upload');
@@ -72,7 +81,11 @@ export interface UploadPurgingOptions {
 
 export function startUploadPurger(
   driver: StorageDriver, cfg: UploadPurgingOptions, log: Logger,
-  opts: { random?: () => number; now?: () => number; onRun?: (r: { deleted: string[] } | Error) => void } = {},
+  opts: {
+    random?: () => number; now?: () => number; onRun?: (r: { deleted: string[] } | Error) => void;
+    /** Hears of each session purged (not in a dry run). */
+    onPurged?: (repo: string, id: string) => void;
+  } = {},
 ): { stop(): void } {
   const plog = log.child({ module: 'upload-purger' });
   if (!cfg.enabled) return { stop() {} };
@@ -90,7 +103,7 @@ export function startUploadPurger(
     const olderThan = new Date(now() - cfg.age);
     let result: { deleted: string[] } | Error;
     try {
-      result = await purgeUploads(driver, { olderThan, dryRun: cfg.dryrun, log: plog, signal: ac.signal });
+      result = await purgeUploads(driver, { olderThan, dryRun: cfg.dryrun, log: plog, signal: ac.signal, onPurged: opts.onPurged });
       plog.info({ purged: result.deleted.length, dryRun: cfg.dryrun, olderThan: olderThan.toISOString() }, 'upload purge done');
     } catch (err) {
       result = err instanceof Error ? err : new Error(String(err));

@@ -25,14 +25,49 @@ const UPLOAD_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 interface HashState { size: number; algorithm: Algorithm; hash: Hash }
 
-/** How many session start times UploadStates remembers (oldest forgotten first; an entry is ~100 bytes). */
-const MAX_STARTS = 10_000;
+/** How many sessions UploadStates remembers hashes and start times of (least recently used forgotten first;
+ *  a start time is ~100 bytes, a running hash ~0.5 KiB). Forgetting is always safe: commit re-hashes. */
+const MAX_ENTRIES = 10_000;
+/** A session nobody touched for this long is forgotten (its hash and start time; storage keeps the session). */
+const IDLE_MS = 3600_000;
 
-/** Process-wide running hashes, start times and per-upload locks, keyed by "<repo>/<id>". */
+/** A Map that forgets entries idle for `idleMs` and, beyond `max`, the least recently used. */
+class Recent<V> {
+  private readonly m = new Map<string, { v: V; t: number }>();
+  constructor(private readonly max: number, private readonly idleMs: number, private readonly now: () => number) {}
+  get size(): number { this.expire(); return this.m.size; }
+  get(k: string): V | undefined { this.expire(); return this.m.get(k)?.v; }
+  set(k: string, v: V): void {
+    this.m.delete(k);
+    this.m.set(k, { v, t: this.now() });
+    this.expire();
+    if (this.m.size > this.max) this.m.delete(this.m.keys().next().value!);
+  }
+  delete(k: string): void { this.m.delete(k); }
+  private expire(): void {
+    const cutoff = this.now() - this.idleMs;
+    for (const [k, e] of this.m) {
+      if (e.t > cutoff) return;   // insertion order = last-set order: the rest are younger
+      this.m.delete(k);
+    }
+  }
+}
+
+/**
+ * Process-wide running hashes, start times and per-upload locks, keyed by "<repo>/<id>". Bounded: entries of
+ * sessions idle for an hour (abandoned, purged, expired) are dropped, and never more than MAX_ENTRIES are kept;
+ * locks exist only while held or awaited.
+ */
 export class UploadStates {
-  private readonly hashes = new Map<string, HashState>();
-  private readonly starts = new Map<string, Date>();
+  private readonly hashes: Recent<HashState>;
+  private readonly starts: Recent<Date>;
   private readonly locks = new Map<string, Promise<void>>();
+
+  constructor(o: { max?: number; idleMs?: number; now?: () => number } = {}) {
+    const now = o.now ?? Date.now;
+    this.hashes = new Recent(o.max ?? MAX_ENTRIES, o.idleMs ?? IDLE_MS, now);
+    this.starts = new Recent(o.max ?? MAX_ENTRIES, o.idleMs ?? IDLE_MS, now);
+  }
 
   get(key: string): HashState | undefined { return this.hashes.get(key); }
   set(key: string, s: HashState): void { this.hashes.set(key, s); }
@@ -40,12 +75,14 @@ export class UploadStates {
 
   /** The `startedat` of a session this process started or resumed (saves reading it on every PATCH). */
   startedAt(key: string): Date | undefined { return this.starts.get(key); }
-  rememberStart(key: string, d: Date): void {
-    if (this.starts.size >= MAX_STARTS && !this.starts.has(key)) this.starts.delete(this.starts.keys().next().value!);
-    this.starts.set(key, d);
-  }
+  rememberStart(key: string, d: Date): void { this.starts.set(key, d); }
   /** Forgets everything about a session (committed, cancelled or found gone). */
   forget(key: string): void { this.hashes.delete(key); this.starts.delete(key); }
+
+  /** Entries held: running hashes, start times, locks (tests; all bounded). */
+  get sizes(): { hashes: number; starts: number; locks: number } {
+    return { hashes: this.hashes.size, starts: this.starts.size, locks: this.locks.size };
+  }
 
   /** Runs fn with the lock for key held; callers queue in FIFO order. */
   async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -146,7 +183,7 @@ export class UploadStore implements Uploads {
     }
     let t = started instanceof Date ? started : new Date(started.toString('utf8').trim());
     if (Number.isNaN(t.getTime())) t = new Date(0);
-    if (!known) this.states.rememberStart(key, t);
+    this.states.rememberStart(key, t);   // also when known: keeps it from expiring while the session is used
     return new UploadSession(this.driver, this.name, id, t, size, this.states, this.blobs);
   }
 
