@@ -119,8 +119,12 @@ export interface UpstreamsConfig {
 
 export interface ProxyConfig {
   readtimeout: number;      // ms a socket may sit idle between bytes (client side and upstream), default 900s
-  headertimeout: number;    // ms for a client to send the complete request head, default 60s
+  headertimeout: number;    // ms for a client to send the complete request head (and a TLS handshake), default 20s
   maxheadersize: number;    // bytes of request head before 431, default 16384
+  maxconnections: number;   // open client connections in total (at most half of RLIMIT_NOFILE), default 2048
+  maxconnectionsperaddress: number;   // open connections from one client address, default 256
+  bodytimeout: number;      // ms grace before a request body must keep bodyminrate, default 20s
+  bodyminrate: number;      // bytes/s a body must average after bodytimeout (mod_reqtimeout's MinRate), default 500; 0: off
   trustedproxies: string[]; // CIDRs/addresses whose X-Forwarded-* are kept (appended to) instead of replaced
 }
 
@@ -253,8 +257,12 @@ export const SCHEMA: Field = obj({
   clients: obj({ rejectuseragents: str(DEFAULT_REJECT_USER_AGENTS, checkRegExp) }),
   proxy: obj({
     readtimeout: duration('900s', true),
-    headertimeout: duration('60s', true),
+    headertimeout: duration('20s', true),
     maxheadersize: int(16384, 1024, 1 << 20),
+    maxconnections: int(2048, 1, 1 << 20),
+    maxconnectionsperaddress: int(256, 1, 1 << 20),
+    bodytimeout: duration('20s', true),
+    bodyminrate: int(500, 0),
     trustedproxies: list([], checkCidr),
   }),
   registry: obj({

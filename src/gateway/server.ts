@@ -1,7 +1,9 @@
 // The HTTP(S) server lifecycle: build the backends the config names (embedded registry or upstream
 // proxies, access control, TLS material), create the server with its timeouts, listen, reload TLS,
-// and close gracefully (drain in-flight requests, then release everything). Request handling is
-// pipeline.ts; this file must not look at paths, headers or credentials.
+// and close gracefully (drain in-flight requests, then release everything). Connection-level limits live
+// here too: connection caps (connection-limits.ts), the TLS handshake and request-head deadlines, the request
+// header count, the minimum body rate (body-rate.ts), and `Connection: close` whenever a response starts before
+// its request body was read. Request handling is pipeline.ts; this file must not look at paths or credentials.
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerOptions as HttpServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -14,6 +16,10 @@ import { createRegistryApp, type RegistryApp } from '../registry/api/app.js';
 import { startDebugServer, type DebugServer } from '../debug/server.js';
 import { startHealthChecks } from '../health/registry.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { OciError } from '../registry/api/errors.js';
+import { sendError } from '../registry/api/send-error.js';
+import { createBodyRateGuard, type BodyRateGuard } from './body-rate.js';
+import { limitConnections, type ConnectionLimits } from './connection-limits.js';
 import { createPipeline } from './pipeline.js';
 import { rawHeaderLines, responseHeaderHook, type ResponseHeaderHook } from './response-headers.js';
 import { createTlsManager, type TlsManager } from './tls.js';
@@ -44,6 +50,8 @@ export interface ServerOptions {
   access?: AccessController;
   /** Extra CA(s) for https upstreams. */
   upstreamCa?: string | Buffer | Array<string | Buffer>;
+  /** The open-file limit the connection cap keeps under (tests); default RLIMIT_NOFILE from /proc/self/limits. */
+  fileLimit?: number | null;
 }
 
 export interface UploadTraffic { start(): void; end(): void }
@@ -52,12 +60,16 @@ export interface UploadTraffic { start(): void; end(): void }
  *  across a push, so keep them like nginx's keepalive_timeout (75 s) did. */
 const KEEP_ALIVE_TIMEOUT_MS = 75_000;
 const DEFAULT_DRAIN_MS = 10_000;
+/** Node keeps the first 1000 request headers and drops the rest silently (an Authorization after them would
+ *  be ignored): the parser keeps one more, and a request that has it is refused with 431. */
+export const MAX_REQUEST_HEADERS = 1000;
 
 export async function startServer(config: Config, log: Logger, opts: ServerOptions = {}): Promise<RunningServer> {
   const closers: (() => unknown)[] = [];   // run in reverse on close or failed start
   const release = async () => { for (const c of closers.reverse()) await c(); };
   let server: Server;
   let lifecycle: ReturnType<typeof trackLifecycle>;
+  let limits: ConnectionLimits;
   let tlsManager: TlsManager | undefined;
   let debug: DebugServer | undefined;
   let metrics: Metrics | undefined;
@@ -97,7 +109,13 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
       health,
     });
     server = createGatewayServer(config, tlsManager, log);
-    lifecycle = trackLifecycle(server, handler, metrics, responseHeaderHook(config.headers ?? {}), opts.uploadTraffic);
+    limits = limitConnections(server, {
+      max: config.proxy.maxconnections, perAddress: config.proxy.maxconnectionsperaddress, log, fileLimit: opts.fileLimit,
+    });
+    const bodyRate = createBodyRateGuard({ timeoutMs: config.proxy.bodytimeout, minBytesPerSecond: config.proxy.bodyminrate, log });
+    if (bodyRate) closers.push(() => bodyRate.close());
+    lifecycle = trackLifecycle(server, handler, metrics, responseHeaderHook(config.headers ?? {}), opts.uploadTraffic,
+      { log, bodyRate });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
@@ -130,9 +148,11 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const res of lifecycle.inFlight) if (!res.headersSent) res.shouldKeepAlive = false;   // answer with Connection: close
         server.closeIdleConnections();
+        limits.closeIdle();   // also connections that never sent a request, and TLS handshakes
         const cut = setTimeout(() => {
           log.warn({ inFlight: lifecycle.inFlight.size }, 'drain timeout: closing remaining connections');
           server.closeAllConnections();
+          limits.destroyAll();   // also sockets still in their TLS handshake, which the HTTP layer does not list
         }, drainMs);
         cut.unref();
         await closed;
@@ -158,7 +178,7 @@ function proxyTo(target: string, config: Config, log: Logger, opts: ServerOption
  *  `addHeaders`: the configured `headers:`, on every response. `uploads`: told when each upload-sized request
  *  starts and when its response closes (also when the client goes away). */
 function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: ServerResponse) => void, metrics?: Metrics,
-  addHeaders?: ResponseHeaderHook, uploads?: UploadTraffic) {
+  addHeaders?: ResponseHeaderHook, uploads?: UploadTraffic, limits?: { log: Logger; bodyRate?: BodyRateGuard }) {
   const state = { inFlight: new Set<ServerResponse>(), closing: false };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     state.inFlight.add(res);
@@ -172,6 +192,7 @@ function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: Ser
     if (state.closing) res.shouldKeepAlive = false;
     addHeaders?.(res);
     metrics?.track(req, res);
+    if (limits && !checkRequestLimits(req, res, limits)) return;
     handler(req, res);
   };
   server.on('request', onRequest);
@@ -179,6 +200,37 @@ function trackLifecycle(server: Server, handler: (req: IncomingMessage, res: Ser
   // it once the request is authorized, so a 401/404 is answered before any body is asked for.
   server.on('checkContinue', onRequest);
   return state;
+}
+
+/** Before the pipeline: too many headers → 431 (false: answered); a body is watched for its rate, and a
+ *  response that starts before its body was read ends the connection. */
+function checkRequestLimits(req: IncomingMessage, res: ServerResponse, o: { log: Logger; bodyRate?: BodyRateGuard }): boolean {
+  if (req.rawHeaders.length > 2 * MAX_REQUEST_HEADERS) {
+    res.shouldKeepAlive = false;   // what followed the dropped headers cannot be trusted to frame a next request
+    sendError(req, res, new OciError('UNSUPPORTED', { reason: 'too many request headers', limit: MAX_REQUEST_HEADERS },
+      431, undefined, 'too many request headers'), o.log);
+    return false;
+  }
+  if (hasBody(req) && !req.complete) {
+    closeIfBodyUnread(req, res);
+    o.bodyRate?.watch(req, res);
+  }
+  return true;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
+/** A response whose head goes out before its request body was read (any status, from any backend: the embedded
+ *  registry, an upstream answering early) says `Connection: close`, and Node closes after it, instead of
+ *  keeping a connection whose client may still be sending what nobody will read. */
+function closeIfBodyUnread(req: IncomingMessage, res: ServerResponse): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    if (!req.complete && !this.headersSent) this.shouldKeepAlive = false;
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['writeHead'];
 }
 
 /** A blob upload, by its body: a declared length of 1 MiB or more, or a streamed (chunked) body, as docker,
@@ -204,8 +256,10 @@ function createGatewayServer(config: Config, tls: TlsManager | undefined, log: L
     insecureHTTPParser: false,              // Content-Length with Transfer-Encoding etc.: 400
   };
   const server = tls
-    ? createHttpsServer({ ...options, ...tls.serverOptions() }) as unknown as Server
+    // A TLS handshake must finish within the head's deadline too (Node's default is 120 s).
+    ? createHttpsServer({ ...options, ...tls.serverOptions(), handshakeTimeout: headertimeout }) as unknown as Server
     : createServer(options);
+  server.maxHeadersCount = MAX_REQUEST_HEADERS + 1;   // one more than allowed, so that too many can be seen
   // No bytes in either direction → the socket is destroyed (no 'timeout' listener). A client waiting
   // for a silent upstream is idle too: the client side allows a little longer (readtimeout plus
   // min(readtimeout, 5 s)) so the upstream proxy's own readtimeout fires first and answers 502.
@@ -218,7 +272,8 @@ function createGatewayServer(config: Config, tls: TlsManager | undefined, log: L
 /** Node's own clientError answers (400/408/431/413) with the configured headers, plus a log line; nothing for a socket mid-response. */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket, log: Logger, extraHeaders: string): void {
   const code = err.code ?? 'UNKNOWN';
-  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') log.info({ code, remoteAddress: socket.remoteAddress }, 'tls handshake not finished in time');
+  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable || isTlsError(code) || isUnsecured(socket)
     || (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
     socket.destroy();
     return;
@@ -228,4 +283,15 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, log: Logg
       : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
   log.info({ code, status, remoteAddress: socket.remoteAddress }, 'rejected a malformed or slow request');
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${extraHeaders}Connection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** TLS-layer failures (handshake timeout, protocol errors): there is no HTTP to answer with. */
+function isTlsError(code: string): boolean {
+  return code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_');
+}
+
+/** A TLS socket whose handshake has not completed (a plain-text answer would be garbage to it). */
+function isUnsecured(socket: Socket): boolean {
+  const s = socket as Socket & { encrypted?: boolean; _secureEstablished?: boolean };
+  return s.encrypted === true && s._secureEstablished !== true;
 }

@@ -30,7 +30,10 @@ test('defaults: an empty file is a complete config', () => {
     headers: {},
     upstreams: { v2: 'embedded', v1auth: 'strip' },
     clients: { rejectuseragents: '^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$' },
-    proxy: { readtimeout: 900_000, headertimeout: 60_000, maxheadersize: 16384, trustedproxies: [] },
+    proxy: {
+      readtimeout: 900_000, headertimeout: 20_000, maxheadersize: 16384, trustedproxies: [],
+      maxconnections: 2048, maxconnectionsperaddress: 256, bodytimeout: 20_000, bodyminrate: 500,
+    },
     registry: {
       storage: {
         driver: 'filesystem',
@@ -314,13 +317,15 @@ test('gateway sections: tls/auth absent stay absent; empty ones get the recipe p
     'auth: { htpasswd: { realm: "My Realm" } }',
     'upstreams: { v2: "https://registry:5000", v1: "http://legacy:5000", v1auth: forward }',
     'clients: { rejectuseragents: "" }',
-    'proxy: { readtimeout: 30s, headertimeout: 5s, maxheadersize: 8192, trustedproxies: [10.0.0.0/8, "::1", "fd00::/8"] }',
+    'proxy: { readtimeout: 30s, headertimeout: 5s, maxheadersize: 8192, trustedproxies: [10.0.0.0/8, "::1", "fd00::/8"],',
+    '  maxconnections: 100, maxconnectionsperaddress: 10, bodytimeout: 5s, bodyminrate: 0 }',
   ].join('\n'), FILE);
   assert.deepEqual(c.tls, { certificate: '/srv/berth/certs/domain.crt', key: '/srv/berth/certs/domain.key', minimumtls: 'tls1.2' });
   assert.deepEqual(c.auth, { htpasswd: { realm: 'My Realm', path: '/srv/berth/auth/htpasswd', cache: true } });
   assert.deepEqual(c.upstreams, { v2: 'https://registry:5000', v1: 'http://legacy:5000', v1auth: 'forward' });
   assert.equal(c.clients.rejectuseragents, '');
-  assert.deepEqual(c.proxy, { readtimeout: 30_000, headertimeout: 5_000, maxheadersize: 8192, trustedproxies: ['10.0.0.0/8', '::1', 'fd00::/8'] });
+  assert.deepEqual(c.proxy, { readtimeout: 30_000, headertimeout: 5_000, maxheadersize: 8192, trustedproxies: ['10.0.0.0/8', '::1', 'fd00::/8'],
+    maxconnections: 100, maxconnectionsperaddress: 10, bodytimeout: 5_000, bodyminrate: 0 });
 });
 
 test('the default user-agent pattern is the gateway constant (nginx recipe)', async () => {
