@@ -68,9 +68,10 @@ export function createBodyRateGuard(o: BodyRateOptions): BodyRateGuard | undefin
       return;
     }
     log.info(fields, 'request body too slow: 408');
-    // sendError closes after the answer (the body is unread), which ends the handler's read as a disconnect:
-    // an upload session keeps what reached storage and stays resumable.
+    // Once the answer is out, the body stream ends as a disconnect (Node does not abort a request whose response
+    // finished): the handler's read fails, and an upload session keeps what reached storage and stays resumable.
     res.shouldKeepAlive = false;
+    res.once('close', () => { if (!req.complete) req.destroy(); });
     sendError(req, res, new OciError('BLOB_UPLOAD_INVALID',
       { reason: 'request body too slow', minBytesPerSecond: o.minBytesPerSecond, received: w.bytes.bytesIn },
       408, undefined, 'request body arrived too slowly'), log);
