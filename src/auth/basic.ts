@@ -153,9 +153,8 @@ export class HtpasswdAccessController implements AccessController {
  * Rejects at startup with HtpasswdError (every bad line, `file:line  message`) or the fs error.
  */
 export async function createAccessController(
-  auth: { htpasswd?: { path: string; realm: string; cache?: boolean; concurrency?: number } } | undefined, log: Logger,
+  auth: { htpasswd?: { path: string; realm: string; cache?: boolean } } | undefined, log: Logger,
 ): Promise<AccessController> {
   if (!auth?.htpasswd) return new AnonymousAccess();
-  const { concurrency, ...rest } = auth.htpasswd;
-  return HtpasswdAccessController.create({ ...rest, checks: concurrency, log });
+  return HtpasswdAccessController.create({ ...auth.htpasswd, log });
 }

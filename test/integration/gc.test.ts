@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { silentLogger } from '../../src/log/logger.js';
@@ -252,7 +252,7 @@ test('berth gc refuses while a writable registry holds the lease; runs once it i
     const ok = io();
     assert.equal(await runGcCommand(['--config', file], ok.io), 0, ok.err());
     assert.match(ok.out(), /^deleted blob sha256:/m);
-    assert.match(ok.out(), /0 repositories, 0 manifests, 0 blobs marked; deleted 0 manifests, 1 blobs\n$/);
+    assert.match(ok.out(), /0 repositories, 0 manifests, 0 blobs marked; deleted 0 manifests, 1 blobs, 0 upload sessions\n$/);
     assert.equal(await status(ro.url, 'HEAD', `/v2/gc/lease/blobs/${sha256('loose')}`), 404);
     assert.ok(!existsSync(join(root, 'data', pathFor({ kind: 'layerLink', name: 'gc/lease', digest: parseDigest(sha256('loose')) }))),
       'the _layers link of a repository without manifests is removed too');
@@ -300,7 +300,10 @@ test('berth gc: exit codes and the default ./gateway.yml', async (t) => {
   await configFile(dir, join(dir, 'data'));
   const empty = io();
   assert.equal(await runGcCommand(['--dry-run'], { ...empty.io, cwd: dir }), 0, empty.err());
-  assert.equal(empty.out(), 'gc (dry run): 0 repositories, 0 manifests, 0 blobs marked; would delete 0 manifests, 0 blobs\n');
+  assert.equal(empty.out(), 'gc (dry run): 0 repositories, 0 manifests, 0 blobs marked; would delete 0 manifests, 0 blobs, 0 upload sessions\n');
+  const badIdle = io();
+  assert.equal(await runGcCommand(['--dry-run', '--upload-idle', '10'], { ...badIdle.io, cwd: dir }), 2);
+  assert.match(badIdle.err(), /--upload-idle: expected a duration/);
 
   // main.ts dispatches `gc` (through tsx, so no build is needed).
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'gc', '--dry-run', '--config', join(dir, 'gateway.yml')],
@@ -312,4 +315,36 @@ test('berth gc: exit codes and the default ./gateway.yml', async (t) => {
     .catch((e) => { child.kill('SIGKILL'); throw e; });
   assert.equal(code, 0, err);
   assert.match(out, /^gc \(dry run\): 0 repositories/);
+});
+
+test('berth gc removes upload sessions nobody wrote to for --upload-idle (dry run lists them); live ones stay', async (t) => {
+  const root = await storageRoot(t);
+  const data = join(root, 'data');
+  const file = await configFile(root, data);
+  const { dead, live } = await withRegistry(data, async (base) => {
+    const start = async () => (await request(`${base}/v2/gc/uploads/blobs/uploads/`, { method: 'POST' })).headers['docker-upload-uuid']!;
+    const ids = { dead: await start(), live: await start() };
+    const patch = await request(`${base}/v2/gc/uploads/blobs/uploads/${ids.dead}`, { method: 'PATCH', body: 'partial' });
+    assert.equal(patch.status, 202);
+    return ids;
+  });
+  // The dead session was last written two hours ago (its files and directories), the live one just now.
+  const deadDir = join(data, pathFor({ kind: 'upload', name: 'gc/uploads', id: dead }));
+  const old = new Date(Date.now() - 2 * 3600_000);
+  for (const f of [...(await readdir(deadDir)).map((n) => join(deadDir, n)), deadDir]) await utimes(f, old, old);
+
+  const dry = io();
+  assert.equal(await runGcCommand(['--config', file, '--dry-run'], dry.io), 0, dry.err());
+  assert.match(dry.out(), new RegExp(`^would delete upload gc/uploads ${dead}$`, 'm'));
+  assert.match(dry.out(), /would delete 0 manifests, 0 blobs, 1 upload sessions\n$/);
+  assert.ok(existsSync(deadDir), 'a dry run deletes nothing');
+
+  const run = io();
+  assert.equal(await runGcCommand(['--config', file, '--upload-idle', '3h'], run.io), 0, run.err());
+  assert.match(run.out(), /deleted 0 manifests, 0 blobs, 0 upload sessions\n$/, 'idle 2 h < 3 h: kept');
+  const run2 = io();
+  assert.equal(await runGcCommand(['--config', file], run2.io), 0, run2.err());
+  assert.match(run2.out(), new RegExp(`^deleted upload gc/uploads ${dead}$`, 'm'));
+  assert.ok(!existsSync(deadDir));
+  assert.ok(existsSync(join(data, pathFor({ kind: 'upload', name: 'gc/uploads', id: live }))), 'the live session stays');
 });

@@ -80,7 +80,19 @@ for (const [name, make] of Object.entries(drivers)) {
 
     it('an empty storage purges nothing', async (t) => {
       const d = await make(t);
-      assert.deepEqual(await purgeUploads(d, { olderThan: new Date(), dryRun: false, log }), { deleted: [] });
+      assert.deepEqual(await purgeUploads(d, { olderThan: new Date(), dryRun: false, log }), { deleted: [], sessions: [] });
+    });
+
+    it("by: 'modified' (berth gc) judges by the newest write, not the start: an old session still written to stays", async (t) => {
+      const d = await make(t);
+      const { up } = await seed(d);   // every session was written just now, whatever its startedat says
+      const cut = new Date(Date.now() - 60_000);
+      const r = await purgeUploads(d, { olderThan: cut, by: 'modified', dryRun: false, log });
+      assert.deepEqual(r, { deleted: [], sessions: [] });
+      assert.equal(await exists(d, up.old), true);
+      const later = await purgeUploads(d, { olderThan: new Date(Date.now() + 60_000), by: 'modified', dryRun: true, log });
+      assert.equal(later.deleted.length, 6);
+      assert.deepEqual(later.sessions.find((s) => s.id === 'old-nested'), { repository: 'library/ubuntu', id: 'old-nested' });
     });
 
     it('startUploadPurger runs after the jittered delay and stop() ends it', async (t) => {

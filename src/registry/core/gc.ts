@@ -2,7 +2,9 @@
 // mark every blob a kept manifest of any repository references, then sweep blob data nobody marked.
 // With deleteUntagged, a repository keeps only manifests reachable from its tags, recursively through
 // index children and referrers (manifests whose `subject` is kept); the rest lose their revision link.
-// It must not run under a live writer (callers check writer-lease.ts first) and knows nothing of HTTP.
+// Upload sessions nobody has written to for a while (dead: no request is writing them) go too, so the
+// leftovers of failed uploads (a full disk) do not stay. It must not run under a live writer (callers
+// check writer-lease.ts first) and knows nothing of HTTP.
 import type { Logger } from '../../log/logger.js';
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
@@ -11,8 +13,16 @@ import { tryParseDigest, type Digest } from './digest.js';
 import { contentIfExists, deleteIfExists, isNotFound } from './driver-util.js';
 import { parseManifestJson } from './manifest-validate.js';
 import { TagStore } from './tag-store.js';
+import { purgeUploads } from './upload-purger.js';
 
-export interface GcOptions { dryRun: boolean; deleteUntagged: boolean; log: Logger; signal?: AbortSignal }
+export interface GcOptions {
+  dryRun: boolean;
+  deleteUntagged: boolean;
+  log: Logger;
+  signal?: AbortSignal;
+  /** Delete upload sessions whose newest modification is before this (absent: leave uploads alone). */
+  uploadsModifiedBefore?: Date;
+}
 
 export interface GcResult {
   dryRun: boolean;
@@ -27,6 +37,8 @@ export interface GcResult {
   deletedManifests: { repository: string; digest: string }[];
   /** `_layers` links removed because their blob data was swept. */
   deletedLayerLinks: number;
+  /** Upload sessions deleted (would be, under dryRun) because nothing modified them since uploadsModifiedBefore. */
+  deletedUploads: { repository: string; id: string }[];
 }
 
 /** What a stored manifest points at. Lenient: stored bytes may come from registry:2 (schema1 too). */
@@ -37,6 +49,7 @@ export async function markAndSweep(driver: StorageDriver, opts: GcOptions): Prom
   const log = opts.log.child({ module: 'gc' });
   const result: GcResult = {
     dryRun: opts.dryRun, repositories: 0, manifests: 0, markedBlobs: 0, deletedBlobs: [], deletedManifests: [], deletedLayerLinks: 0,
+    deletedUploads: [],
   };
   const marked = new Set<string>();
   const refsCache = new Map<string, Refs | null>();   // manifest bytes are global: parse each digest once
@@ -107,9 +120,16 @@ export async function markAndSweep(driver: StorageDriver, opts: GcOptions): Prom
       }
     }
   }
+
+  // Dead upload sessions: a failed upload's leftovers (a chunked session the client gave up on, a disk that
+  // filled up mid-chunk). Their data is never a blob yet, so this is independent of mark and sweep.
+  if (opts.uploadsModifiedBefore) {
+    const r = await purgeUploads(driver, { olderThan: opts.uploadsModifiedBefore, by: 'modified', dryRun: opts.dryRun, log, signal: opts.signal });
+    result.deletedUploads = r.sessions;
+  }
   log.info({
     dryRun: opts.dryRun, repositories: result.repositories, manifests: result.manifests, markedBlobs: result.markedBlobs,
-    deletedBlobs: result.deletedBlobs.length, deletedManifests: result.deletedManifests.length,
+    deletedBlobs: result.deletedBlobs.length, deletedManifests: result.deletedManifests.length, deletedUploads: result.deletedUploads.length,
   }, 'garbage collection finished');
   return result;
 }

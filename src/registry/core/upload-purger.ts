@@ -16,6 +16,12 @@ export interface PurgeOptions extends OpOptions {
   olderThan: Date;
   dryRun: boolean;
   log: Logger;
+  /**
+   * What must be older than `olderThan`: `started` (default, Distribution's purge: the session's start time) or
+   * `modified` (`berth gc`: the newest modification time of the session's directory and anything in it, so a
+   * session a request is still writing to is never taken, however long ago it started).
+   */
+  by?: 'started' | 'modified';
   onPurged?: (repo: string, id: string) => void;
 }
 
@@ -28,9 +34,10 @@ export interface PurgeOptions extends OpOptions {
  */
 export async function purgeUploads(
   driver: StorageDriver,
-  { olderThan, dryRun, log, signal, onPurged }: PurgeOptions,
-): Promise<{ deleted: string[] }> {
+  { olderThan, dryRun, log, signal, onPurged, by = 'started' }: PurgeOptions,
+): Promise<{ deleted: string[]; sessions: { repository: string; id: string }[] }> {
   const deleted: string[] = [];
+  const sessions: { repository: string; id: string }[] = [];
   const o: OpOptions = { signal };
   const visit = async (name: string): Promise<void> => {
     const children = await listNames(driver, name === '' ? pathFor({ kind: 'repositoriesRoot' }) : pathFor({ kind: 'repository', name }), o);
@@ -46,14 +53,16 @@ export async function purgeUploads(
       signal?.throwIfAborted();
       const dir = pathFor({ kind: 'upload', name, id });
       try {
-        const started = await startedAt(driver, name, id, o);
+        const started = by === 'started' ? await startedAt(driver, name, id, o) : await lastModified(driver, name, id, o);
         if (started === null || started >= olderThan) continue;
         if (!dryRun) {
           await driver.delete(dir, o).catch((err) => { if (!(err instanceof PathNotFoundError)) throw err; });
           onPurged?.(name, id);
         }
         deleted.push(dir);
-        log.info({ repo: name, uploadId: id, startedAt: started.toISOString(), dryRun }, dryRun ? 'would purge upload' : 'purged upload');
+        sessions.push({ repository: name, id });
+        log.info({ repo: name, uploadId: id, [by === 'started' ? 'startedAt' : 'modifiedAt']: started.toISOString(), dryRun },
+          dryRun ? 'would purge upload' : 'purged upload');
       } catch (err) {
         if (signal?.aborted) throw err;
         log.warn({ err, repo: name, uploadId: id }, 'upload purge failed for one upload');
@@ -61,7 +70,7 @@ export async function purgeUploads(
     }
   };
   await visit('');
-  return { deleted };
+  return { deleted, sessions };
 }
 
 /**
@@ -122,6 +131,19 @@ export function startUploadPurger(
       if (timer) clearTimeout(timer);
     },
   };
+}
+
+/** The newest modTime of the upload's directory and everything below it; null when the upload is gone. */
+async function lastModified(driver: StorageDriver, name: string, id: string, o: OpOptions): Promise<Date | null> {
+  const dir = pathFor({ kind: 'upload', name, id });
+  try {
+    let latest = (await driver.stat(dir, o)).modTime;
+    for await (const f of driver.walk(dir, o)) if (f.modTime > latest) latest = f.modTime;
+    return latest;
+  } catch (err) {
+    if (err instanceof PathNotFoundError) return null;
+    throw err;
+  }
 }
 
 /** The upload's start time, or its directory's modTime; null when the upload is gone. */

@@ -152,13 +152,21 @@ export class UploadStore implements Uploads {
     return this.locked(id, async () => (await this.resume(id, o)).cancel(o));
   }
 
-  /** Starts a session: empty data file plus `startedat` (RFC 3339), as registry:2 writes them. */
+  /**
+   * Starts a session: empty data file plus `startedat` (RFC 3339), as registry:2 writes them. When either
+   * cannot be written (a full disk), whatever was written is removed: the client never got the id.
+   */
   private async create(algorithm: Algorithm, o?: OpOptions): Promise<UploadSession> {
     const id = randomUUID();
     const startedAt = new Date();
-    await this.driver.putContent(pathFor({ kind: 'uploadData', name: this.name, id }), new Uint8Array(0), o);
-    await this.driver.putContent(pathFor({ kind: 'uploadStartedAt', name: this.name, id }),
-      Buffer.from(startedAt.toISOString()), o);
+    try {
+      await this.driver.putContent(pathFor({ kind: 'uploadData', name: this.name, id }), new Uint8Array(0), o);
+      await this.driver.putContent(pathFor({ kind: 'uploadStartedAt', name: this.name, id }),
+        Buffer.from(startedAt.toISOString()), o);
+    } catch (err) {
+      await deleteIfExists(this.driver, pathFor({ kind: 'upload', name: this.name, id })).catch(() => undefined);
+      throw err;
+    }
     this.states.set(this.key(id), { size: 0, algorithm, hash: createHash(algorithm) });
     this.states.rememberStart(this.key(id), startedAt);
     return new UploadSession(this.driver, this.name, id, startedAt, 0, this.states, this.blobs);
