@@ -81,6 +81,10 @@ export interface NotificationsConfig {
   events: { includereferences: boolean };   // default false
   /** berth: journal directory; default <filesystem rootdirectory>/.notifications, memory for inmemory storage. */
   journaldirectory?: string;
+  /** berth: bytes the journal keeps (the oldest events are dropped past it), default 64 MiB (the loader fills both). */
+  journalmaxsize?: number;
+  /** berth: ms an event is kept undelivered, default 168h. */
+  journalmaxage?: number;
 }
 
 export interface RegistryConfig {
@@ -277,6 +281,8 @@ export const SCHEMA: Field = obj({
       }),
       events: obj({ includereferences: bool(false) }),
       journaldirectory: str(undefined),            // berth; load.ts resolves it against the file's directory
+      journalmaxsize: int(64 << 20, 1024),         // berth: bytes; the oldest events are dropped past it
+      journalmaxage: duration('168h', true),       // berth: undelivered events older than this are dropped
     }, true),
     redis: obj({
       addr: hostport('localhost:6379'),

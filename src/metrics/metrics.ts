@@ -120,6 +120,11 @@ function registerNotificationMetrics(registry: Registry, stats: () => EndpointSt
     ...common, collect: collect((s) => s.delivered),
   });
   new Counter({
+    name: 'berth_notifications_dropped_total',
+    help: 'Events the endpoint will never get: dropped by the journal\'s bounds (journalmaxsize, journalmaxage) or not journaled (pulls)',
+    ...common, collect: collect((s) => s.dropped),
+  });
+  new Counter({
     name: 'berth_notifications_failures_total', help: 'Failed delivery attempts (one per POST that failed or was answered 4xx/5xx)',
     ...common, collect: collect((s) => s.failures),
   });

@@ -156,5 +156,8 @@ export function journalDirectory(cfg: RegistryConfig): string | undefined {
 
 function notifierOptionsFromConfig(cfg: RegistryConfig, log: Logger): NotifierOptions {
   const n = cfg.notifications!;
-  return { endpoints: n.endpoints, includeReferences: n.events.includereferences, journalDirectory: journalDirectory(cfg), log };
+  return {
+    endpoints: n.endpoints, includeReferences: n.events.includereferences, journalDirectory: journalDirectory(cfg), log,
+    journalMaxBytes: n.journalmaxsize, journalMaxAgeMs: n.journalmaxage,
+  };
 }

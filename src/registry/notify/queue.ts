@@ -1,7 +1,8 @@
 // One endpoint's ordered delivery loop over the shared journal: read from the endpoint's offset,
 // skip filtered events, POST a batch, retry the head batch until it succeeds (backing off after
-// `threshold` consecutive failures), then advance the offset. Never drops an event, never blocks
-// a request; it stops only on close().
+// `threshold` consecutive failures), then advance the offset. It drops nothing itself (the journal's
+// bounds do, and a batch the journal dropped meanwhile is given up); it never blocks a request, survives
+// journal errors (retrying after a pause) and stops only on close().
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../log/logger.js';
 import type { Event } from './events.js';
@@ -23,6 +24,7 @@ export interface EndpointStats {
   name: string; url: string; disabled: boolean;
   pending: number;                       // journal entries not yet delivered (or skipped) to this endpoint
   delivered: number;                     // events accepted by the endpoint (since this process started)
+  dropped: number;                       // events this endpoint will never get: the journal's bounds, or not journaled
   failures: number;                      // failed delivery attempts (one per POST)
   consecutiveFailures: number;           // failed attempts since the last success (0 when healthy)
   lastError?: string; lastErrorAt?: string; lastSuccessAt?: string;
@@ -31,7 +33,7 @@ export interface EndpointStats {
 }
 
 interface Counters {
-  delivered: number; failures: number; consecutiveFailures: number;
+  delivered: number; dropped: number; failures: number; consecutiveFailures: number;
   lastError?: string; lastErrorAt?: string; lastSuccessAt?: string; nextRetryAt?: string;
 }
 
@@ -39,7 +41,7 @@ export class EndpointQueue {
   private wake?: () => void;
   private readonly ac = new AbortController();
   private running?: Promise<void>;
-  private readonly counters: Counters = { delivered: 0, failures: 0, consecutiveFailures: 0 };
+  private readonly counters: Counters = { delivered: 0, dropped: 0, failures: 0, consecutiveFailures: 0 };
 
   constructor(
     readonly o: EndpointOptions, private readonly journal: Journal, private readonly log: Logger,
@@ -56,6 +58,9 @@ export class EndpointQueue {
     w?.();
   }
 
+  /** Counts events this endpoint lost (the journal dropped them, or could not take them). */
+  dropped(n: number): void { this.counters.dropped += n; }
+
   stats(): EndpointStats {
     const { nextRetryAt, ...c } = this.counters;
     return {
@@ -71,9 +76,26 @@ export class EndpointQueue {
     await this.running;
   }
 
+  /** One step at a time; a journal error (e.g. a full disk for the offsets) pauses, then goes on. */
   private async loop(): Promise<void> {
     const signal = this.ac.signal;
+    let failing = false;
     while (!signal.aborted) {
+      try {
+        if (!(await this.step(signal))) return;
+        failing = false;
+      } catch (err) {
+        if (signal.aborted) return;
+        if (!failing) this.log.warn({ err, endpoint: this.o.name }, 'notification journal error; delivery pauses and retries');
+        failing = true;
+        try { await sleep(Math.max(this.o.backoff, 100), undefined, { signal }); } catch { return; }
+      }
+    }
+  }
+
+  /** Reads, delivers and records one batch (or waits for one); false once closed. */
+  private async step(signal: AbortSignal): Promise<boolean> {
+    {
       const from = this.journal.offset(this.o.name);
       const entries = await this.journal.read(from, this.o.batch ?? 32);
       if (entries.length === 0) {
@@ -81,31 +103,36 @@ export class EndpointQueue {
           this.wake = r;
           if (this.journal.countAfter(this.journal.offset(this.o.name)) > 0 || signal.aborted) r();
         });
-        continue;
+        return true;
       }
+      const last = entries[entries.length - 1].end;
       const kept = entries.filter((e) => this.keep(JSON.parse(e.line.toString('utf8')) as Event)).map((e) => e.line);
       if (kept.length > 0) {
         const body = Buffer.concat([Buffer.from('{"events":['), ...kept.flatMap((l, i) => (i ? [Buffer.from(','), l] : [l])), Buffer.from(']}')]);
-        if (!(await this.deliverUntilDone(body, signal))) return;
-        this.counters.delivered += kept.length;
+        const done = await this.deliverUntilDone(body, signal, last);
+        if (done === 'closed') return false;
+        if (done === 'delivered') this.counters.delivered += kept.length;
       }
-      await this.journal.setOffset(this.o.name, entries[entries.length - 1].end);
+      await this.journal.setOffset(this.o.name, last);
       if (this.journal.countAfter(this.journal.offset(this.o.name)) === 0) await this.caughtUp();
+      return true;
     }
   }
 
-  /** Retries the head batch forever; false only when closed. */
-  private async deliverUntilDone(body: Buffer, signal: AbortSignal): Promise<boolean> {
+  /** Retries the head batch until it is delivered, closed, or dropped by the journal (its bounds passed
+   *  the batch's `last` position while it was being retried: counted in `dropped` already). */
+  private async deliverUntilDone(body: Buffer, signal: AbortSignal, last: number): Promise<'delivered' | 'closed' | 'dropped'> {
     for (;;) {
-      if (signal.aborted) return false;
+      if (signal.aborted) return 'closed';
+      if (this.journal.offset(this.o.name) >= last) return 'dropped';
       try {
         await deliver(this.o, body, signal);
         if (this.counters.consecutiveFailures > 0) this.log.info({ endpoint: this.o.name }, 'notification endpoint recovered');
         this.counters.consecutiveFailures = 0;
         this.counters.lastSuccessAt = new Date().toISOString();
-        return true;
+        return 'delivered';
       } catch (err) {
-        if (signal.aborted) return false;
+        if (signal.aborted) return 'closed';
         this.counters.failures++;
         this.counters.consecutiveFailures++;
         this.counters.lastError = (err as Error).message;
@@ -118,7 +145,7 @@ export class EndpointQueue {
         try {
           await (wait > 0 ? sleep(wait, undefined, { signal }) : new Promise((r) => setImmediate(r)));
         } catch {
-          return false;
+          return 'closed';
         } finally {
           this.counters.nextRetryAt = undefined;
         }

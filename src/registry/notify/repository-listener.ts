@@ -1,8 +1,9 @@
 // The repository decorator that turns successful repository calls into notification events
 // (Distribution's notifications.Listen): blob and manifest pulls, pushes (an upload's commit, a manifest
 // put), mounts and deletes. Pushes, mounts and deletes resolve once their event is durable in the journal,
-// so a client that saw success has its event on disk; a pull does not wait for the disk (its event is
-// journaled in the background: a crash can lose the last pulls' events, never a push's).
+// so a client that saw success has its event on disk (a journal that cannot take it fails the request, the
+// content stays stored and a retry records it); a pull does not wait for the disk and never fails because
+// of its event (journaled in the background: a crash or a full disk can lose pulls' events, never a push's).
 import type { Logger } from '../../log/logger.js';
 import { forwarding, type Repository, type RepositoryDecorator } from '../core/repository.js';
 import type { Action, TargetInfo } from './events.js';
@@ -12,8 +13,13 @@ const OCTET = 'application/octet-stream';
 
 export function listen(notifier: Notifier, log: Logger): RepositoryDecorator {
   const durable = (action: Action, t: TargetInfo) => notifier.record(action, t);
+  // A pull's answer never depends on its event: whatever goes wrong here is logged, never thrown.
   const background = (action: Action, t: TargetInfo) => {
-    notifier.record(action, t).catch((err: unknown) => log.error({ err, action, repository: t.repository }, 'could not journal a notification event'));
+    try {
+      notifier.record(action, t, { background: true }).catch((err: unknown) => log.debug({ err, action }, 'could not journal a pull event'));
+    } catch (err) {
+      log.debug({ err, action }, 'could not journal a pull event');
+    }
   };
   return (inner: Repository): Repository => {
     const repository = inner.name;
