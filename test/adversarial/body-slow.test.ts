@@ -5,6 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { createRegistryApp } from '../../src/registry/api/app.js';
+import { createDriver } from '../../src/registry/storage/factory.js';
+import type { FileWriter, StorageDriver } from '../../src/registry/storage/driver.js';
 import { request } from '../support/http.js';
 import { BASIC, rawConnect, startBerth, type T } from './conn-support.js';
 
@@ -84,3 +91,61 @@ test('bodies at a fair rate are not cut: a paced upload above the rate, and a fa
   assert.equal(mono.status, 201, mono.text());
   assert.equal(b.cap.lines.filter((l) => String(l.msg).startsWith('request body too slow')).length, 0);
 });
+
+test('sidecar: when the answer has already started, a body below the rate cuts the connection', async (t) => {
+  // An upstream that answers at once and then reads the body as it comes (its answer ends only with the body).
+  const upstream = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.write('started\n');
+    req.resume().on('end', () => res.end('done\n'));
+  });
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+  t.after(() => new Promise<void>((r) => { upstream.closeAllConnections(); upstream.close(() => r()); }));
+  const b = await startBerth(t, `${CONFIG}\nupstreams: { v2: "http://127.0.0.1:${(upstream.address() as AddressInfo).port}" }`);
+  const slow = await trickle(t, b.port, '/v2/adv/sidecar/blobs/uploads/x', randomBytes(64 * 1024), 2000, 10, 200);
+  await slow.c.waitClosed('the slow body\'s connection to be cut', 20_000);
+  slow.stop();
+  assert.match(slow.c.text(), /^HTTP\/1\.1 200 /);
+  assert.match(slow.c.text(), /started/);
+  assert.doesNotMatch(slow.c.text(), /done/);
+  await b.cap.waitFor((l) => l.msg === 'request body too slow: connection closed', 'the body-rate log line');
+});
+
+test('storage slower than the client is not the client\'s fault: a fast body held back by a stalled write is not cut', async (t) => {
+  // 1 MB/s minimum after 2 s (a 1 MiB body may take 3 s); the first write to an upload stalls 5 s, so the body
+  // waits in berth's buffers meanwhile.
+  const b = await startBerth(t, 'proxy: { bodytimeout: 2s, bodyminrate: 1000000 }', {
+    auth: true, storage: '{ inmemory: {} }',
+    app: (registry, log) => createRegistryApp(registry, { log, driver: stallingUploads(createDriver('inmemory', {}), 5000) }),
+  });
+  const data = randomBytes(1024 * 1024);
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  const r = await request(`${b.url}/v2/adv/stalled/blobs/uploads/?digest=${digest}`, {
+    method: 'POST', body: data, headers: { ...auth, 'Content-Type': 'application/octet-stream' },
+  });
+  assert.equal(r.status, 201, r.text());
+  assert.equal(b.cap.lines.filter((l) => String(l.msg).startsWith('request body too slow')).length, 0);
+});
+
+/** `inner`, except that the first write to each upload's data file waits `ms`. */
+function stallingUploads(inner: StorageDriver, ms: number): StorageDriver {
+  const driver: StorageDriver = Object.create(inner);
+  driver.writer = async (path, o) => {
+    const w = await inner.writer(path, o);
+    if (!path.includes('/_uploads/') || !path.endsWith('/data')) return w;
+    let first = true;
+    const stream = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, enc, cb) {
+        if (!first) { w.stream.write(chunk, enc, cb); return; }
+        first = false;
+        setTimeout(() => w.stream.write(chunk, enc, cb), ms);
+      },
+      final(cb) { w.stream.end(cb); },
+    });
+    const writer: FileWriter = { get size() { return w.size; }, stream, commit: (x) => w.commit(x), cancel: (x) => w.cancel(x) };
+    return writer;
+  };
+  return driver;
+}
