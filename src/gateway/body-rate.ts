@@ -49,6 +49,7 @@ export function createBodyRateGuard(o: BodyRateOptions): BodyRateGuard | undefin
   const check = (): void => {
     const now = Date.now();
     for (const w of bodies) {
+      if (w.req.complete) { bodies.delete(w); continue; }   // all arrived; the handler may read it later
       if (heldBack(w)) w.excused += now - w.lastCheck;
       w.lastCheck = now;
       const allowedMs = o.timeoutMs + (w.bytes.bytesIn * 1000) / o.minBytesPerSecond;
