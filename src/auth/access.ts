@@ -18,9 +18,10 @@ export interface AccessController {
    * means "just authenticate", e.g. `GET /v2/`). Rejects with a ChallengeError when credentials
    * are missing or wrong, with a TooManyAttemptsError when they were not checked (budget spent,
    * checks busy); any other rejection is an internal error (the gateway answers 500).
-   * Never reads the request body and never writes to the response.
+   * Never reads the request body and never writes to the response. `client.addr`: the client's address
+   * as the gateway established it (behind a trusted proxy, from X-Forwarded-For); default the peer's.
    */
-  authorize(req: IncomingMessage, access: Access[]): Promise<Grant>;
+  authorize(req: IncomingMessage, access: Access[], client?: { addr?: string }): Promise<Grant>;
   /** Releases timers/watchers. Idempotent. */
   close(): void;
 }

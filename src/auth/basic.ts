@@ -84,7 +84,7 @@ export class HtpasswdAccessController implements AccessController {
     file.onReload(() => this.cache?.clear());
   }
 
-  async authorize(req: IncomingMessage, _access: Access[]): Promise<Grant> {
+  async authorize(req: IncomingMessage, _access: Access[], client?: { addr?: string }): Promise<Grant> {
     const header = req.headers.authorization;
     if (header === undefined || header === '') throw new ChallengeError(this.challenge, 'missing');
     const table = await this.file.current();
@@ -92,7 +92,7 @@ export class HtpasswdAccessController implements AccessController {
     const cached = this.cache?.get(header);
     if (cached !== undefined) return { user: cached };
 
-    const addr = req.socket?.remoteAddress ?? 'unknown';
+    const addr = client?.addr ?? req.socket?.remoteAddress ?? 'unknown';   // what the budgets and the gate key by
     const creds = parseBasicAuthorization(header, this.o.maxHeaderLength);
     const entry = creds ? table.users.get(creds.user) : undefined;
     const wait = this.throttle?.retryAfterMs(addr, creds?.user) ?? 0;

@@ -95,9 +95,15 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
     return 'other';
   };
 
+  // The address failure budgets key by: behind a trusted proxy the client it names (worked out on a copy of
+  // the headers: step 6 rewrites the real ones later), else the peer.
+  const clientAddr = (s: Step): string | undefined => (o.trustedProxies.length === 0 ? undefined
+    : applyForwardedHeaders({ headers: { ...s.req.headers }, socket: s.req.socket } as IncomingMessage,
+      { trustedProxies: trusted, proto: o.proto }).clientIp);
+
   const authenticate = async (s: Step, r: 'v2' | 'v1'): Promise<boolean> => {
     try {
-      const grant = await o.access.authorize(s.req, r === 'v2' ? v2Request(s.req).access : []);
+      const grant = await o.access.authorize(s.req, r === 'v2' ? v2Request(s.req).access : [], { addr: clientAddr(s) });
       if (grant.user !== null) {
         s.track.note({ user: grant.user });
         s.facts.user = grant.user;   // the embedded app's events: actor.name

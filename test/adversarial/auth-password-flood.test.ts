@@ -4,7 +4,7 @@
 // another. The flood is shed (429 with Retry-After, nothing hashed) once its budgets are spent, at most two
 // bcrypt checks ever run at once (libuv's other threads stay free for storage), and every good request
 // succeeds while the flood runs. A user's typos answer 429 for that user only, not for a neighbour at the
-// same address.
+// same address; behind a trusted proxy, "address" is the forwarded client's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -105,4 +105,21 @@ test('one user\'s typos answer 429 for that user only: a neighbour behind the sa
     return r.status === 200;
   }, { timeoutMs: 10_000, intervalMs: 100 });
   assert.ok(statuses.every((s) => s === 429 || s === 200), statuses.join());
+});
+
+test('behind a trusted proxy the budgets key by the forwarded client, not by the proxy\'s address', async (t) => {
+  const users = { bob: 'bob-secret' };
+  const PROXY = '127.0.0.9';
+  const b = await startAuthBerth(t, users, { cost: 4, yaml: `proxy: { trustedproxies: ['${PROXY}'] }` });
+  const via = (client: string, authorization: string) => request(`${b.url}/v2/`,
+    { headers: { authorization, 'x-forwarded-for': client }, localAddress: PROXY, timeoutMs: 30_000 });
+  // One client behind the proxy sprays user names until its address budget (30) is spent.
+  const statuses: number[] = [];
+  for (let i = 0; i < 40; i++) statuses.push((await via('10.0.0.1', basic(`nobody-${i}`, 'x'))).status);
+  assert.deepEqual(statuses.slice(0, 30), Array(30).fill(401));
+  assert.ok(statuses.slice(30).every((s) => s === 429), statuses.join());
+  assert.equal((await via('10.0.0.1', basic('bob', users.bob))).status, 429, 'that client waits');
+  // Another client of the same proxy is not affected.
+  assert.equal((await via('10.0.0.2', basic('bob', users.bob))).status, 200);
+  assert.ok(b.cap.lines.some((l) => /repeated authentication failures from this address/.test(l.msg) && l.addr === '10.0.0.1'));
 });
