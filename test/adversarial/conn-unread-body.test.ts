@@ -4,6 +4,8 @@
 // Raw sockets declare a large body, send a little of it, and never send the rest.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import * as net from 'node:net';
 import { Writable } from 'node:stream';
 import { createRegistryApp } from '../../src/registry/api/app.js';
 import { createDriver } from '../../src/registry/storage/factory.js';
@@ -75,6 +77,19 @@ test('sidecar: an upstream that answers before reading the body: Connection: clo
   assert.equal(r.status, 404);
   assert.equal(r.headers.connection, 'close');
   await c.waitClosed('the server to close the socket after the upstream\'s early answer', 10_000);
+});
+
+test('sidecar: an upstream that fails (connection reset) while the body is unread: 502, Connection: close, socket closed', async (t) => {
+  const broken = net.createServer((s) => s.destroy());
+  broken.listen(0, '127.0.0.1');
+  await once(broken, 'listening');
+  t.after(() => new Promise<void>((r) => broken.close(() => r())));
+  const b = await startBerth(t, `upstreams: { v2: "http://127.0.0.1:${(broken.address() as net.AddressInfo).port}" }`, { auth: true });
+  const c = await unreadBody(t, b.port, 'PATCH /v2/adv/broken/blobs/uploads/x HTTP/1.1', [`Authorization: ${BASIC}`]);
+  const r = await c.response(0, 10_000);
+  assert.equal(r.status, 502);
+  assert.equal(r.headers.connection, 'close');
+  await c.waitClosed('the server to close the socket after the 502', 10_000);
 });
 
 test('SIGTERM drain does not wait for sockets answered with a body unread, nor for bare connections', async (t) => {
