@@ -61,7 +61,7 @@ export class HtpasswdAccessController implements AccessController {
   private readonly throttle: FailureThrottle | null;
   private readonly verifier: PasswordVerifier;
   /** Checks in progress by table generation and header value: identical concurrent requests share one. */
-  private readonly inflight = new Map<string, Promise<boolean>>();
+  private readonly inflight = new Map<string, { result: Promise<boolean>; waiting: IncomingMessage[] }>();
 
   /** Loads the file (rejects with HtpasswdError listing every bad line, or the fs error) and builds the controller. */
   static async create(o: HtpasswdAccessOptions): Promise<HtpasswdAccessController> {
@@ -125,14 +125,19 @@ export class HtpasswdAccessController implements AccessController {
   private check(header: string, table: HtpasswdTable, entry: { kind: HtpasswdTable['dummy']['kind']; hash: string } | undefined,
     password: Buffer, addr: string, req: IncomingMessage): Promise<boolean> {
     const key = `${table.generation} ${header}`;
-    let p = this.inflight.get(key);
-    if (!p) {
-      const { kind, hash } = entry ?? table.dummy;
-      p = this.gate.run(addr, () => this.verifier.verify(kind, password, hash), () => req.socket?.destroyed === true)
-        .finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
+    const shared = this.inflight.get(key);
+    if (shared) {
+      shared.waiting.push(req);
+      return shared.result;
     }
-    return p;
+    const { kind, hash } = entry ?? table.dummy;
+    const waiting = [req];
+    // Skipped while queued only if every request waiting for it has gone away.
+    const gone = () => waiting.every((r) => r.socket?.destroyed === true);
+    const result = this.gate.run(addr, () => this.verifier.verify(kind, password, hash), gone)
+      .finally(() => this.inflight.delete(key));
+    this.inflight.set(key, { result, waiting });
+    return result;
   }
 
   /** Counts the failure (address, and the named user: its budget is kept whether or not the table knows
