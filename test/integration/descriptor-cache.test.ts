@@ -12,6 +12,7 @@ import { createLogger, silentLogger } from '../../src/log/logger.js';
 import { descriptorCacheFromConfig, redisOptionsFromConfig } from '../../src/registry/api/app.js';
 import { MemoryDescriptorCache } from '../../src/registry/cache/memory.js';
 import { RedisDescriptorCache } from '../../src/registry/cache/redis.js';
+import { Tombstones } from '../../src/registry/cache/tombstones.js';
 import { redisSkip, startRedis, type TestRedis } from '../support/redis-server.js';
 import { digestOf, runCacheSuite } from '../support/suites/cache-suite.js';
 import { waitUntil } from '../support/wait.js';
@@ -75,6 +76,36 @@ describe('memory cache', () => {
     assert.deepEqual(await c.get(null, d(1).digest), d(1));
     await c.set('repo', d(6).digest, d(6));          // two entries (global + repository)
     assert.equal(c.size, 4);
+  });
+});
+
+describe('tombstones (cache coherence after failures)', () => {
+  it('a descriptor read from storage before a forget began is not written back after it', () => {
+    const tomb = new Tombstones(new MemoryDescriptorCache(), silentLogger());
+    const since = tomb.epoch();
+    tomb.forgetting('r', digestOf('a'));
+    assert.equal(tomb.mayWrite('r', digestOf('a'), since), false, 'read before the forget: dropped');
+    assert.equal(tomb.mayWrite('r', digestOf('b'), since), true, 'other keys are not affected');
+    assert.equal(tomb.mayWrite('other', digestOf('a'), since), true, 'nor other repositories');
+    assert.equal(tomb.mayWrite('r', digestOf('a'), tomb.epoch()), true, 'read after it: written');
+  });
+
+  it('a tombstoned key is neither answered nor written until its eviction lands; past the bound, nothing is', async () => {
+    const cache = new MemoryDescriptorCache();
+    const tomb = new Tombstones(cache, silentLogger(), { max: 2, retryMs: 5, maxRetryMs: 20 });
+    tomb.add('r', digestOf('a'));
+    assert.equal(tomb.trusts('r', digestOf('a')), false);
+    assert.equal(tomb.mayWrite('r', digestOf('a'), tomb.epoch()), false);
+    assert.equal(tomb.trusts('r', digestOf('b')), true);
+    await waitUntil('the eviction to land', () => tomb.pending.keys === 0);
+    assert.equal(tomb.trusts('r', digestOf('a')), true);
+
+    for (const s of ['x', 'y', 'z']) tomb.add('r', digestOf(s));
+    assert.deepEqual(tomb.pending, { keys: 0, all: true });
+    assert.equal(tomb.trusts('q', digestOf('never')), false);
+    await waitUntil('the resync', () => !tomb.pending.all);
+    assert.equal(tomb.trusts('q', digestOf('never')), true);
+    tomb.stop();
   });
 });
 

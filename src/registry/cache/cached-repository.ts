@@ -33,7 +33,7 @@ export function cachedRepository(cache: DescriptorCache, log: Logger, o: Tombsto
   const tombstones = new Tombstones(cache, log, o);
   // A write that failed before anything was sent changed nothing; any other failure may have landed in part
   // (a timeout, a connection lost mid-call) or, for a clear, left a stale entry: tombstone the key.
-  const write = (op: 'set' | 'clear', repo: string, d: Digest, p: Promise<void>) => p.then(() => report(op, 'ok'), (err: unknown) => {
+  const write = (op: 'set' | 'clear', repo: string, d: Digest, p: Promise<void>) => p.then(() => { report(op, 'ok'); tombstones.answered(); }, (err: unknown) => {
     if (op === 'clear' || !(err instanceof DescriptorCacheError && err.unsent)) tombstones.add(repo, d.text);
     return ignore(op)(err);
   });
@@ -71,6 +71,7 @@ export function cachedRepository(cache: DescriptorCache, log: Logger, o: Tombsto
           const since = tombstones.epoch();
           if (tombstones.trusts(repo, d.text)) {
             const hit = await cache.get(repo, d.text).catch(ignore('get'));
+            if (hit !== null) tombstones.answered();
             const digest = hit && tryParseDigest(hit.digest);
             // Asked again after the answer: a forget that started while the lookup was in flight wins.
             if (hit && digest && tombstones.trusts(repo, d.text)) {

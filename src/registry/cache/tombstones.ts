@@ -90,6 +90,15 @@ export class Tombstones {
     this.schedule();
   }
 
+  /** The cache just answered a call: if evictions are pending behind a backoff, retry them now. */
+  answered(): void {
+    if (!this.timer || this.delay <= this.retryMs) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.delay = this.retryMs;
+    this.schedule();
+  }
+
   /** Stops retrying (the cache is closing). */
   stop(): void {
     clearTimeout(this.timer);
