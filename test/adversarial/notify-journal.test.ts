@@ -27,7 +27,7 @@ function capture() {
   return { log: createLogger({ level: 'info', destination: dest }), lines };
 }
 
-async function berth(t: T, root: string, hookUrl: string) {
+async function berth(t: T, root: string, hookUrl: string, maxAge = '168h') {
   const { log, lines } = capture();
   const text = `listen: "127.0.0.1:0"
 registry:
@@ -36,6 +36,7 @@ registry:
     maintenance: { uploadpurging: { enabled: false } }
   notifications:
     journalmaxsize: ${MAX}
+    journalmaxage: ${maxAge}
     endpoints:
       - { name: hook, url: "${hookUrl}", timeout: 1s, threshold: 1, backoff: 50ms }
   http: { debug: { addr: "127.0.0.1:0" } }
@@ -115,6 +116,27 @@ test('endpoint down: the journal stays within journalmaxsize, drops the oldest, 
   assert.equal(ids[ids.length - 1], `pull-${pulls - 1}`, 'the newest events are kept');
   const n = ids.map((id) => Number(id.slice('pull-'.length)));
   assert.deepEqual(n, [...n].sort((a, b) => a - b), 'in order');
+});
+
+test('endpoint down: events older than journalmaxage are dropped even when nothing else happens', async (t) => {
+  const hook = await startWebhookReceiver();
+  t.after(() => hook.close());
+  await hook.stop();
+  const dir = await makeTempDir('berth-adv-journal-age-');
+  t.after(() => dir.cleanup());
+  const { server, lines } = await berth(t, join(dir.path, 'data'), hook.url, '1s');
+  assert.equal((await pushImage(server.url, 'team/app', 'v1')).put.status, 201);
+  let v: any;
+  await waitUntil('the three push events to age out', async () => {
+    v = await vars(server);
+    return v.dropped === 3 && v.pending === 0;
+  }, { detail: () => JSON.stringify(v) });
+  assert.equal(await metric(server, 'berth_notifications_dropped_total'), 3);
+  assert.ok(lines.some((l) => l.level === 40 && /notification journal full/.test(l.msg) && l.reason === 'maxage'));
+  await hook.start();
+  const later = await pushImage(server.url, 'team/app', 'v2');   // newer events are delivered
+  await hook.waitDelivered(3);
+  assert.equal(hook.delivered().at(-1).target.digest, later.digest);
 });
 
 test('disk full under the journal: pulls are served, their events counted as dropped with one warning; a push answers 500 with its content stored', async (t) => {

@@ -83,12 +83,12 @@ test('memory journal: positions are entries; compaction when caught up', async (
   assert.equal(j.countAfter(0), 0);
 });
 
-test('bounds: cutIndex keeps the newest entries within maxBytes (down to 3/4) and maxAge, never the last one', () => {
+test('bounds: cutIndex keeps the newest entries within maxBytes (down to 3/4, never the last one) and maxAge', () => {
   const ends = [10, 20, 30, 40, 50];
   assert.deepEqual(cutIndex(0, ends, [0, 0, 0, 0, 0], { maxBytes: 100 }, 0), { index: 0, reason: 'maxage' }, 'within bounds');
   assert.deepEqual(cutIndex(0, ends, [0, 0, 0, 0, 0], { maxBytes: 40 }, 0), { index: 2, reason: 'maxsize' }, '50 > 40: down to 30');
   assert.deepEqual(cutIndex(0, ends, [1, 2, 3, 4, 5], { maxAgeMs: 10 }, 13), { index: 2, reason: 'maxage' });
-  assert.deepEqual(cutIndex(0, ends, [1, 2, 3, 4, 5], { maxAgeMs: 1 }, 100), { index: 4, reason: 'maxage' }, 'the newest stays');
+  assert.deepEqual(cutIndex(0, ends, [1, 2, 3, 4, 5], { maxAgeMs: 1 }, 100), { index: 5, reason: 'maxage' }, 'all aged out');
   assert.deepEqual(cutIndex(0, [1000], [0], { maxBytes: 10 }, 0), { index: 0, reason: 'maxage' }, 'one entry over the bound stays');
 });
 

@@ -2,7 +2,7 @@
 // commit) before append() resolves, plus each endpoint's delivered offset. A memory variant serves
 // inmemory storage. It knows nothing about HTTP or endpoints' policies. It is bounded (issue 14, point 12):
 // past `maxBytes`, or for entries older than `maxAgeMs`, the oldest entries are dropped and each reader's
-// share reported through `onDrop`; it never drops the entry just appended.
+// share reported through `onDrop`; the size bound never drops the newest entry.
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -47,7 +47,8 @@ export interface Journal {
 
 /**
  * Where to cut so the bound holds: the index of the first entry kept (0: nothing to drop). `ends[i]` is
- * the end of entry i, `start` the start of entry 0, `times[i]` when it was appended. Never cuts the last entry.
+ * the end of entry i, `start` the start of entry 0, `times[i]` when it was appended. The size bound never
+ * cuts the last entry; the age bound may cut them all.
  */
 export function cutIndex(start: number, ends: readonly number[], times: readonly number[], l: JournalLimits, now: number): { index: number; reason: 'maxsize' | 'maxage' } {
   const n = ends.length;
@@ -55,7 +56,7 @@ export function cutIndex(start: number, ends: readonly number[], times: readonly
   let reason: 'maxsize' | 'maxage' = 'maxage';
   if (l.maxAgeMs !== undefined) {
     const oldest = now - l.maxAgeMs;
-    while (index < n - 1 && times[index] < oldest) index++;
+    while (index < n && times[index] < oldest) index++;
   }
   const size = n ? ends[n - 1] - start : 0;
   if (l.maxBytes !== undefined && size > l.maxBytes) {
