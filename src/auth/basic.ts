@@ -23,7 +23,8 @@ export interface HtpasswdAccessOptions {
   cache?: boolean | CredentialCacheOptions;
   /** Failure budgets per address and per address+user (default on). `false` disables them. */
   throttle?: boolean | FailureThrottleOptions;
-  /** Password checks at once and waiting (default: 2 at once, 16 waiting, 4 per address). A number: `concurrency`. */
+  /** Password checks at once and waiting (default: half of libuv's pool at once, i.e. 2, 16 waiting, 4 per address).
+   *  A number: `concurrency`. */
   checks?: number | CheckGateOptions;
   /** Min ms between stats of the file (default 0: every request; concurrent requests share one stat). */
   checkIntervalMs?: number;

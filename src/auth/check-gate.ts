@@ -5,7 +5,8 @@
 // the caller answers 429). It never hashes anything itself and holds no credentials.
 
 export interface CheckGateOptions {
-  /** Checks running at once (default 2: half of libuv's default pool stays free for storage I/O). */
+  /** Checks running at once (default: half of libuv's pool, UV_THREADPOOL_SIZE, default 4 → 2; the other half
+   *  stays free for storage I/O). */
   concurrency?: number;
   /** Checks waiting for a slot, all addresses together (default 16). */
   maxWaiting?: number;
@@ -36,7 +37,7 @@ export class PasswordCheckGate {
   peak = 0;
 
   constructor(o: CheckGateOptions = {}) {
-    this.concurrency = Math.max(1, o.concurrency ?? 2);
+    this.concurrency = Math.max(1, o.concurrency ?? Math.floor(threadpoolSize() / 2));
     this.maxWaiting = Math.max(0, o.maxWaiting ?? 16);
     this.perAddress = Math.max(1, o.perAddress ?? this.concurrency + 2);
   }
@@ -82,4 +83,12 @@ export class PasswordCheckGate {
     }
     this.running--;
   }
+}
+
+/** libuv's threadpool size as libuv reads it: UV_THREADPOOL_SIZE through atoi, 0 → 1, at most 1024; unset → 4. */
+export function threadpoolSize(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.UV_THREADPOOL_SIZE;
+  if (v === undefined || v === '') return 4;
+  const n = parseInt(v, 10) || 0;
+  return Math.min(1024, Math.max(1, n));
 }

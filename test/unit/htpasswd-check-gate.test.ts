@@ -60,3 +60,14 @@ test('a waiter whose client left is not checked; errors of a check are passed on
   assert.equal(await gate.run('a', async () => true), true);
   assert.equal(gate.active + gate.queued, 0);
 });
+
+test('the default concurrency is half of libuv\'s pool (UV_THREADPOOL_SIZE), at least one', async () => {
+  const { threadpoolSize } = await import('../../src/auth/check-gate.js');
+  assert.equal(threadpoolSize({}), 4);
+  assert.equal(threadpoolSize({ UV_THREADPOOL_SIZE: '16' }), 16);
+  assert.equal(threadpoolSize({ UV_THREADPOOL_SIZE: 'x' }), 1, 'as libuv: atoi → 0 → 1');
+  assert.equal(threadpoolSize({ UV_THREADPOOL_SIZE: '0' }), 1);
+  assert.equal(threadpoolSize({ UV_THREADPOOL_SIZE: '5000' }), 1024);
+  assert.equal(new PasswordCheckGate().concurrency, Math.max(1, Math.floor(threadpoolSize() / 2)));
+  assert.equal(new PasswordCheckGate({ concurrency: 0 }).concurrency, 1);
+});
