@@ -1,6 +1,6 @@
 // Issue 14, point 12: the notification journal. With its endpoint down it no longer grows without bound
-// (journalmaxsize: the oldest events are dropped, counted on /metrics and /debug/vars, warned), and what it
-// kept is delivered in order once the endpoint is back. On a full disk (the journal file is /dev/full, which
+// (journalmaxsize, journalmaxage: the oldest events are dropped, counted on /metrics and /debug/vars,
+// warned), and what it kept is delivered in order once the endpoint is back. On a full disk (the journal file is /dev/full, which
 // answers every write with ENOSPC) pulls keep being served, their events are counted as dropped and warned
 // once; a push answers 500 with its content stored (as the README says). A real berth (the gateway with its
 // debug listener), a real webhook receiver, loopback only, every wait bounded.

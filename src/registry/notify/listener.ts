@@ -1,6 +1,7 @@
 // The notifier: builds Distribution-format events for push, pull, mount and delete, appends them to the
 // journal and wakes one delivery loop per enabled endpoint; `stats()` reports every live endpoint for the
-// debug server (/debug/vars, /metrics). Requests reach it only through the repository decorator
+// debug server (/debug/vars, /metrics), including the events each endpoint lost to the journal's bounds
+// or to a journal that could not take them. Requests reach it only through the repository decorator
 // (repository-listener.ts). It never calls a sink on the request path, decides no HTTP status and knows
 // nothing of auth or config files: who made a request comes from the request context (actor, addr).
 import { randomUUID } from 'node:crypto';
