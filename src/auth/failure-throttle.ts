@@ -2,6 +2,7 @@
 // users behind the same NAT) and by address alone (spraying many user names). Past a budget, further
 // attempts of that key are refused without hashing until a backoff has passed (the caller answers 429
 // with Retry-After); no server-side sleeps, no lockout, bounded memory, entries expire with their window.
+import { createHash } from 'node:crypto';
 
 export interface FailureThrottleOptions {
   /** Failures of one user from one address free per window (default 5). */
@@ -99,7 +100,8 @@ export class FailureThrottle {
   }
 }
 
-/** Addresses contain no space, so the first space separates the two parts unambiguously. */
+/** Addresses contain no space, so the first space separates the two parts unambiguously. The user name is
+ *  hashed: a name the table does not know is often a password typed into the wrong field. */
 function pairKey(addr: string, user: string): string {
-  return addr + ' ' + user;
+  return addr + ' ' + createHash('sha256').update(user).digest('base64');
 }
