@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from '../support/http.js';
 import { makeTestCert } from '../support/tls-certs.js';
-import { waitUntil } from '../support/wait.js';
+import { waitUntil, withDeadline } from '../support/wait.js';
 import { BASIC, rawConnect, rss, startBerth, type RawConn, type T } from './conn-support.js';
 
 const auth = { Authorization: BASIC };
@@ -99,4 +99,17 @@ test('descriptors in reserve: the total cap never exceeds half of the open-file 
     const r = await request(`${b.url}/v2/`, { fresh: true, timeoutMs: 2000 }).catch(() => undefined);
     return r?.status === 200;
   });
+});
+
+test('TLS: SIGTERM\'s drain does not wait for handshakes that never finish', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-adv-tls-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cert = await makeTestCert();
+  await writeFile(join(dir, 'c.crt'), cert.cert);
+  await writeFile(join(dir, 'c.key'), cert.key);
+  const b = await startBerth(t, `tls: { certificate: ${join(dir, 'c.crt')}, key: ${join(dir, 'c.key')} }\nproxy: { headertimeout: 60s }`,
+    { opts: { drainMs: 30_000 } });
+  const stalled = await flood(t, b.port, 3, '127.0.0.1');
+  await withDeadline(b.server.close(), 10_000, 'close() with pending handshakes (head deadline 60 s, drain 30 s)');
+  for (const c of stalled) await c.waitClosed('a pending handshake to be closed by the drain');
 });
