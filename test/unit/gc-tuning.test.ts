@@ -5,15 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tuneGc } from '../../src/cli/gc-tuning.js';
 
-const V8_11 = process.versions.v8.startsWith('11.');
-const v8only = { skip: !V8_11 && 'V8 11 only (Node 20)' };
+/** Node 20's V8: the mode is chosen from the version string, whatever V8 runs the test (no flag is set here). */
+const V8_11 = '11.3.244.8-node.33';
 
-test('an explicit trigger or incremental-marking flag on node\'s command line is left alone', v8only, () => {
-  assert.equal(tuneGc(['--incremental-marking']).mode, 'as given on the command line');
-  assert.equal(tuneGc(['--no-incremental-marking']).mode, 'as given on the command line');
-  assert.equal(tuneGc(['--incremental-marking-hard-trigger=90']).mode, 'as given on the command line');
-  assert.equal(tuneGc(['--max-old-space-size=512', '--incremental_marking_soft_trigger=50']).mode, 'as given on the command line');
-  assert.equal(tuneGc(['--max-old-space-size=512', '--incremental-marking-task']).mode, 'marking triggers 300/400% during uploads');
+test('an explicit trigger or incremental-marking flag on node\'s command line is left alone', () => {
+  assert.equal(tuneGc(['--incremental-marking'], V8_11).mode, 'as given on the command line');
+  assert.equal(tuneGc(['--no-incremental-marking'], V8_11).mode, 'as given on the command line');
+  assert.equal(tuneGc(['--incremental-marking-hard-trigger=90'], V8_11).mode, 'as given on the command line');
+  assert.equal(tuneGc(['--max-old-space-size=512', '--incremental_marking_soft_trigger=50'], V8_11).mode, 'as given on the command line');
+  assert.equal(tuneGc(['--max-old-space-size=512', '--incremental-marking-task'], V8_11).mode, 'marking triggers 300/400% during uploads');
 });
 
 test('other V8 versions keep V8 default behaviour (the values were measured on V8 11 only)', () => {
