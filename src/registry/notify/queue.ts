@@ -106,12 +106,17 @@ export class EndpointQueue {
         return true;
       }
       const last = entries[entries.length - 1].end;
-      const kept = entries.filter((e) => this.keep(JSON.parse(e.line.toString('utf8')) as Event)).map((e) => e.line);
+      const kept = entries.filter((e) => this.keep(JSON.parse(e.line.toString('utf8')) as Event));
       if (kept.length > 0) {
-        const body = Buffer.concat([Buffer.from('{"events":['), ...kept.flatMap((l, i) => (i ? [Buffer.from(','), l] : [l])), Buffer.from(']}')]);
-        const done = await this.deliverUntilDone(body, signal, last);
+        const lines = kept.map((e) => e.line);
+        const body = Buffer.concat([Buffer.from('{"events":['), ...lines.flatMap((l, i) => (i ? [Buffer.from(','), l] : [l])), Buffer.from(']}')]);
+        const done = await this.deliverUntilDone(body, signal, from);
         if (done === 'closed') return false;
-        if (done === 'delivered') this.counters.delivered += kept.length;
+        if (done === 'stale') return true;   // the journal dropped some of the batch: read again from what is kept
+        this.counters.delivered += kept.length;
+        // Dropped by the journal while this POST was on its way, yet delivered: not lost after all.
+        const base = this.journal.offset(this.o.name);
+        this.counters.dropped -= Math.min(this.counters.dropped, kept.filter((e) => e.end <= base).length);
       }
       await this.journal.setOffset(this.o.name, last);
       if (this.journal.countAfter(this.journal.offset(this.o.name)) === 0) await this.caughtUp();
@@ -119,12 +124,12 @@ export class EndpointQueue {
     }
   }
 
-  /** Retries the head batch until it is delivered, closed, or dropped by the journal (its bounds passed
-   *  the batch's `last` position while it was being retried: counted in `dropped` already). */
-  private async deliverUntilDone(body: Buffer, signal: AbortSignal, last: number): Promise<'delivered' | 'closed' | 'dropped'> {
+  /** Retries the head batch (read at `from`) until it is delivered, closed, or stale: the journal's bounds
+   *  dropped some of it meanwhile (counted in `dropped` already), so it must be read again. */
+  private async deliverUntilDone(body: Buffer, signal: AbortSignal, from: number): Promise<'delivered' | 'closed' | 'stale'> {
     for (;;) {
       if (signal.aborted) return 'closed';
-      if (this.journal.offset(this.o.name) >= last) return 'dropped';
+      if (this.journal.offset(this.o.name) > from) return 'stale';
       try {
         await deliver(this.o, body, signal);
         if (this.counters.consecutiveFailures > 0) this.log.info({ endpoint: this.o.name }, 'notification endpoint recovered');
