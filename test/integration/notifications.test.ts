@@ -1,6 +1,8 @@
 // Webhook notifications end to end: a real registry on port 0 pushes Distribution-format envelopes
 // to real receiving http servers on 127.0.0.1:0 (envelope, order, signature, retry/backoff,
-// durability across an app restart on the same root, filters, disabled endpoints, inmemory queue).
+// durability across an app restart on the same root, filters, disabled endpoints, inmemory queue), and one
+// endpoint's delivery loop over a real file journal: unreadable entries are skipped and counted, a batch
+// the journal's bound cut into while the endpoint was down is read again.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
@@ -11,11 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { NotificationEndpointConfig } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { FileJournal } from '../../src/registry/notify/journal.js';
 import { stats } from '../../src/registry/notify/listener.js';
+import { EndpointQueue } from '../../src/registry/notify/queue.js';
 import { pushBlob, pushImage, randomBlob } from '../support/oci-client.js';
 import { request } from '../support/http.js';
 import { startRegistry } from '../support/registry-server.js';
 import { waitUntil } from '../support/wait.js';
+import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
 interface Received { status: number; headers: IncomingHttpHeaders; body: Buffer; events: any[] }
 
@@ -194,4 +200,46 @@ test('inmemory storage uses a memory queue', async (t) => {
   assert.equal((await request(`${reg.url}/v2/mem/repo/blobs/${empty}`)).status, 200);
   const evs = await a.waitDelivered(3);
   assert.deepEqual(evs.map((e) => `${e.action} ${e.target.digest} ${e.target.size}`), [`push ${d} 10`, `push ${empty} 0`, `pull ${empty} 0`]);
+});
+
+const event = (n: number) => Buffer.from(JSON.stringify({ id: `e${n}`, action: 'push', target: { repository: 'r', digest: `d${n}` }, pad: 'x'.repeat(40) }));
+
+async function queueSetup(t: { after(fn: () => unknown): void }, maxBytes?: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-queue-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const hook = await startWebhookReceiver();
+  t.after(() => hook.close());
+  let q: EndpointQueue | undefined;
+  const journal = await FileJournal.open(dir, { maxBytes, readers: ['hook'], onDrop: (lost) => q?.dropped(lost.get('hook') ?? 0) });
+  q = new EndpointQueue({
+    name: 'hook', url: hook.url, headers: {}, timeout: 1000, threshold: 1, backoff: 20,
+    ignoredMediaTypes: new Set(), ignoredActions: new Set(), batch: 4,
+  }, journal, silentLogger());
+  t.after(async () => { await q!.close(); await journal.close(); });
+  return { journal, hook, q };
+}
+
+test('an unreadable entry is skipped and counted; the events around it are delivered in order', async (t) => {
+  const { journal, hook, q } = await queueSetup(t);
+  await journal.append([event(1), Buffer.from('{not json'), event(2)]);
+  q.start();
+  q.notify();
+  const got = await hook.waitDelivered(2);
+  assert.deepEqual(got.map((e) => e.id), ['e1', 'e2']);
+  await waitUntil('the offset to reach the end', () => q.stats().pending === 0);
+  assert.equal(q.stats().dropped, 1);
+});
+
+test('a batch cut by the journal\'s bound while the endpoint was down is read again: delivered + dropped = appended', async (t) => {
+  const { journal, hook, q } = await queueSetup(t, 600);
+  await hook.stop();
+  q.start();
+  for (let i = 0; i < 40; i++) { await journal.append([event(i)]); q.notify(); }
+  await waitUntil('drops', () => q.stats().dropped > 0 && q.stats().failures > 0);
+  await hook.start();
+  await waitUntil('the endpoint to catch up', () => q.stats().pending === 0);
+  const got = hook.delivered().map((e) => Number(e.id.slice(1)));
+  assert.equal(got.length + q.stats().dropped, 40, `delivered ${got.length}, dropped ${q.stats().dropped}`);
+  assert.deepEqual(got, [...got].sort((a, b) => a - b));
+  assert.equal(got.at(-1), 39);
 });

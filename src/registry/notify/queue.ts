@@ -1,8 +1,8 @@
 // One endpoint's ordered delivery loop over the shared journal: read from the endpoint's offset,
 // skip filtered events, POST a batch, retry the head batch until it succeeds (backing off after
-// `threshold` consecutive failures), then advance the offset. It drops nothing itself (the journal's
-// bounds do, and a batch the journal dropped meanwhile is given up); it never blocks a request, survives
-// journal errors (retrying after a pause) and stops only on close().
+// `threshold` consecutive failures), then advance the offset. It drops nothing itself but unreadable
+// entries (the journal's bounds drop events; a batch they cut into while it was retried is read again);
+// it never blocks a request, survives journal errors (retrying after a pause) and stops only on close().
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../log/logger.js';
 import type { Event } from './events.js';
@@ -95,7 +95,7 @@ export class EndpointQueue {
 
   /** Reads, delivers and records one batch (or waits for one); false once closed. */
   private async step(signal: AbortSignal): Promise<boolean> {
-    {
+    {   // one batch
       const from = this.journal.offset(this.o.name);
       const entries = await this.journal.read(from, this.o.batch ?? 32);
       if (entries.length === 0) {
@@ -106,7 +106,7 @@ export class EndpointQueue {
         return true;
       }
       const last = entries[entries.length - 1].end;
-      const kept = entries.filter((e) => this.keep(JSON.parse(e.line.toString('utf8')) as Event));
+      const kept = entries.filter((e) => this.keep(e.line));
       if (kept.length > 0) {
         const lines = kept.map((e) => e.line);
         const body = Buffer.concat([Buffer.from('{"events":['), ...lines.flatMap((l, i) => (i ? [Buffer.from(','), l] : [l])), Buffer.from(']}')]);
@@ -158,7 +158,17 @@ export class EndpointQueue {
     }
   }
 
-  private keep(e: Event): boolean {
+  /** False for filtered events, and for an entry that is not an event (counted as dropped). */
+  private keep(line: Buffer): boolean {
+    let e: Event;
+    try {
+      e = JSON.parse(line.toString('utf8')) as Event;
+      if (!e || typeof e !== 'object' || !e.target) throw new Error('not an event');
+    } catch {
+      this.counters.dropped++;
+      this.log.warn({ endpoint: this.o.name }, 'unreadable notification journal entry skipped');
+      return false;
+    }
     if (this.o.ignoredActions.has(e.action)) return false;
     const mt = e.target.mediaType;
     return !(mt && this.o.ignoredMediaTypes.has(mt));
