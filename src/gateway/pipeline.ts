@@ -18,7 +18,8 @@
 //     │                  needs (http/v2-routes.ts) → `user` on the log line and in the request's facts
 //     │                  (events' actor.name); ChallengeError → 401 with its challenge; TooManyAttemptsError →
 //     │                  429 TOOMANYREQUESTS with Retry-After. `Expect: 100-continue` is answered `100 Continue`
-//     │                  here, once authorized, never before (server.ts routes 'checkContinue' to us)
+//     │                  only once authorized, when the backend first reads the body (server.ts routes
+//     │                  'checkContinue' to us)
 //     │ 6 forwarded      X-Forwarded-For/-Proto, X-Real-IP (kept from trusted proxies, replaced otherwise);
 //     │                  the facts' client address follows them
 //     ▼ 7 dispatch       v2: embedded app.handle (in-process, no second socket) or the upstream proxy;
@@ -109,7 +110,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
         s.facts.user = grant.user;   // the embedded app's events: actor.name
       }
       // Only an authorized request is asked for its body (Node left the 100 to us: server.ts checkContinue).
-      if (expectsContinue(s.req)) s.res.writeContinue();
+      if (expectsContinue(s.req)) continueOnRead(s.req, s.res);
       return true;
     } catch (err) {
       if (err instanceof ChallengeError) {
@@ -168,6 +169,18 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
   function fail(s: Step, err: unknown): void {
     sendError(s.req, s.res, err, s.track.log);
   }
+}
+
+/** `100 Continue` when the body is first read: an answer that needs no body (a 404 for an unknown upload, a
+ *  400 for a bad digest) goes out without asking for it; never once the response has started (Node reads
+ *  an unconsumed body away after the response, which must not write a 100 then). */
+function continueOnRead(req: IncomingMessage, res: ServerResponse): void {
+  const read = req._read;
+  req._read = function (this: IncomingMessage, size: number) {
+    req._read = read;
+    if (!res.headersSent && !res.writableEnded) res.writeContinue();
+    return read.call(this, size);
+  };
 }
 
 /** Node emits 'checkContinue' (not 'request', and no automatic 100) for exactly these requests. */
