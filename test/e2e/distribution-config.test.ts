@@ -213,13 +213,19 @@ test("Distribution's sample config.yml with TLS, htpasswd, redis, notifications,
     assert.equal(pushed.target.repository, repo);
     assert.equal(pushed.target.digest, img.manifestDigest);
 
-    // The redis blob-descriptor cache holds the layers, under Distribution's keys.
+    // The redis blob-descriptor cache holds the layers, under Distribution's key shapes behind berth's
+    // per-storage prefix (registry.redis.keyprefix, default berth:<hash of the storage root>:).
     const admin = createClient({ socket: { path: redis.socket, reconnectStrategy: false } });
     admin.on('error', () => {});
     await admin.connect();
     t.after(() => { if (admin.isOpen) admin.destroy(); });   // after hooks run in order: redis may be gone already
+    let keysSeen: string[] = [];
     for (const l of img.layers) {
-      await waitUntil(`redis blobs::${l.digest}`, async () => (await admin.hGet(`blobs::${l.digest}`, 'size')) === String(l.size), { timeoutMs: 15_000, intervalMs: 25 });
+      await waitUntil(`redis <prefix>blobs::${l.digest}`, async () => {
+        keysSeen = await admin.keys(`berth:*blobs::${l.digest}`);   // the global entry and the repository's
+        const global = keysSeen.filter((k) => /^berth:[0-9a-f]{12}:blobs::/.test(k));
+        return global.length === 1 && (await admin.hGet(global[0]!, 'size')) === String(l.size);
+      }, { timeoutMs: 15_000, intervalMs: 25, detail: () => keysSeen.join(' ') });
     }
 
     // The debug listener: health (the storagedriver check is on and passing) and Prometheus metrics.
