@@ -100,6 +100,13 @@ for (const driver of ['filesystem', 'inmemory'] as const) {
       expectApiVersion(head);
     });
 
+    it('a reference that is neither a tag nor a digest (conformance: .INVALID_MANIFEST_NAME) → 404 MANIFEST_UNKNOWN; HEAD → 404', async () => {
+      expectOciError(await request(`${base}/v2/wf/pull/manifests/.INVALID_MANIFEST_NAME`), 404, 'MANIFEST_UNKNOWN');
+      const head = await request(`${base}/v2/wf/pull/manifests/.INVALID_MANIFEST_NAME`, { method: 'HEAD' });
+      assert.equal(head.status, 404);
+      assert.equal(head.body.length, 0);
+    });
+
     it('unknown blob → 404 BLOB_UNKNOWN; a blob of another repository is not visible (repo scoping)', async () => {
       expectOciError(await request(`${base}/v2/wf/pull/blobs/${UNKNOWN_DIGEST}`), 404, 'BLOB_UNKNOWN');
       const head = await request(`${base}/v2/wf/pull/blobs/${UNKNOWN_DIGEST}`, { method: 'HEAD' });

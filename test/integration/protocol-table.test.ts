@@ -313,15 +313,17 @@ const hostileRows: Row[] = [
     .map(([tag, status]): Row => ({ desc: `hostile tag ${String(tag).slice(0, 20)}: PUT → 400 TAG_INVALID`, method: 'PUT',
       path: `/v2/${R}/manifests/${tag}`, headers: { 'content-type': MT.ociManifest }, body: (f) => f.img.bytes,
       status: status as number[], code: ['TAG_INVALID', 'MANIFEST_UNKNOWN', 'DIGEST_INVALID'] })),
-  { desc: 'hostile tag (129 chars): GET → 400 TAG_INVALID or 404 MANIFEST_UNKNOWN', method: 'GET', path: `/v2/${R}/manifests/${'x'.repeat(129)}`,
-    status: [400, 404], code: ['TAG_INVALID', 'MANIFEST_UNKNOWN'] },
+  // A pull's reference that is neither a tag nor a digest is 404 MANIFEST_UNKNOWN (issue 15 point 1; PUT keeps TAG_INVALID).
+  ...[['129 chars', 'x'.repeat(129)], ['leading dot', '.INVALID_MANIFEST_NAME'], ['leading dash', '-x']].flatMap(([what, tag]): Row[] =>
+    (['GET', 'HEAD'] as const).map((method) => ({ desc: `invalid tag (${what}): ${method} → 404 MANIFEST_UNKNOWN`, method,
+      path: `/v2/${R}/manifests/${tag}`, status: 404, code: 'MANIFEST_UNKNOWN' }))),
   ...[['bad hex', `sha256:${'g'.repeat(64)}`], ['short', 'sha256:abc'], ['long', `sha256:${HEX64}00`], ['unknown algorithm', `sha999:${HEX64}`],
     ['uppercase hex', `sha256:${'A'.repeat(64)}`], ['traversal', `sha256:..%2F..%2F..%2F${HEX64.slice(9)}`], ['empty hex', 'sha256:']]
     .flatMap(([what, d]): Row[] => [
       // The spec's end-2/end-3 failure column is 404; Distribution answers 400 DIGEST_INVALID for a malformed digest.
       { desc: `hostile digest (${what}): GET blob`, method: 'GET', path: `/v2/${R}/blobs/${d}`, status: [400, 404], code: ['DIGEST_INVALID', 'BLOB_UNKNOWN'] },
-      { desc: `hostile digest (${what}): GET manifest`, method: 'GET', path: `/v2/${R}/manifests/${d}`, status: [400, 404],
-        code: ['DIGEST_INVALID', 'MANIFEST_UNKNOWN', 'TAG_INVALID'] },
+      { desc: `hostile digest (${what}): GET manifest → 404 MANIFEST_UNKNOWN`, method: 'GET', path: `/v2/${R}/manifests/${d}`, status: 404,
+        code: 'MANIFEST_UNKNOWN' },
       { desc: `hostile digest (${what}): DELETE blob`, method: 'DELETE', path: `/v2/${R}/blobs/${d}`, status: [400, 404], code: ['DIGEST_INVALID', 'BLOB_UNKNOWN'] },
       { desc: `hostile digest (${what}): mount`, method: 'POST', path: `/v2/t/victim/blobs/uploads/?mount=${d}&from=${R}`, status: [202, 400], code: 'DIGEST_INVALID' },
     ]),

@@ -2,9 +2,9 @@
 // manifests" end-7, "Deleting tags/manifests" end-9). Manifest bodies are the only thing buffered,
 // capped at 4 MiB while reading. Exact bytes in, exact bytes out, with the stored media type.
 import type { IncomingMessage } from 'node:http';
-import { parseDigest } from '../../core/digest.js';
-import { ClientDisconnectError, ManifestTooLargeError } from '../../core/errors.js';
-import { assertTag } from '../../core/names.js';
+import { parseDigest, tryParseDigest } from '../../core/digest.js';
+import { ClientDisconnectError, ManifestTooLargeError, ManifestUnknownError } from '../../core/errors.js';
+import { assertTag, isValidTag } from '../../core/names.js';
 import type { ManifestRef } from '../../core/repository.js';
 import type { Ctx } from '../context.js';
 import { etag, ifNoneMatch } from '../headers.js';
@@ -18,11 +18,21 @@ function parseRef(ref: string): ManifestRef {
   return { tag: ref };
 }
 
+/** A pull's reference: one that is neither a valid tag nor a valid digest names no manifest, so 404
+ *  MANIFEST_UNKNOWN (as Distribution, whose route does not match it, zot and the OCI conformance suite);
+ *  PUT keeps TAG_INVALID / DIGEST_INVALID (parseRef). */
+function pullRef(ref: string): ManifestRef {
+  const digest = ref.includes(':') ? tryParseDigest(ref) : undefined;
+  if (digest) return { digest };
+  if (!ref.includes(':') && isValidTag(ref)) return { tag: ref };
+  throw new ManifestUnknownError(ref.length > 200 ? ref.slice(0, 200) : ref);
+}
+
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
 export async function getManifest(ctx: Ctx): Promise<void> {
   if (ctx.route.kind !== 'manifest') return;
   const { req, res, repo, signal } = ctx;
-  const ref = parseRef(ctx.route.ref);
+  const ref = pullRef(ctx.route.ref);
   // GET is a pull (Distribution's manifest GET, a 304 included); HEAD is not.
   const m = req.method === 'HEAD' ? await repo.manifests.stat(ref, { signal }) : await repo.manifests.get(ref, { signal });
   const headers: Record<string, string> = {
