@@ -79,6 +79,7 @@ export function loadConfigFromString(text: string, file: string, env: Env = {}, 
       applyToGateway(env, envContext(ctx, envWarnings, ignored));
     }
     if (validate) {
+      layerinfoAlias(ctx, renames, distribution);
       const raw = record(walk(doc.contents, SCHEMA, [], undefined, ctx));
       if (raw) crossChecks(raw, ctx);
       if (raw && ctx.problems.length === 0) {
@@ -101,6 +102,25 @@ export function loadConfigFromString(text: string, file: string, env: Env = {}, 
 export function ignoredLine(file: string, ignored: readonly IgnoredKey[]): string {
   const items = ignored.map((k) => `${k.path}${k.origin ? ` [${k.origin}]` : ''} (${k.reason})`);
   return `${file}: ignoring ${ignored.length} Distribution setting${ignored.length === 1 ? '' : 's'} berth does not honour: ${items.join('; ')}`;
+}
+
+/**
+ * `storage.cache.layerinfo`: the name Distribution 2.8 still takes for `blobdescriptor` (which wins when
+ * both are given, as there). Renamed in place before validation, so errors name the key as written.
+ */
+function layerinfoAlias(ctx: Ctx, renames: [string, string][], distribution: boolean): void {
+  const cache = ctx.doc.getIn(['registry', 'storage', 'cache'], true);
+  if (!isMap(cache)) return;
+  const alias = cache.items.find((p) => keyOf(p.key) === 'layerinfo');
+  if (!alias) return;
+  if (cache.items.some((p) => keyOf(p.key) === 'blobdescriptor')) { cache.items.splice(cache.items.indexOf(alias), 1); return; }
+  const key = new Scalar('blobdescriptor');
+  const old = alias.key as Node | null;
+  if (old?.range) key.range = old.range;
+  const origin = old && ctx.envOrigin.get(old);
+  if (origin) ctx.envOrigin.set(key, origin);
+  alias.key = key;
+  renames.push(['registry.storage.cache.blobdescriptor', `${distribution ? '' : 'registry.'}storage.cache.layerinfo`]);
 }
 
 /** config.yml: `version` must be 0.1 (Distribution's only version; YAML reads it as a number or a string). */
@@ -191,8 +211,10 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
         const keyPath = [...path, key ?? '?'];
         if (key === undefined || !Object.hasOwn(fields, key)) {
           const known = Object.keys(fields);
+          // a key an environment variable added: name the variable (its key or its value carries the origin)
+          const keyOrigin = (keyNode && ctx.envOrigin.get(keyNode)) ?? (pair.value ? ctx.envOrigin.get(pair.value as Node) : undefined) ?? origin;
           ctx.problems.push({
-            ...position(keyNode, origin, ctx), path: keyPath.join('.'),
+            ...position(keyNode, keyOrigin, ctx), path: keyPath.join('.'),
             message: known.length
               ? `unknown key, expected one of: ${known.join(', ')}`
               : 'unknown key, expected an empty mapping',

@@ -1,0 +1,80 @@
+// Issue 15's configuration points (drop-in parity with registry:2): Distribution 2.8's aliases and the
+// keys a pasted config.yml carries, checked on loadConfigFromString (no files, no servers).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfigFromString } from '../../src/config/load.js';
+
+const GW = '/etc/berth/gateway.yml';
+const CY = '/etc/docker/registry/config.yml';
+const load = (yaml: string, file = GW, env: Record<string, string> = {}, warnings: string[] = []) =>
+  loadConfigFromString(yaml, file, env, warnings);
+const problems = (yaml: string, file = GW, env: Record<string, string> = {}) => {
+  try { load(yaml, file, env); } catch (err) { return (err as Error).message.split('\n').filter(Boolean); }
+  return [];
+};
+
+describe('storage.cache.layerinfo (Distribution 2.8 alias of blobdescriptor)', () => {
+  it('config.yml: layerinfo: inmemory is the in-memory cache', () => {
+    const c = load('version: 0.1\nstorage:\n  filesystem: { rootdirectory: /srv }\n  cache:\n    layerinfo: inmemory\n', CY);
+    assert.deepEqual(c.registry.storage.cache, { blobdescriptor: 'inmemory', blobdescriptorsize: 10000 });
+  });
+
+  it('gateway.yml: registry.storage.cache.layerinfo works too; blobdescriptor wins when both are given', () => {
+    assert.equal(load('registry:\n  storage:\n    cache: { layerinfo: inmemory }\n').registry.storage.cache?.blobdescriptor, 'inmemory');
+    const both = load('registry:\n  redis: {}\n  storage:\n    cache: { layerinfo: inmemory, blobdescriptor: redis }\n');
+    assert.equal(both.registry.storage.cache?.blobdescriptor, 'redis');
+  });
+
+  it('errors name layerinfo at its line:col', () => {
+    assert.deepEqual(problems('version: 0.1\nstorage:\n  cache:\n    layerinfo: disk\n', CY), [
+      `${CY}:4:16  storage.cache.layerinfo  expected one of inmemory, redis, found string "disk"`,
+    ]);
+    assert.deepEqual(problems('version: 0.1\nstorage:\n  cache:\n    layerinfo: redis\n', CY), [
+      `${CY}:4:16  storage.cache.layerinfo  redis needs a registry.redis section (at least redis.addr)`,
+    ]);
+    assert.deepEqual(problems('registry:\n  storage:\n    cache: { layerinfo: 5 }\n'), [
+      `${GW}:3:25  registry.storage.cache.layerinfo  expected one of inmemory, redis, found number 5`,
+    ]);
+  });
+
+  it('REGISTRY_STORAGE_CACHE_LAYERINFO in both styles', () => {
+    const env = { REGISTRY_STORAGE_CACHE_LAYERINFO: 'inmemory' };
+    assert.equal(load('version: 0.1\n', CY, env).registry.storage.cache?.blobdescriptor, 'inmemory');
+    assert.equal(load('', GW, env).registry.storage.cache?.blobdescriptor, 'inmemory');
+  });
+});
+
+describe('REGISTRY_* problems name the variable', () => {
+  it('an unknown key below a known section: env NAME, in both styles', () => {
+    const env = { REGISTRY_STORAGE_FILESYSTEM_ROOTDIR: '/x' };
+    assert.deepEqual(problems('', GW, env), [
+      'env REGISTRY_STORAGE_FILESYSTEM_ROOTDIR  registry.storage.filesystem.rootdir  unknown key, expected one of: rootdirectory, maxthreads, directio',
+    ]);
+    assert.deepEqual(problems('version: 0.1\n', CY, env), [
+      'env REGISTRY_STORAGE_FILESYSTEM_ROOTDIR  storage.filesystem.rootdir  unknown key, expected one of: rootdirectory, maxthreads, directio',
+    ]);
+  });
+
+  it('a variable naming no Distribution key is a warning with its name', () => {
+    const warnings: string[] = [];
+    load('', GW, { REGISTRY_PORT: '5000' }, warnings);
+    assert.deepEqual(warnings, ['ignoring environment variable REGISTRY_PORT: no such Distribution config key']);
+  });
+});
+
+describe('docs that name other files (issue 15 point 17)', () => {
+  const root = new URL('../../', import.meta.url);
+  it("gateway.yml's header names the command npm start runs", async () => {
+    const { readFile } = await import('node:fs/promises');
+    const pkg = JSON.parse(await readFile(new URL('package.json', root), 'utf8'));
+    const header = (await readFile(new URL('gateway.yml', root), 'utf8')).split('\n').slice(0, 5).join('\n');
+    assert.match(header, new RegExp(`npm start +# = ${pkg.scripts.start.replace(/[.]/g, '\\.')}\\n`));
+  });
+  it('certs/README.md tells how to configure production certificates (TLS has landed)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(new URL('certs/README.md', root), 'utf8');
+    assert.doesNotMatch(text, /arrives with/);
+    assert.match(text, /tls\.certificate/);
+    assert.match(text, /http\.tls\.certificate/);
+  });
+});
