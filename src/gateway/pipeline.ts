@@ -7,6 +7,8 @@
 //     │                  the `request completed` line (method, path, status, bytes, duration, user); the
 //     │                  rest runs in runWithRequest, so module loggers' lines carry reqId and notification
 //     │                  events the request's facts (util/request-context.ts)
+//     │ 1b alive         `/` (any method, any query) → 200, empty, Cache-Control: no-cache, no auth: Distribution's
+//     │                  load-balancer probe; 503 UNAVAILABLE instead while a health check fails (as its health.Handler)
 //     │ 2 old clients    /v2 only: User-Agent ~ clients.rejectuseragents → 404, before any challenge
 //     │ 3 route          /v2, /v2/… → v2 │ /v1/… (and pre-1.6 docker elsewhere) → v1 │ anything else → 404
 //     │ 4 api version    v2: Docker-Distribution-Api-Version: registry/2.0, set here and nowhere else, with
@@ -147,6 +149,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
 
   function run(s: Step): void {
     const { res } = s;
+    if (s.path === '/') { alive(s); return; }
     const r = route(s);
     if (r === 'v2') res.setHeader(API_VERSION_HEADER, API_VERSION);   // nginx: add_header … always
     if (isOldClient(s)) {
@@ -164,6 +167,14 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
       forwarded(s);
       dispatch(s, r);
     }, (err: unknown) => fail(s, err));   // not reached: authenticate catches; a last line of defence
+  }
+
+  function alive(s: Step): void {
+    if (o.health?.unhealthy()) { fail(s, new OciError('UNAVAILABLE', { checks: Object.keys(o.health.status()) })); return; }
+    if (!s.req.complete && (s.req.headers['transfer-encoding'] !== undefined || Number(s.req.headers['content-length'] ?? 0) > 0)) {
+      s.res.shouldKeepAlive = false;   // a body is not read: close after the answer
+    }
+    s.res.writeHead(200, { 'Cache-Control': 'no-cache', 'Content-Length': '0' }).end();
   }
 
   function fail(s: Step, err: unknown): void {

@@ -112,7 +112,7 @@ test('old clients: a rejected User-Agent gets the gateway\'s OCI 404 on /v2 befo
     assert.equal(r.status, rejected ? 404 : 401, String(ua));
     assert.equal(r.headers['www-authenticate'], rejected ? undefined : 'Basic realm="Test Realm"', String(ua));
     assert.equal(r.headerValues(API).length, 1, String(ua));
-    if (rejected) assert.deepEqual([r.headers['content-type'], r.text()], ['application/json', NOT_FOUND_BODY]);
+    if (rejected) assert.deepEqual([r.headers['content-type'], r.text()], ['application/json; charset=utf-8', NOT_FOUND_BODY]);
   }
   // Only /v2 is subject to the rule: the same agent elsewhere gets the ordinary 404 JSON.
   const other = await request(`http://127.0.0.1:${port}/v1/_ping`, { headers: { 'User-Agent': 'docker/1.5.0' } });
@@ -141,7 +141,7 @@ test('auth: 401 shape without, with wrong and with malformed credentials; the ri
       const r = await request(`http://127.0.0.1:${port}${path}`, { headers });
       assert.equal(r.status, 401, `${what} ${path}`);
       assert.equal(r.headers['www-authenticate'], 'Basic realm="Test Realm"');
-      assert.equal(r.headers['content-type'], 'application/json');
+      assert.equal(r.headers['content-type'], 'application/json; charset=utf-8');
       assert.deepEqual(r.json(), UNAUTHORIZED);
       assert.equal(r.headerValues(API).length, 1);
       assert.equal(r.headers[API], 'registry/2.0');
@@ -354,7 +354,7 @@ test('v1: upstreams.v1auth forward passes Authorization on; no v1 upstream → 4
   assert.equal(v1.seen.at(-1)!.authorization, BASIC);
   const none = await gateway(t);
   const r = await request(`http://127.0.0.1:${none.port}/v1/_ping`);
-  assert.deepEqual([r.status, r.headers['content-type'], r.text()], [404, 'application/json', NOT_FOUND_BODY]);
+  assert.deepEqual([r.status, r.headers['content-type'], r.text()], [404, 'application/json; charset=utf-8', NOT_FOUND_BODY]);
 });
 
 test('sidecar: upstream down → 502 UNKNOWN (with API version, auth still first); the gateway keeps serving and recovers', async (t) => {

@@ -40,15 +40,17 @@ async function start(t: { after(fn: () => Promise<void>): void }, opts: { listen
   return { server, ...cap };
 }
 
-test('routes: /v2/ to the registry, anything else 404 UNSUPPORTED (HEAD without body)', async (t) => {
+test('routes: /v2/ to the registry, / 200 (the load balancers\' probe), anything else 404 UNSUPPORTED (HEAD without body)', async (t) => {
   const { server } = await start(t);
   const v2 = await request(`${server.url}/v2/`);
   assert.equal(v2.status, 200);
   assert.equal(v2.headers['docker-distribution-api-version'], 'registry/2.0');
-  for (const path of ['/', '/v2x', '/v1/search', '/favicon.ico?x=1']) {
+  const root = await request(`${server.url}/`);
+  assert.deepEqual([root.status, root.headers['cache-control'], root.text()], [200, 'no-cache', '']);
+  for (const path of ['/v2x', '/v1/search', '/favicon.ico?x=1', '//']) {
     const r = await request(`${server.url}${path}`);
     assert.equal(r.status, 404, path);
-    assert.equal(r.headers['content-type'], 'application/json');
+    assert.equal(r.headers['content-type'], 'application/json; charset=utf-8');
     assert.equal(r.text(), NOT_FOUND_BODY);
   }
   const head = await request(`${server.url}/other`, { method: 'HEAD' });

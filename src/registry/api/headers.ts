@@ -3,7 +3,8 @@
 export const API_VERSION_HEADER = 'Docker-Distribution-Api-Version';
 export const API_VERSION = 'registry/2.0';
 export const OCTET = 'application/octet-stream';
-export const JSON_TYPE = 'application/json';
+/** As Distribution sends it on every JSON answer (base, catalog, tags list, errors). */
+export const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Distribution's upload Range: "0-<size-1>", and "0-0" for an empty upload. */
 export function uploadRange(size: number): string {
