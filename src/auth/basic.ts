@@ -64,7 +64,7 @@ export class HtpasswdAccessController implements AccessController {
   /** Checks in progress by table generation and header value: identical concurrent requests share one. */
   private readonly inflight = new Map<string, { result: Promise<boolean>; waiting: IncomingMessage[] }>();
 
-  /** Loads the file (rejects with HtpasswdError listing every bad line, or the fs error) and builds the controller. */
+  /** Loads the file (bad lines are skipped with a `file:line` warning; rejects with the fs error) and builds the controller. */
   static async create(o: HtpasswdAccessOptions): Promise<HtpasswdAccessController> {
     const log = o.log.child({ module: 'auth' });
     const file = await HtpasswdFile.load(o.path, { log, checkIntervalMs: o.checkIntervalMs, now: o.now });
@@ -156,7 +156,7 @@ export class HtpasswdAccessController implements AccessController {
 
 /**
  * The gateway's entry point: htpasswd Basic auth when configured, otherwise anonymous access.
- * Rejects at startup with HtpasswdError (every bad line, `file:line  message`) or the fs error.
+ * Rejects at startup with the fs error; bad lines are skipped, each with a `file:line` warning.
  */
 export async function createAccessController(
   auth: { htpasswd?: { path: string; realm: string; cache?: boolean } } | undefined, log: Logger,

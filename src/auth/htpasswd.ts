@@ -1,15 +1,12 @@
-// htpasswd files: parse (pure), verify one password per hash kind, and keep a user table that is
-// re-read and REPLACED when the file changes. Supports bcrypt ($2y$/$2a$/$2b$), apr1 and {SHA}; every
-// other line is reported with its number, never skipped silently. Must not log hashes or passwords.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// htpasswd files: parse (pure) and keep a user table that is re-read and REPLACED when the file changes.
+// Every line format nginx accepts on glibc works (password-hashes.ts); any other line is skipped and reported
+// with its number, never silently, and one bad line never refuses the whole file. Must not log hashes or passwords.
+import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { Logger } from '../log/logger.js';
+import { classify, dummyFor, type HashKind } from './password-hashes.js';
 
-// apache-md5 is CommonJS with an ESM-style .d.ts; require() it to get the function itself.
-const aprMd5: (password: string, salt?: string) => string = createRequire(import.meta.url)('apache-md5');
-
-export type HashKind = 'bcrypt' | 'apr1' | 'sha';
+export { bcryptBackend, defaultVerifier, type HashKind, type PasswordVerifier } from './password-hashes.js';
 
 export interface HtpasswdEntry {
   user: string;
@@ -27,29 +24,10 @@ export interface HtpasswdProblem {
 export interface ParsedHtpasswd {
   /** Valid entries. For a duplicated user the FIRST entry wins (as Apache does), and the duplicate is a problem. */
   users: Map<string, HtpasswdEntry>;
+  /** Lines skipped (their users are refused). */
   problems: HtpasswdProblem[];
-}
-
-const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
-const APR1 = /^\$apr1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}$/;
-const SHA = /^\{SHA\}[A-Za-z0-9+/]{27}=$/;
-
-/** Why a hash is not accepted; never includes the hash itself (it might be a plaintext password). */
-function classify(hash: string): { kind: HashKind } | { problem: string } {
-  if (hash.startsWith('$2')) {
-    const m = BCRYPT.exec(hash);
-    if (!m) return { problem: /^\$2x\$/.test(hash) ? 'unsupported hash: bcrypt $2x$' : 'malformed bcrypt hash' };
-    const cost = Number(m[1]);
-    return cost >= 4 && cost <= 31 ? { kind: 'bcrypt' } : { problem: `bcrypt cost ${m[1]} out of range 04..31` };
-  }
-  if (hash.startsWith('$apr1$')) return APR1.test(hash) ? { kind: 'apr1' } : { problem: 'malformed apr1 hash' };
-  if (hash.startsWith('{SHA}')) return SHA.test(hash) ? { kind: 'sha' } : { problem: 'malformed {SHA} hash' };
-  const named: Record<string, string> = { '$1$': 'MD5-crypt $1$', '$5$': 'SHA-256-crypt $5$', '$6$': 'SHA-512-crypt $6$' };
-  const name = Object.keys(named).find((p) => hash.startsWith(p));
-  return {
-    problem: `unsupported hash${name ? ': ' + named[name] : ' (plain text or crypt?)'}; ` +
-      'use bcrypt (htpasswd -B), apr1 (htpasswd -m) or {SHA} (htpasswd -s)',
-  };
+  /** Lines accepted with a caveat ({PLAIN}, DES crypt). */
+  warnings: HtpasswdProblem[];
 }
 
 /**
@@ -59,6 +37,7 @@ function classify(hash: string): { kind: HashKind } | { problem: string } {
 export function parseHtpasswd(text: string, _file = ''): ParsedHtpasswd {
   const users = new Map<string, HtpasswdEntry>();
   const problems: HtpasswdProblem[] = [];
+  const warnings: HtpasswdProblem[] = [];
   const lines = text.replace(/^\uFEFF/, '').split('\n');
   lines.forEach((raw, i) => {
     const line = i + 1;
@@ -67,7 +46,7 @@ export function parseHtpasswd(text: string, _file = ''): ParsedHtpasswd {
     const colon = l.indexOf(':');
     if (colon < 0) return problems.push({ line, message: 'malformed line: expected user:hash' });
     const user = l.slice(0, colon);
-    // Apache reads the hash up to the next ':'; bcrypt/apr1/{SHA} never contain one.
+    // Apache and nginx read the hash up to the next ':'; no supported hash contains one.
     const hash = l.slice(colon + 1).split(':')[0].trim();
     if (user === '') return problems.push({ line, message: 'malformed line: empty user name' });
     if (hash === '') return problems.push({ line, message: `malformed line: empty hash for user "${user}"` });
@@ -75,74 +54,15 @@ export function parseHtpasswd(text: string, _file = ''): ParsedHtpasswd {
     if ('problem' in c) return problems.push({ line, message: `${c.problem} (user "${user}")` });
     const first = users.get(user);
     if (first) return problems.push({ line, message: `duplicate user "${user}" (first defined on line ${first.line})` });
+    if (c.warning) warnings.push({ line, message: `${c.warning} (user "${user}")` });
     users.set(user, { user, kind: c.kind, hash, line });
   });
-  return { users, problems };
+  return { users, problems, warnings };
 }
-
-// ---- verification -------------------------------------------------------------------------------
-
-/** Verifies one password (raw bytes as sent by the client) against one stored hash. */
-export interface PasswordVerifier {
-  verify(kind: HashKind, password: Buffer, hash: string): Promise<boolean>;
-}
-
-type BcryptVerify = (password: Buffer, hash: string) => Promise<boolean>;
-let bcryptImpl: Promise<{ name: string; verify: BcryptVerify }> | undefined;
-
-/** @node-rs/bcrypt (async verify runs on the libuv threadpool); bcryptjs async if the native module fails. */
-function loadBcrypt(): Promise<{ name: string; verify: BcryptVerify }> {
-  bcryptImpl ??= import('@node-rs/bcrypt').then(
-    (m) => ({ name: '@node-rs/bcrypt', verify: (pw: Buffer, h: string) => m.verify(pw, h) }),
-    async () => {
-      const m = (await import('bcryptjs')).default;
-      return { name: 'bcryptjs', verify: (pw: Buffer, h: string) => m.compare(pw.toString('utf8'), h) };
-    });
-  return bcryptImpl;
-}
-
-/** Name of the bcrypt implementation in use (for a startup log line). */
-export async function bcryptBackend(): Promise<string> {
-  return (await loadBcrypt()).name;
-}
-
-function equalStrings(a: string, b: string): boolean {
-  const x = Buffer.from(a), y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-export const defaultVerifier: PasswordVerifier = {
-  async verify(kind, password, hash) {
-    switch (kind) {
-      case 'bcrypt':
-        return (await loadBcrypt()).verify(password, hash);
-      case 'apr1':
-        // apache-md5 hashes each char's low byte, so hand it the UTF-8 bytes as a latin1 string.
-        return equalStrings(aprMd5(password.toString('latin1'), hash), hash);
-      case 'sha':
-        return equalStrings('{SHA}' + createHash('sha1').update(password).digest('base64'), hash);
-    }
-  },
-};
-
-// Compared against for unknown users, so they cost what a wrong password costs. None matches anything.
-const DUMMY_BCRYPT_TAIL = 'aOTz/n6sZCPyHqteHTLpluEbcXdfNfgNiQxTKDCNLv/d8dNPcAjCi';
-const DUMMY: Record<Exclude<HashKind, 'bcrypt'>, string> = {
-  apr1: '$apr1$Gymf2YfF$3wdCmzPCGbyJD8y39W4eI0',
-  sha: '{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=',
-};
 
 /** A dummy of the most common kind (and bcrypt cost) in the table; bcrypt cost 10 for an empty table. */
 export function dummyEntry(users: Map<string, HtpasswdEntry>): { kind: HashKind; hash: string } {
-  const counts = new Map<string, number>();
-  for (const e of users.values()) {
-    const key = e.kind === 'bcrypt' ? 'bcrypt:' + e.hash.slice(4, 6) : e.kind;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  let best = 'bcrypt:10', n = 0;
-  for (const [k, c] of counts) if (c > n) [best, n] = [k, c];
-  if (best.startsWith('bcrypt:')) return { kind: 'bcrypt', hash: `$2y$${best.slice(7)}$${DUMMY_BCRYPT_TAIL}` };
-  return { kind: best as 'apr1' | 'sha', hash: DUMMY[best as 'apr1' | 'sha'] };
+  return dummyFor(users.values());
 }
 
 // ---- the live file ------------------------------------------------------------------------------
@@ -181,7 +101,8 @@ const RACY_MS = 2000;
 const TRANSIENT = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EINTR', 'ENOMEM']);
 
 /**
- * The user table of one htpasswd file. `load()` fails on any problem (startup must be clean).
+ * The user table of one htpasswd file. `load()` skips bad lines, each with a `file:line` warning (their users
+ * are refused), and fails only when the file cannot be read.
  * Afterwards, a changed file (ino/size/mtime/ctime, or content hash while the mtime is recent) is
  * re-parsed and its valid entries REPLACE the table, so removed users are refused at once; invalid
  * lines are logged at error level and their users refused until fixed. A file that is gone, replaced by
@@ -200,13 +121,13 @@ export class HtpasswdFile {
 
   private constructor(readonly path: string, private readonly opts: HtpasswdFileOptions) {}
 
-  /** Reads and parses `path`; rejects with HtpasswdError (listing every bad line) or the fs error. */
+  /** Reads and parses `path` (bad lines are skipped, one warning each); rejects with the fs error. */
   static async load(path: string, opts: HtpasswdFileOptions): Promise<HtpasswdFile> {
     const f = new HtpasswdFile(path, opts);
     const st = await stat(path);
     const text = await readFile(path, 'utf8');
     const parsed = parseHtpasswd(text, path);
-    if (parsed.problems.length) throw new HtpasswdError(path, parsed.problems);
+    reportLines(opts.log, path, parsed);
     f.install(st, text, parsed, 1);
     return f;
   }
@@ -275,6 +196,7 @@ export class HtpasswdFile {
         return this.table;
       }
       const parsed = parseHtpasswd(text, this.path);
+      reportLines(log, this.path, parsed);
       const wasClosed = this.table.closed;
       this.install(st, text, parsed, this.table.generation + 1);
       if (wasClosed) {
@@ -298,4 +220,10 @@ export class HtpasswdFile {
     }
     return this.table;
   }
+}
+
+/** One `warn` line per skipped or caveated line, named `file:line` (never the hash). */
+function reportLines(log: Logger, file: string, parsed: ParsedHtpasswd): void {
+  for (const p of parsed.problems) log.warn({ file, line: p.line }, `${file}:${p.line}: ${p.message}; line skipped`);
+  for (const w of parsed.warnings) log.warn({ file, line: w.line }, `${file}:${w.line}: ${w.message}`);
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dummyEntry, parseHtpasswd } from '../../src/auth/htpasswd.js';
+import { defaultVerifier, dummyEntry, parseHtpasswd, type HashKind } from '../../src/auth/htpasswd.js';
 import { basicChallenge } from '../../src/auth/access.js';
 import { parseBasicAuthorization } from '../../src/auth/basic.js';
 
@@ -9,6 +9,12 @@ const BCRYPT = '$2y$05$TlisH/gfrVq/6uXpZLXPVOlq.QKueUak3EEV6gG13zhrm4bqGs.Ue';
 const APR1 = '$apr1$Gymf2YfF$3wdCmzPCGbyJD8y39W4eI0';
 const SHA = '{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=';
 const SHA256CRYPT = '$5$0DespS2ePgT9eYO/$7gyylhYccVGlyCY4Rvb.Nsdi/WnIgG.RwXXaxZO8QV5';
+// `htpasswd -nb5`, `-nbd`; `openssl passwd -1` and `-6 -salt 'rounds=6000$abc'`; {SSHA} = base64(sha1(pw + salt) + salt).
+const SHA512CRYPT = '$6$4b/b1ZM0X.FBfQGO$NMDc9BlFxS7/26U5aM.H/JWIn7DAqNPe2ApvJcBWc66Jj53jAxyU2GPfHzBbqyA5liWg85OEq8mM9UCc7tkDA0';
+const SHA512CRYPT_ROUNDS = '$6$rounds=6000$abc$ABnCa.EgL5AcbReFsLcHM7MVAC6hLhuHwHpn5ivc06FeOmmuNjH4JfZOmz2714BqJA4NMMLkJXdqHatoiCsic/';
+const DES = '.1qmeMiXizJ7A';
+const MD5CRYPT = '$1$XvJSeJMq$W.ydViVg8W6dyACxjQwXV/';
+const SSHA = '{SSHA}pVM1m+a9asU+I4eOuJQ7BbpyJKWhssPU';
 
 const accepted: [string, string, string][] = [
   ['bcrypt $2y$', `alice:${BCRYPT}`, 'bcrypt'],
@@ -20,12 +26,18 @@ const accepted: [string, string, string][] = [
   ['surrounding whitespace', `  alice:${APR1}  `, 'apr1'],
   ['extra colon field ignored (as Apache does)', `alice:${SHA}:comment`, 'sha'],
   ['non-ASCII user name', `üser:${BCRYPT}`, 'bcrypt'],
+  ['MD5 crypt $1$', `alice:${MD5CRYPT}`, 'md5crypt'],
+  ['SHA-256 crypt $5$', `alice:${SHA256CRYPT}`, 'sha256crypt'],
+  ['SHA-512 crypt $6$', `alice:${SHA512CRYPT}`, 'sha512crypt'],
+  ['SHA-512 crypt with rounds=', `alice:${SHA512CRYPT_ROUNDS}`, 'sha512crypt'],
+  ['{SSHA}', `alice:${SSHA}`, 'ssha'],
 ];
 
 for (const [name, line, kind] of accepted) {
   test(`parse accepts ${name}`, () => {
     const r = parseHtpasswd(line + '\n');
     assert.deepEqual(r.problems, []);
+    assert.deepEqual(r.warnings, []);
     assert.equal(r.users.size, 1);
     const e = [...r.users.values()][0];
     assert.equal(e.kind, kind);
@@ -43,11 +55,13 @@ const rejected: [string, string, RegExp][] = [
   ['bcrypt $2x$', `alice:${BCRYPT.replace('$2y$', '$2x$')}`, /\$2x\$/],
   ['malformed apr1', 'alice:$apr1$abc', /malformed apr1 hash/],
   ['malformed {SHA}', 'alice:{SHA}abc', /malformed \{SHA\} hash/],
-  ['SHA-256 crypt', `alice:${SHA256CRYPT}`, /unsupported hash: SHA-256-crypt/],
-  ['SHA-512 crypt', 'alice:$6$salt$abc', /unsupported hash: SHA-512-crypt/],
-  ['MD5 crypt', 'alice:$1$salt$abc', /unsupported hash: MD5-crypt/],
-  ['DES crypt', 'alice:JCOAAMGW6emig', /unsupported hash \(plain text or crypt\?\)/],
-  ['plain text', 'alice:secret', /unsupported hash/],
+  ['truncated SHA-256 crypt', `alice:${SHA256CRYPT.slice(0, -1)}`, /malformed SHA-256-crypt \$5\$ hash/],
+  ['malformed SHA-512 crypt', 'alice:$6$salt$abc', /malformed SHA-512-crypt \$6\$ hash/],
+  ['SHA-512 crypt with too many rounds', `alice:${SHA512CRYPT_ROUNDS.replace('6000', '900000')}`, /rounds=900000: berth checks at most 20000/],
+  ['malformed MD5 crypt', 'alice:$1$salt$abc', /malformed MD5-crypt/],
+  ['malformed {SSHA}', 'alice:{SSHA}abc=', /malformed \{SSHA\} hash/],
+  ['yescrypt', 'alice:$y$j9T$abc$def', /unsupported crypt scheme \$y\$/],
+  ['plain text without {PLAIN} (htpasswd -p)', 'alice:secret', /unsupported hash \(plain text without \{PLAIN\}/],
 ];
 
 for (const [name, line, message] of rejected) {
@@ -60,8 +74,41 @@ for (const [name, line, message] of rejected) {
   });
 }
 
+test('{PLAIN} and DES crypt are accepted with a warning naming the line', () => {
+  const r = parseHtpasswd(`bob:${APR1}\nalice:{PLAIN}secret\ncarol:${DES}\n`);
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual([...r.users.values()].map((e) => e.kind), ['apr1', 'plain', 'des']);
+  assert.deepEqual(r.warnings.map((w) => w.line), [2, 3]);
+  assert.match(r.warnings[0].message, /plain-text password \(\{PLAIN\}\).*\(user "alice"\)/);
+  assert.match(r.warnings[1].message, /DES crypt.*first 8 characters/);
+  for (const w of r.warnings) assert.ok(!w.message.includes('secret') && !w.message.includes(DES), w.message);
+});
+
+// Every kind verifies the right password and refuses a wrong one (the tools' real outputs above, password "secret").
+const verifyCases: [HashKind, string][] = [
+  ['bcrypt', BCRYPT], ['apr1', APR1], ['sha', SHA], ['md5crypt', MD5CRYPT], ['sha256crypt', SHA256CRYPT],
+  ['sha512crypt', SHA512CRYPT], ['sha512crypt', SHA512CRYPT_ROUNDS], ['des', DES], ['ssha', SSHA], ['plain', '{PLAIN}secret'],
+];
+for (const [kind, hash] of verifyCases) {
+  test(`defaultVerifier: ${kind} ${hash.slice(0, 10)}…`, async () => {
+    assert.equal(parseHtpasswd(`u:${hash}`).users.get('u')?.kind, kind);
+    assert.equal(await defaultVerifier.verify(kind, Buffer.from('secret'), hash), true);
+    assert.equal(await defaultVerifier.verify(kind, Buffer.from('secreT'), hash), false);
+    assert.equal(await defaultVerifier.verify(kind, Buffer.from(''), hash), false);
+  });
+}
+
+test('dummy entries of every kind match no password', async () => {
+  for (const [kind, hash] of verifyCases) {
+    const d = dummyEntry(parseHtpasswd(`u:${hash}`).users);
+    assert.equal(d.kind, kind);
+    assert.equal(await defaultVerifier.verify(d.kind, Buffer.from('secret'), d.hash), false);
+    assert.equal(parseHtpasswd(`u:${d.hash}`).users.get('u')?.kind, kind, 'the dummy is a valid hash of its kind');
+  }
+});
+
 test('problem messages never contain the hash (it might be a plaintext password)', () => {
-  const r = parseHtpasswd('alice:hunter2secret\nbob:$6$x$hunter3\n');
+  const r = parseHtpasswd('alice:hunter2secret!\nbob:$6$x$hunter3\n');
   assert.equal(r.problems.length, 2);
   for (const p of r.problems) assert.ok(!p.message.includes('hunter'), p.message);
 });
