@@ -20,7 +20,9 @@ test('more than 1000 headers: 431 and the connection closed, never a request wit
     const r = await c.response();
     assert.equal(r.status, 431, `${pads + 2} headers`);
     assert.equal(r.headers.connection, 'close');
-    assert.equal(JSON.parse(r.body).errors[0].detail.limit, MAX_REQUEST_HEADERS);
+    // Node 20's parser keeps the extra header and the gateway answers with the OCI body; Node 22+'s parser
+    // itself refuses a head over maxHeadersCount (HPE_HEADER_OVERFLOW), answered as a clientError (no body).
+    if (r.body !== '') assert.equal(JSON.parse(r.body).errors[0].detail.limit, MAX_REQUEST_HEADERS);
     await c.waitClosed(`the server to close after ${pads + 2} headers`);
   }
 });
