@@ -1,22 +1,86 @@
-// The repository catalog: names of the directories under repositories/ that hold a `_manifests`
-// directory (distribution's rule), in lexical order, one page at a time. It lists directories lazily
-// and stops as soon as the page is full; it must not load the whole tree or know HTTP.
+// The repository listings: listCatalog (the _catalog API: Distribution 2.8.2's walk, so berth and registry:2
+// list the same names in the same order and pages on the same data) and listRepositories (directories holding
+// `_manifests` in plain lexical order, for gc's complete paging). Both list directories lazily and stop as soon
+// as the page is full; they must not load the whole tree or know HTTP.
 import { PathNotFoundError, type OpOptions, type StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 
 /** The directory whose presence makes a repository (`_manifests`), as paths.ts names it. */
 const MANIFESTS = ((p) => p.slice(p.lastIndexOf('/') + 1))(pathFor({ kind: 'manifestsRoot', name: 'x' }));
+/** The directory Distribution's catalog finds repositories by (`_layers`). */
+const LAYERS = ((p) => p.slice(p.lastIndexOf('/') + 1))(pathFor({ kind: 'layersRoot', name: 'x' }));
 
 /**
- * Repository names strictly after `last`, at most `n`, in lexical (code unit) order — the order of
- * `Array.prototype.sort`, which is what the spec's "lexical order" means and what pagination with
- * `last` needs. `more` is true when another name exists after the last one returned.
+ * The _catalog page after `last`: at most `n` names, and whether registry:2 would send a Link. Distribution
+ * 2.8.2's Repositories, step for step: a depth-first walk of repositories/ with each directory's entries in
+ * byte order; an entry `_layers` yields its parent (so a repository holding only blobs is listed, one holding
+ * only `_manifests` is not), other `_` entries are skipped; a name is kept when it sorts after `last`
+ * component-wise ('/' before every other byte: "a/b" < "a-b"). The walk's order is not quite that order: a
+ * repository comes at its `_layers` entry, after child repositories whose names sort before '_' ("a/0x",
+ * "A", then "a"). And registry:2 only notices a full page at the next entry that is not a `_` one: when
+ * another repository is found first, it walks on to the end and sends no Link (`more` false). Both quirks are
+ * kept, so a client paging through berth sees exactly the pages registry:2 gives. Subtrees whose every name
+ * is <= `last` are not listed (registry:2 walks them, finding nothing); the walk stops once the page is decided.
+ */
+export async function listCatalog(
+  driver: StorageDriver, { n, last }: { n: number; last?: string }, o?: OpOptions,
+): Promise<{ names: string[]; more: boolean }> {
+  const names: string[] = [];
+  if (!Number.isFinite(n) || n <= 0) return { names, more: false };
+  const after = last ? componentKey(last) : undefined;
+  for await (const ev of walkLayers(driver, '', after, o)) {
+    if (ev === ENTRY) {
+      if (names.length === n) return { names, more: true };   // registry:2's check, on its next walk callback
+    } else {
+      names.push(ev);
+      if (names.length > n) return { names: names.slice(0, n), more: false };   // it never sees the page full
+    }
+  }
+  return { names, more: false };
+}
+
+/** A walk callback for an entry that is not a `_` one (registry:2 checks for a full page there). */
+const ENTRY = Symbol('entry');
+
+/** registry:2's walk as events: a repository name at each `_layers` (after `last`), ENTRY at every other
+ *  non-`_` entry (directory or file), in walk order. */
+async function* walkLayers(
+  driver: StorageDriver, parent: string, after: Buffer | undefined, o?: OpOptions,
+): AsyncGenerator<string | typeof ENTRY> {
+  const children = await listNames(driver, parent, o);
+  if (children === null) return;   // missing, or a file
+  children.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));   // storage names are ASCII: code units = bytes
+  for (const c of children) {
+    if (c === LAYERS) {
+      if (parent !== '' && (after === undefined || Buffer.compare(after, componentKey(parent)) < 0)) yield parent;
+      continue;
+    }
+    if (c.startsWith('_')) continue;
+    yield ENTRY;
+    const name = parent === '' ? c : `${parent}/${c}`;
+    if (after !== undefined) {
+      // Every name below `name` starts with key(name) + NUL; skip the subtree when `after` is past all of them
+      // (no repository can have been found before it either, so registry:2's checks there see an empty page).
+      const prefix = Buffer.concat([componentKey(name), Buffer.from([0])]);
+      if (Buffer.compare(after, prefix) >= 0 && !after.subarray(0, prefix.length).equals(prefix)) continue;
+    }
+    yield* walkLayers(driver, name, after, o);
+  }
+}
+
+/** Distribution's lessPath key: the name's bytes with '/' as NUL, so a separator sorts before anything else. */
+function componentKey(name: string): Buffer {
+  return Buffer.from(name.replaceAll('/', '\0'), 'utf8');
+}
+
+/**
+ * Repository names (directories holding `_manifests`) strictly after `last`, at most `n`, in lexical (code
+ * unit) order, so paging with `last` never misses one (gc's walk; the API lists with listCatalog).
+ * `more` is true when another name exists after the last one returned.
  *
  * A repository may contain other repositories (`library` and `library/ubuntu`); directories whose
  * name starts with `_` (`_manifests`, `_layers`, `_uploads`, ...) are never descended into, so the
  * cost is one list() per directory that is a repository or leads to one, up to the page's end.
- * Note: registry:2 orders component-wise ("a/b" before "a-b"); names differing only there come out
- * in a different order than registry:2 would give, which no client relies on.
  */
 export async function listRepositories(
   driver: StorageDriver, { n, last }: { n: number; last?: string }, o?: OpOptions,

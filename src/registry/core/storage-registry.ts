@@ -3,7 +3,7 @@
 // policy, and hands out name-checked repositories with every configured decorator applied.
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
 import { BlobStore } from './blob-store.js';
-import { listRepositories } from './catalog.js';
+import { listCatalog } from './catalog.js';
 import type { Digest } from './digest.js';
 import { ManifestCache } from './manifest-cache.js';
 import { ManifestStore } from './manifest-store.js';
@@ -44,7 +44,7 @@ export class StorageRegistry implements Registry {
   }
 
   catalog(n: number, last: string | undefined, o?: OpOptions): Promise<{ names: string[]; more: boolean }> {
-    return listRepositories(this.driver, { n, last }, o);
+    return listCatalog(this.driver, { n, last }, o);   // Distribution's walk (_layers), order and pages
   }
 
   assertWritable(): void {

@@ -1,6 +1,6 @@
-// GET /v2/_catalog (Distribution's catalog API; not in the OCI spec): repository names in lexical
-// order, `n` (default 100, max 1000) / `last`, Link header when more remain. The walk is the
-// storage engineer's listRepositories (core/catalog.ts), which stops early.
+// GET /v2/_catalog (Distribution's catalog API; not in the OCI spec): the names, order and pages registry:2
+// 2.8.2 gives on the same storage (core/catalog.ts's listCatalog: repositories with `_layers`, its walk order,
+// its Link rule), `n` (default 100, max 1000) / `last`. The walk stops as soon as the page is decided.
 import type { Ctx } from '../context.js';
 import { JSON_TYPE } from '../headers.js';
 import { CATALOG_DEFAULT_PAGE, nextLink, parseN } from '../pagination.js';
