@@ -4,14 +4,15 @@
 // HUP reloads TLS; stdout/stderr); nothing imports it.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config/config-error.js';
-import { loadConfig } from '../config/load.js';
+import { ConfigError, formatProblems, type ConfigProblem } from '../config/config-error.js';
+import { loadConfig, problemAt } from '../config/load.js';
 import { createLogger, silentLogger } from '../log/logger.js';
 import { startServer } from '../gateway/server.js';
 import { requestIdMixin } from '../util/request-context.js';
 import { createTlsManager, TlsError } from '../gateway/tls.js';
 import { tuneGc } from './gc-tuning.js';
 import { startIdleCollector } from './idle-gc.js';
+import { preflight } from './preflight.js';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
@@ -100,10 +101,15 @@ async function checkConfig(file: string): Promise<number> {
     process.stdout.write(`${err.message}\n`);
     return 1;
   }
-  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  const { problems, warnings: fileWarnings } = await preflight(config);
+  for (const w of [...warnings, ...fileWarnings]) process.stderr.write(`warning: ${w}\n`);
+  if (problems.length) {
+    process.stdout.write(`${formatProblems(file, problems)}\n`);
+    return 1;
+  }
   const tlsProblem = checkTlsFiles(config);
   if (tlsProblem) {
-    process.stdout.write(`${file}: ${tlsProblem}\n`);
+    process.stdout.write(`${formatProblems(file, [tlsProblem])}\n`);
     return 1;
   }
   process.stdout.write(`${file}: ok\n`);
@@ -112,7 +118,7 @@ async function checkConfig(file: string): Promise<number> {
 
 /** The `tls:` pair loaded as `serve` loads it (files readable, PEM valid, the key the certificate's), so a
  *  config that passes check-config does not fail at start on its certificate. */
-function checkTlsFiles(config: Config): string | undefined {
+function checkTlsFiles(config: Config): ConfigProblem | undefined {
   if (!config.tls) return undefined;
   const { certificate, key, minimumtls } = config.tls;
   try {
@@ -120,9 +126,16 @@ function checkTlsFiles(config: Config): string | undefined {
     return undefined;
   } catch (err) {
     if (!(err instanceof TlsError)) throw err;
+    const p = tlsProblem(config, err);
     return err.code === 'BERTH_TLS_FILE_NOT_FOUND' && isDevCertPair(config.tls)
-      ? `${err.message} (serve --dev-cert creates a development pair)` : err.message;
+      ? { ...p, message: `${p.message} (serve --dev-cert creates a development pair)` } : p;
   }
+}
+
+/** A TLS load failure named by its key (tls.certificate or tls.key; config.yml: http.tls.…) at its line:col. */
+function tlsProblem(config: Config, err: TlsError): ConfigProblem {
+  const key = err.file === config.tls?.key && err.file !== config.tls?.certificate ? 'tls.key' : 'tls.certificate';
+  return problemAt(config, key, err.message.replace(/^tls: /, ''));
 }
 
 async function serve(file: string, devCert: boolean): Promise<number> {
@@ -138,14 +151,22 @@ async function serve(file: string, devCert: boolean): Promise<number> {
   }
   const log = createLogger({ level: config.log.level, mixin: requestIdMixin });   // JSON lines on stdout
   for (const w of warnings) log.warn(w);
+  // What would fail later with a bare errno (the Debian sample's htpasswd path is a directory: EISDIR):
+  // named by its config key and path, as check-config names it.
+  const { problems } = await preflight(config);   // its warnings: the htpasswd module logs them itself
+  if (problems.length) {
+    process.stderr.write(`berth: cannot start\n${formatProblems(file, problems)}\n`);
+    return 1;
+  }
 
   let server;
   try {
     if (devCert) await devCertificate(config, log);
     server = await startServer(config, log, { uploadTraffic: gc });
   } catch (err) {
-    log.fatal({ err }, 'failed to start');
-    process.stderr.write(`berth: cannot start: ${(err as Error).message}\n`);
+    // One plain line; the stack only at debug (a start failure is the operator's to fix, not a crash).
+    log.debug({ err }, 'failed to start');
+    process.stderr.write(`berth: cannot start: ${startFailure(config, file, err)}\n`);
     return 1;
   }
   // The one plain line people and tests wait for (contracts.md item 6); the JSON log says 'listening'.
@@ -179,6 +200,20 @@ async function serve(file: string, devCert: boolean): Promise<number> {
       server.reload().catch(() => undefined);   // the tls module logs the failure and keeps the old pair
     });
   });
+}
+
+/** A start failure as one line, naming the config key and the address or path where berth knows them. */
+function startFailure(config: Config, file: string, err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.syscall === 'listen') {
+    const why = e.code === 'EADDRINUSE' ? 'address already in use'
+      : e.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)'
+        : e.code === 'EADDRNOTAVAIL' ? 'address not available on this host' : (e.code ?? e.message);
+    const { host, port } = config.listen;
+    return formatProblems(file, [problemAt(config, 'listen', `cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${why}`)]);
+  }
+  if (err instanceof TlsError) return formatProblems(file, [tlsProblem(config, err)]);
+  return e instanceof Error ? e.message : String(err);
 }
 
 /**
@@ -220,7 +255,9 @@ function version(): string {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`berth: ${err?.stack ?? err}\n`);
+    // An unexpected failure: one line, the stack only when asked for (BERTH_LOG_LEVEL=debug or trace).
+    const verbose = /^(debug|trace)$/.test(process.env.BERTH_LOG_LEVEL ?? '');
+    process.stderr.write(`berth: ${(verbose ? err?.stack : err?.message) ?? err}\n`);
     process.exit(1);
   },
 );

@@ -46,7 +46,7 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
 export function loadConfigFromString(text: string, file: string, env: Env = {}, warnings: string[] = []): Config {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
-  const ctx: Ctx = { lc, doc, problems: [], baseDir: dirname(resolve(file)), envOrigin: new WeakMap() };
+  const ctx: Ctx = { lc, doc, problems: [], baseDir: dirname(resolve(file)), envOrigin: new WeakMap(), positions: new Map() };
 
   let syntaxOk = true;
   for (const e of [...doc.errors, ...doc.warnings]) {
@@ -85,8 +85,12 @@ export function loadConfigFromString(text: string, file: string, env: Env = {}, 
       if (raw && ctx.problems.length === 0) {
         if (ignored.length) warnings.push(ignoredLine(file, ignored));
         warnings.push(...envWarnings);
+        const unusedStorage = sidecarStorageWarning(file, raw, ctx);
+        if (unusedStorage) warnings.push(unusedStorage);
         // Validated against SCHEMA, which mirrors Config: the one place the walk's output is trusted as typed.
-        return deepFreeze({ source: resolve(file), ...raw } as unknown as Config);
+        const config = deepFreeze({ source: resolve(file), ...raw } as unknown as Config);
+        LOCATIONS.set(config, { positions: ctx.positions, renames: distribution ? [...renames, ...DISTRIBUTION_NAMES] : renames });
+        return config;
       }
     }
     for (const p of ctx.problems) p.path = rename(p.path, renames);
@@ -96,6 +100,37 @@ export function loadConfigFromString(text: string, file: string, env: Env = {}, 
     .sort((a, b) => (rank(a.p) - rank(b.p)) || (a.p.col - b.p.col) || (a.i - b.i))
     .map(({ p }) => p);
   throw new ConfigError(file, sorted);
+}
+
+/** config.yml names of berth sections, for values that took a default (no rename was recorded for them). */
+const DISTRIBUTION_NAMES: [string, string][] = [
+  ['registry.storage', 'storage'], ['registry.redis', 'redis'], ['registry.notifications', 'notifications'],
+  ['registry.health', 'health'], ['registry.http', 'http'], ['listen', 'http.addr'], ['tls', 'http.tls'], ['headers', 'http.headers'],
+];
+
+/** Where a loaded config's values came from, for problems found after loading (see problemAt). */
+const LOCATIONS = new WeakMap<object, { positions: Map<string, Pick<ConfigProblem, 'line' | 'col' | 'origin'>>; renames: [string, string][] }>();
+
+/**
+ * A problem with a loaded config's value at berth `path` (e.g. auth.htpasswd.path), found after loading
+ * (a file that cannot be read, a port in use): positioned at the key's line:col (or its variable) and
+ * named as the file names it (config.yml: the Distribution key), so it prints like a load error.
+ */
+export function problemAt(config: Config, path: string, message: string): ConfigProblem {
+  const loc = LOCATIONS.get(config);
+  const where = loc?.positions.get(path) ?? { line: 0, col: 0 };
+  return { ...where, path: rename(path, loc?.renames ?? []), message };
+}
+
+/** Sidecar mode (upstreams.v2 is a URL) with a `registry.storage` section (written or from the environment):
+ *  berth serves no storage then, so say once that the section is unused (the upstream keeps its own). */
+function sidecarStorageWarning(file: string, raw: Record<string, unknown>, ctx: Ctx): string | undefined {
+  const v2 = record(raw.upstreams)?.v2;
+  const node = ctx.doc.getIn(['registry', 'storage'], true) as Node | undefined;
+  if (v2 === undefined || v2 === 'embedded' || !node) return undefined;
+  const at = position(node, ctx.envOrigin.get(node as object), ctx);
+  const where = at.origin ? `${file} [${at.origin}]` : `${file}:${at.line}:${at.col}`;
+  return `${where}  registry.storage  unused: upstreams.v2 is ${String(v2)} (sidecar mode), which keeps its own storage`;
 }
 
 /** The one warning line: every ignored key with its reason (and the variable when it came from one). */
@@ -184,6 +219,8 @@ interface Ctx {
   baseDir: string;
   /** Nodes created from environment variables → "env NAME" (they have no position). */
   envOrigin: WeakMap<object, string>;
+  /** Where the values that name things outside the file (paths, addresses) were written: for problemAt. */
+  positions: Map<string, Pick<ConfigProblem, 'line' | 'col' | 'origin'>>;
 }
 
 // ------------------------------------------------------------------------------ validation
@@ -198,6 +235,7 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
     return undefined;
   };
   const scalar = node && isScalar(node) ? node.value : undefined;
+  if (field.kind === 'path' || field.kind === 'parameter' || field.kind === 'hostport') ctx.positions.set(path.join('.'), position(node, origin, ctx));
 
   switch (field.kind) {
     case 'object': {

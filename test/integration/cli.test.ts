@@ -185,15 +185,15 @@ test('check-config loads the tls: pair as serve does: missing file, mismatched k
   await conf('certs/domain.crt', 'certs/domain.key');
   let r = await run(['check-config', file]);
   assert.equal(r.code, 1);
-  assert.equal(r.stdout, `${file}: tls: file not found: ${join(dir, 'certs/domain.crt')} (serve --dev-cert creates a development pair)\n`);
+  assert.equal(r.stdout, `${file}:2:21  tls.certificate  file not found: ${join(dir, 'certs/domain.crt')} (serve --dev-cert creates a development pair)\n`);
   await conf('missing.pem', 'a.key');
   r = await run(['check-config', file]);
   assert.equal(r.code, 1);
-  assert.equal(r.stdout, `${file}: tls: file not found: ${join(dir, 'missing.pem')}\n`, 'no --dev-cert hint: it only makes DIR/domain.crt');
+  assert.equal(r.stdout, `${file}:2:21  tls.certificate  file not found: ${join(dir, 'missing.pem')}\n`, 'no --dev-cert hint: it only makes DIR/domain.crt');
   await conf('a.crt', 'b.key');
   r = await run(['check-config', file]);
   assert.equal(r.code, 1);
-  assert.match(r.stdout, new RegExp(`^${file}: tls: .*${join(dir, 'b.key')}`));
+  assert.match(r.stdout, new RegExp(`^${file}:2:\\d+  tls.key  .*${join(dir, 'b.key')}`));
   await conf('a.crt', 'a.key');
   r = await run(['check-config', file]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
