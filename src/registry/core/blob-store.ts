@@ -30,8 +30,8 @@ export class BlobStore implements Blobs {
     return this.content(await this.stat(d, o));
   }
 
-  /** Byte access for a descriptor this repository's stat() returned. */
-  content(descriptor: BlobDescriptor): BlobContent {
+  /** Byte access for a descriptor this repository's stat() returned (never for one from elsewhere). */
+  private content(descriptor: BlobDescriptor): BlobContent {
     const path = blobDataPath(descriptor.digest);
     const driver = this.driver;
     return {
