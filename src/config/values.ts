@@ -36,7 +36,8 @@ export function parseDuration(text: string): { ms: number } | { error: string } 
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 export const HOSTPORT_HINT = 'host:port like 127.0.0.1:5000, [::1]:5000 or :5000';
 
-/** "host:port", "[ipv6]:port" or ":port" (all interfaces, 0.0.0.0). Port 0 picks a free port. */
+/** "host:port", "[ipv6]:port" or ":port": every address of both families, as Go's ":5000" (host "::"; a listener
+ *  on it is dual-stack, and falls back to 0.0.0.0 where IPv6 is off). Port 0 picks a free port. */
 export function parseHostPort(text: string): { host: string; port: number } | { error: string } {
   const bad = (why = '') => ({ error: `expected ${HOSTPORT_HINT}, found "${text}"${why}` });
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(text);
@@ -49,7 +50,8 @@ export function parseHostPort(text: string): { host: string; port: number } | { 
   const port = Number(m[3]);
   if (port > 65535) return bad(' (port above 65535)');
   if (m[1] !== undefined) return isIPv6(m[1]) ? { host: m[1], port } : bad(' (not an IPv6 address in brackets)');
-  const host = m[2] === '' ? '0.0.0.0' : m[2];
+  if (m[2] === '') return { host: '::', port };
+  const host = m[2];
   if (!isIPv4(host) && !HOSTNAME.test(host)) return bad(' (invalid host name)');
   return { host, port };
 }

@@ -118,7 +118,9 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
       { log, bodyRate });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.listen.port, config.listen.host, () => { server.off('error', reject); resolve(); });
+      // "::" (`:port`): no host, so Node listens dual-stack on :: (IPv4 too), or on 0.0.0.0 where IPv6 is off.
+      const host = config.listen.host === '::' ? undefined : config.listen.host;
+      server.listen({ port: config.listen.port, host }, () => { server.off('error', reject); resolve(); });
     });
   } catch (err) {
     await release();
@@ -127,8 +129,8 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   tlsManager?.attach(server as unknown as import('node:tls').Server);
   tlsManager?.watch();
   server.on('error', (err) => log.error({ err }, 'server error'));
-  const { port } = server.address() as AddressInfo;
-  const url = httpURL(config.listen.host, port, config.tls ? 'https' : 'http');
+  const { port, address } = server.address() as AddressInfo;
+  const url = httpURL(config.listen.host === '::' ? address : config.listen.host, port, config.tls ? 'https' : 'http');
   log.info({
     url, upstream: config.upstreams.v2, v1: config.upstreams.v1 ?? null, tls: Boolean(config.tls),
     auth: config.auth?.htpasswd ? 'htpasswd' : 'none',

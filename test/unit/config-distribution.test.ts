@@ -44,7 +44,7 @@ const EXAMPLE = DISTRIBUTION_CONFIG_EXAMPLE;   // test/support/distribution-samp
 test("Distribution's config-example.yml maps onto berth's keys; log.fields and storage.tag are listed", () => {
   const { config: c, warnings } = load(EXAMPLE);
   assert.equal(c.source, FILE);
-  assert.deepEqual(c.listen, { host: '0.0.0.0', port: 5000 });
+  assert.deepEqual(c.listen, { host: '::', port: 5000 });   // ":5000": both families, as Go listens
   assert.equal(c.tls, undefined);
   assert.deepEqual(c.headers, { 'X-Content-Type-Options': ['nosniff'] });
   assert.deepEqual(c.auth, { htpasswd: { realm: 'basic-realm', path: '/etc/registry', cache: true } });
@@ -80,7 +80,7 @@ test('version: only 0.1, at its position', () => {
 // Distribution key → where berth puts it (one row per honoured key).
 const HONOURED: [name: string, yaml: string, check: (c: ReturnType<typeof load>['config']) => unknown, want: unknown][] = [
   ['http.addr', 'http: { addr: "127.0.0.1:5001" }', (c) => c.listen, { host: '127.0.0.1', port: 5001 }],
-  ['http.net tcp', 'http: { addr: ":5001", net: tcp }', (c) => c.listen, { host: '0.0.0.0', port: 5001 }],
+  ['http.net tcp', 'http: { addr: ":5001", net: tcp }', (c) => c.listen, { host: '::', port: 5001 }],
   ['http.tls', 'http: { tls: { certificate: c.pem, key: k.pem, minimumtls: tls1.3, clientcas: [] } }', (c) => c.tls,
     { certificate: '/etc/distribution/c.pem', key: '/etc/distribution/k.pem', minimumtls: 'tls1.3' }],
   ['http.headers', 'http: { headers: { X-Frame-Options: [DENY], X-Two: [a, b] } }', (c) => c.headers, { 'X-Frame-Options': ['DENY'], 'X-Two': ['a', 'b'] }],

@@ -95,7 +95,7 @@ test('listen forms', () => {
     ['"[::1]:5000"', { host: '::1', port: 5000 }],
     ['"[::]:0"', { host: '::', port: 0 }],
     ['localhost:8080', { host: 'localhost', port: 8080 }],
-    ['":5000"', { host: '0.0.0.0', port: 5000 }],
+    ['":5000"', { host: '::', port: 5000 }],   // both families, as Go's ":5000"
   ];
   for (const [yaml, want] of cases) assert.deepEqual(loadConfigFromString(`listen: ${yaml}`, FILE).listen, want, yaml);
 });

@@ -23,7 +23,7 @@ test('health and debug keys: values, defaults, relative file paths', () => {
     storagedriver: { enabled: true, interval: 10_000, threshold: 3 },
     file: [{ file: '/srv/berth/maint', interval: 10_000 }],
     http: [{ uri: 'https://h:9/live?x=1', headers: { A: ['b'], C: ['d', 'e'] }, statuscode: 200, timeout: 1000, interval: 10_000, threshold: 0 }],
-    tcp: [{ addr: { host: '0.0.0.0', port: 6379 }, timeout: 1000, interval: 5000, threshold: 2 }],
+    tcp: [{ addr: { host: '::', port: 6379 }, timeout: 1000, interval: 5000, threshold: 2 }],
   });
   assert.deepEqual(r.http, { debug: { addr: { host: 'localhost', port: 5001 }, prometheus: { enabled: true, path: '/metrics' } } });
 });

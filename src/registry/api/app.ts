@@ -5,6 +5,7 @@
 // sockets or know about auth; the gateway (or test/support/registry-server.ts) owns the http.Server.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { RedisConfig, RegistryConfig } from '../../config/schema.js';
 import type { Logger } from '../../log/logger.js';
@@ -28,7 +29,8 @@ export interface RegistryApp {
    *  rejects: it always writes a response (OCI error JSON on failure). The API version header is the
    *  gateway's (pipeline.ts), not the app's. */
   handle(req: IncomingMessage, res: ServerResponse): void;
-  /** The storage driver health check (Distribution's `storagedriver_<name>`): lists the root within the signal. */
+  /** The storage driver health check (Distribution's `storagedriver_<name>`): lists the root within the signal;
+   *  a missing root (an empty store) passes, a root that is not a directory (a regular file) fails. */
   readonly storage: { name: string; check(o: { signal: AbortSignal }): Promise<void> };
   /** Stops background work (upload purging timer, writer lease), notifications and the cache. Idempotent. */
   close(): Promise<void>;
@@ -69,6 +71,7 @@ export async function createRegistryApp(
     ? startUploadPurger(driver, purging, opts.log, { onPurged: (repo, id) => limits?.ended(`${repo}/${id}`) })   // binds { module: 'upload-purger' }
     : undefined;
   const route = createRouter({ registry, log, redirect: !storage.redirect.disable });
+  const localRoot = opts.driver ? undefined : dataDirectory(storage.driver, storage.parameters);
   let closed = false;
   return {
     handle(req, res) {
@@ -84,10 +87,13 @@ export async function createRegistryApp(
       async check(o) {
         try {
           await driver.list('/', { signal: o.signal });
+          return;
         } catch (err) {
-          if (err instanceof PathNotFoundError) return;   // an empty store is healthy
-          throw err;
+          if (!(err instanceof PathNotFoundError)) throw err;
         }
+        // list() says "not found" both for a missing root (an empty store: healthy) and for a local root that
+        // is a regular file, or lies below one (not healthy: nothing can ever be stored there).
+        if (localRoot !== undefined && await notADirectory(localRoot)) throw new Error('storage root is not a directory');
       },
     },
     async close() {
@@ -98,6 +104,15 @@ export async function createRegistryApp(
       await Promise.all([descriptors?.close(), lease?.release()]);
     },
   };
+}
+
+/** True when `dir` exists as something other than a directory, or below a regular file (ENOTDIR). */
+async function notADirectory(dir: string): Promise<boolean> {
+  try {
+    return !(await stat(dir)).isDirectory();
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOTDIR';
+  }
 }
 
 export class CacheConfigError extends Error {
