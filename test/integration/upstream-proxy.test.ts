@@ -265,7 +265,7 @@ test('upstream refusing connections: 502 OCI UNKNOWN, every time, without crashi
     const r = await request(`http://127.0.0.1:${gw.port}/v2/x/blobs/uploads/`, { method, headers: { 'X-Request-Id': `down-${method}` }, body });
     assert.equal(r.status, 502, method);
     assert.equal(r.headers['docker-distribution-api-version'], 'registry/2.0');
-    assert.equal(r.headers['content-type'], 'application/json');
+    assert.equal(r.headers['content-type'], 'application/json; charset=utf-8');
     assert.equal(r.headers['x-request-id'], `down-${method}`);
     if (method !== 'HEAD') assert.deepEqual(JSON.parse(r.body.toString()), OCI_502);
   }
