@@ -77,9 +77,9 @@ export const RULES: Record<string, Rule> = {
   'http.tls.certificate': rule(keep),
   'http.tls.key': rule(keep),
   'http.tls.minimumtls': rule(keep, { value: minimumTls }),
-  'http.tls.clientcas': rule({ drop: true }, { value: clientCas, whole: true }),
-  'http.tls.clientauth': ignore('client certificate authentication is not supported'),
-  'http.tls.ciphersuites': ignore("Node's default TLS cipher suites are used"),
+  'http.tls.clientcas': rule(keep),
+  'http.tls.clientauth': rule(keep),
+  'http.tls.ciphersuites': rule(keep),
   'http.tls.letsencrypt': refuse("Let's Encrypt is not supported: give http.tls.certificate and http.tls.key"),
   'http.headers': rule(to('headers')),
   'http.debug': rule(to('registry.http.debug')),
@@ -315,11 +315,6 @@ function minimumTls(node: Node | null): Decision | undefined {
     return { keep: true, note: `${v} is below berth's minimum: using tls1.2` };
   }
   return undefined;
-}
-
-function clientCas(node: Node | null): Decision | undefined {
-  if (isEmpty(node) || (isSeq(node) && node.items.length === 0)) return { drop: true };
-  return { refuse: 'client certificate authentication (mTLS) is not supported yet: refusing to start rather than accept clients without certificates' };
 }
 
 function redisAddrs(node: Node | null): Decision | undefined {

@@ -402,6 +402,7 @@ function fieldsOf(f: Field & { kind: 'object' }): Record<string, Field> {
 
 /** Exactly one registered driver; its section (defaults when absent) becomes `storage.parameters`, next to `storage.driver`. */
 function crossChecks(cfg: Record<string, unknown>, ctx: Ctx): void {
+  tlsChecks(record(cfg.tls), ctx);
   const registry = record(cfg.registry);
   if (!registry) return;
   notificationChecks(record(registry.notifications), ctx);
@@ -426,6 +427,20 @@ function crossChecks(cfg: Record<string, unknown>, ctx: Ctx): void {
       ...position(node, ctx.envOrigin.get(node as object), ctx),
       path: 'registry.storage.cache.blobdescriptor', message: 'redis needs a registry.redis section (at least redis.addr)',
     });
+  }
+}
+
+/** tls.clientcas are paths; tls.clientauth defaults by them (Distribution: require-and-verify with CAs), and
+ *  the verifying modes need them. */
+function tlsChecks(t: Record<string, unknown> | undefined, ctx: Ctx): void {
+  if (!t || !Array.isArray(t.clientcas)) return;
+  t.clientcas = t.clientcas.map((p: string) => resolve(ctx.baseDir, p));
+  const cas = (t.clientcas as string[]).length > 0;
+  if (t.clientauth === '') t.clientauth = cas ? 'require-and-verify-client-cert' : 'none';
+  if (!cas && /verify/.test(String(t.clientauth))) {
+    const node = ctx.doc.getIn(['tls', 'clientauth'], true) as Node;
+    ctx.problems.push({ ...position(node, ctx.envOrigin.get(node as object), ctx), path: 'tls.clientauth',
+      message: `${String(t.clientauth)} needs tls.clientcas (the CAs client certificates are verified against)` });
   }
 }
 

@@ -6,6 +6,12 @@
 // parameter table (registry/storage/factory.ts), so a driver is described once, where it lives.
 import { driverNames, driverParameters, type ParameterSpec } from '../registry/storage/factory.js';
 import { checkCidr, checkRealm, checkRegExp, checkUpstreamURL, checkV2Upstream, type StringCheck } from './values.js';
+import { opensslSuite } from './cipher-suites.js';
+
+const checkCipherSuite: StringCheck = (s) => {
+  const r = opensslSuite(s);
+  return 'wanted' in r ? r : undefined;
+};
 
 export interface UploadPurgingConfig {
   enabled: boolean;       // default true (as in distribution)
@@ -105,7 +111,18 @@ export interface TlsConfig {
   certificate: string;              // PEM chain (leaf first), default certs/domain.crt
   key: string;                      // PEM key, default certs/domain.key
   minimumtls: 'tls1.2' | 'tls1.3';  // default tls1.2; TLS 1.3 is always on
+  /** Go or OpenSSL names (config/cipher-suites.ts); [] (default): TLS 1.3's suites + Mozilla "intermediate". */
+  ciphersuites: string[];
+  /** PEM files of the CAs client certificates are verified against (absolute after loading), default []. */
+  clientcas: string[];
+  /** Distribution's modes; default require-and-verify-client-cert with clientcas, none without. */
+  clientauth: ClientAuthMode;
 }
+
+export const CLIENT_AUTH_MODES = [
+  'none', 'request-client-cert', 'require-any-client-cert', 'verify-client-cert-if-given', 'require-and-verify-client-cert',
+] as const;
+export type ClientAuthMode = typeof CLIENT_AUTH_MODES[number];
 
 export interface AuthConfig {
   /** Present only when `auth.htpasswd` is: Basic auth on /v1 and /v2. Absent: anonymous access. */
@@ -248,6 +265,9 @@ export const SCHEMA: Field = obj({
     certificate: path('certs/domain.crt'),
     key: path('certs/domain.key'),
     minimumtls: oneOf(['tls1.2', 'tls1.3'], 'tls1.2'),
+    ciphersuites: list([], checkCipherSuite),
+    clientcas: list([]),                              // paths: load.ts resolves them against the file's directory
+    clientauth: oneOf(['', ...CLIENT_AUTH_MODES], ''),   // '': by clientcas (load.ts)
   }, true),
   auth: obj({
     htpasswd: obj({ realm: str('Registry Realm', checkRealm), path: path('auth/htpasswd'), cache: bool(true) }, true),

@@ -61,6 +61,9 @@ export interface PipelineOptions {
   trustedProxies: readonly string[];
   /** The scheme clients use to reach us (X-Forwarded-Proto). */
   proto: 'http' | 'https';
+  /** The subject CN of the request's verified client certificate (tls.clientcas), if any: the user when the access
+   *  controller names none (anonymous access), and `certUser` on the log line and in the facts. */
+  clientCertUser?: (req: IncomingMessage) => string | undefined;
   /** Health checks; while any fails every /v2 request gets 503 UNAVAILABLE (as Distribution's health.Handler). */
   health?: { unhealthy(): boolean; status(): Record<string, string> };
 }
@@ -107,9 +110,15 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
   const authenticate = async (s: Step, r: 'v2' | 'v1'): Promise<boolean> => {
     try {
       const grant = await o.access.authorize(s.req, r === 'v2' ? v2Request(s.req).access : [], { addr: clientAddr(s) });
-      if (grant.user !== null) {
-        s.track.note({ user: grant.user });
-        s.facts.user = grant.user;   // the embedded app's events: actor.name
+      const certUser = o.clientCertUser?.(s.req);
+      if (certUser !== undefined) {
+        s.track.note({ certUser });
+        s.facts.certUser = certUser;
+      }
+      const user = grant.user ?? certUser ?? null;
+      if (user !== null) {
+        s.track.note({ user });
+        s.facts.user = user;   // the embedded app's events: actor.name
       }
       // Only an authorized request is asked for its body (Node left the 100 to us: server.ts checkContinue).
       if (expectsContinue(s.req)) continueOnRead(s.req, s.res);

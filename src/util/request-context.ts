@@ -7,8 +7,11 @@ import pino from 'pino';
 
 export interface RequestFacts {
   reqId: string;
-  /** The authenticated user; set by the gateway's auth step, absent for anonymous requests. */
+  /** The authenticated user; set by the gateway's auth step, absent for anonymous requests. Without htpasswd
+   *  auth, the subject CN of a client certificate verified against tls.clientcas. */
   user?: string;
+  /** The subject CN of the client certificate verified against tls.clientcas, when one was presented. */
+  certUser?: string;
   /** Distribution's RemoteAddr: the client's IP (forwarded by a trusted proxy) or the peer's host:port. */
   addr: string;
   host: string;

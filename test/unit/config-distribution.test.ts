@@ -82,7 +82,7 @@ const HONOURED: [name: string, yaml: string, check: (c: ReturnType<typeof load>[
   ['http.addr', 'http: { addr: "127.0.0.1:5001" }', (c) => c.listen, { host: '127.0.0.1', port: 5001 }],
   ['http.net tcp', 'http: { addr: ":5001", net: tcp }', (c) => c.listen, { host: '::', port: 5001 }],
   ['http.tls', 'http: { tls: { certificate: c.pem, key: k.pem, minimumtls: tls1.3, clientcas: [] } }', (c) => c.tls,
-    { certificate: '/etc/distribution/c.pem', key: '/etc/distribution/k.pem', minimumtls: 'tls1.3' }],
+    { certificate: '/etc/distribution/c.pem', key: '/etc/distribution/k.pem', minimumtls: 'tls1.3', ciphersuites: [], clientcas: [], clientauth: 'none' }],
   ['http.headers', 'http: { headers: { X-Frame-Options: [DENY], X-Two: [a, b] } }', (c) => c.headers, { 'X-Frame-Options': ['DENY'], 'X-Two': ['a', 'b'] }],
   ['http.debug (prometheus off unless enabled)', 'http: { debug: { addr: "localhost:5001" } }', (c) => c.registry.http?.debug,
     { addr: { host: 'localhost', port: 5001 }, prometheus: { enabled: false, path: '/metrics' } }],
@@ -136,7 +136,7 @@ http:
   secret: s3cret
   relativeurls: true
   draintimeout: 60s
-  tls: { certificate: /c, key: /k, minimumtls: tls1.1, ciphersuites: [TLS_AES_128_GCM_SHA256], clientauth: verify-client-cert-if-given, letsencrypt: { cachefile: /le } }
+  tls: { certificate: /c, key: /k, minimumtls: tls1.1, ciphersuites: [TLS_AES_128_GCM_SHA256], clientauth: request-client-cert, letsencrypt: { cachefile: /le } }
   http2: { disabled: false }
   h2c: { enabled: true }
 redis:
@@ -152,6 +152,7 @@ validation: { manifests: { urls: { allow: ["^https://"] } } }
 policy: { repository: { classes: [image] } }
 `);
   assert.equal(config.tls?.minimumtls, 'tls1.2');
+  assert.deepEqual([config.tls?.ciphersuites, config.tls?.clientauth], [['TLS_AES_128_GCM_SHA256'], 'request-client-cert']);
   assert.equal(config.registry.redis?.pool.maxidle, 16);
   assert.deepEqual(config.registry.health?.file, [{ file: '/m', interval: 10_000 }]);
   assert.deepEqual(ignoredOf(warnings), [
@@ -172,8 +173,6 @@ policy: { repository: { classes: [image] } }
     ['http.relativeurls', 'berth always sends relative Location URLs'],
     ['http.draintimeout', 'on SIGTERM berth drains in-flight requests for up to 10 s'],
     ['http.tls.minimumtls', "tls1.1 is below berth's minimum: using tls1.2"],
-    ['http.tls.ciphersuites', "Node's default TLS cipher suites are used"],
-    ['http.tls.clientauth', 'client certificate authentication is not supported'],
     ['http.http2', 'berth serves HTTP/1.1 only'],
     ['http.h2c', 'berth serves HTTP/1.1 only'],
     ['redis.pool', 'accepted, but berth uses one pipelined redis connection'],
@@ -201,6 +200,7 @@ http:
     certificate: /c
     key: /k
     clientcas: [/ca.pem]
+    clientauth: verify-all
 redis:
   addrs: ["a:1", "b:2"]
   tls: { enabled: true }
@@ -210,10 +210,10 @@ proxy:
     `${FILE}:3:3  storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)`,
     `${FILE}:5:3  auth.token  auth type "token" is not supported: berth implements htpasswd only, and refuses to start rather than serve without the access control this config asks for`,
     `${FILE}:7:3  http.net  unix sockets are not supported yet`,
-    `${FILE}:11:5  http.tls.clientcas  client certificate authentication (mTLS) is not supported yet: refusing to start rather than accept clients without certificates`,
-    `${FILE}:13:3  redis.addrs  several redis addresses (cluster, sentinel) are not supported yet: give one in redis.addr`,
-    `${FILE}:14:3  redis.tls  redis over TLS is not supported yet`,
-    `${FILE}:16:3  proxy.remoteurl  pull-through cache (proxy.remoteurl) is not supported yet: berth would serve as an ordinary push registry instead`,
+    `${FILE}:12:17  http.tls.clientauth  expected one of , none, request-client-cert, require-any-client-cert, verify-client-cert-if-given, require-and-verify-client-cert, found string "verify-all"`,
+    `${FILE}:14:3  redis.addrs  several redis addresses (cluster, sentinel) are not supported yet: give one in redis.addr`,
+    `${FILE}:15:3  redis.tls  redis over TLS is not supported yet`,
+    `${FILE}:17:3  proxy.remoteurl  pull-through cache (proxy.remoteurl) is not supported yet: berth would serve as an ordinary push registry instead`,
   ]);
   for (const [yaml, want] of [
     ['storage: { azure: {} }', `${FILE}:2:12  storage.azure  storage driver "azure" is not supported yet (berth has filesystem and inmemory)`],
@@ -308,7 +308,7 @@ notifications:
   assert.deepEqual(c.registry.storage.parameters, { rootdirectory: '/srv/registry', maxthreads: 50, directio: true });
   assert.equal(c.registry.storage.delete.enabled, true);
   assert.deepEqual(c.listen, { host: '127.0.0.1', port: 6000 });
-  assert.deepEqual(c.tls, { certificate: '/certs/domain.crt', key: '/certs/domain.key', minimumtls: 'tls1.2' });
+  assert.deepEqual(c.tls, { certificate: '/certs/domain.crt', key: '/certs/domain.key', minimumtls: 'tls1.2', ciphersuites: [], clientcas: [], clientauth: 'none' });
   assert.deepEqual(c.auth, { htpasswd: { path: '/auth/htpasswd', realm: 'Registry Realm', cache: true } });
   assert.deepEqual(c.headers, { 'X-Content-Type-Options': ['nosniff', 'again'], 'x-frame-options': ['DENY'] });
   assert.deepEqual(c.registry.notifications?.endpoints.map((e) => [e.name, e.url, e.timeout]), [['a', 'http://a/e', 3000], ['b', 'http://b/e', 1000]]);
@@ -371,7 +371,7 @@ test('env, gateway.yml style: gateway-level Distribution keys land on berth keys
     REGISTRY_STORAGE_TAG_CONCURRENCYLIMIT: '4',
   }, warnings);
   assert.deepEqual(c.listen, { host: '127.0.0.1', port: 6000 });
-  assert.deepEqual(c.tls, { certificate: '/certs/domain.crt', key: '/certs/domain.key', minimumtls: 'tls1.3' });
+  assert.deepEqual(c.tls, { certificate: '/certs/domain.crt', key: '/certs/domain.key', minimumtls: 'tls1.3', ciphersuites: [], clientcas: [], clientauth: 'none' });
   assert.deepEqual(c.auth, { htpasswd: { path: '/auth/htpasswd', realm: 'Env Realm', cache: true } });
   assert.deepEqual(c.headers, { 'X-Frame-Options': ['DENY'], 'x-content-type-options': ['nosniff'] });
   assert.deepEqual(c.registry.http?.debug?.addr, { host: '127.0.0.1', port: 0 });
@@ -394,14 +394,13 @@ test('env, gateway.yml style: a section variable replaces what it covers; refuse
   assert.equal(loadConfigFromString('tls: {}\n', gw, { REGISTRY_HTTP_TLS_MINIMUMTLS: 'tls1.0' }, warnings).tls?.minimumtls, 'tls1.2');
   assert.deepEqual(warnings, [`${gw}: ignoring 1 Distribution setting berth does not honour: http.tls.minimumtls [env REGISTRY_HTTP_TLS_MINIMUMTLS] (tls1.0 is below berth's minimum: using tls1.2)`]);
   try {
-    loadConfigFromString('', gw, { REGISTRY_AUTH: 'token', REGISTRY_HTTP_TLS_CLIENTCAS_0: '/ca.pem', REGISTRY_HTTP_NET: 'unix', REGISTRY_PROXY_REMOTEURL: 'https://r', REGISTRY_STORAGE: 's3' });
+    loadConfigFromString('', gw, { REGISTRY_AUTH: 'token', REGISTRY_HTTP_NET: 'unix', REGISTRY_PROXY_REMOTEURL: 'https://r', REGISTRY_STORAGE: 's3' });
     assert.fail('no error');
   } catch (err) {
     assert.ok(err instanceof ConfigError);
     assert.deepEqual(err.message.split('\n'), [
       'env REGISTRY_AUTH  auth.token  auth type "token" is not supported: berth implements htpasswd only, and refuses to start rather than serve without the access control this config asks for',
       'env REGISTRY_HTTP_NET  http.net  unix sockets are not supported yet',
-      'env REGISTRY_HTTP_TLS_CLIENTCAS_0  http.tls.clientcas  client certificate authentication (mTLS) is not supported yet: refusing to start rather than accept clients without certificates',
       'env REGISTRY_PROXY_REMOTEURL  proxy.remoteurl  pull-through cache (proxy.remoteurl) is not supported yet: berth would serve as an ordinary push registry instead',
       'env REGISTRY_STORAGE  storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)',
     ]);

@@ -320,7 +320,7 @@ test('gateway sections: tls/auth absent stay absent; empty ones get the recipe p
     'proxy: { readtimeout: 30s, headertimeout: 5s, maxheadersize: 8192, trustedproxies: [10.0.0.0/8, "::1", "fd00::/8"],',
     '  maxconnections: 100, maxconnectionsperaddress: 10, bodytimeout: 5s, bodyminrate: 0 }',
   ].join('\n'), FILE);
-  assert.deepEqual(c.tls, { certificate: '/srv/berth/certs/domain.crt', key: '/srv/berth/certs/domain.key', minimumtls: 'tls1.2' });
+  assert.deepEqual(c.tls, { certificate: '/srv/berth/certs/domain.crt', key: '/srv/berth/certs/domain.key', minimumtls: 'tls1.2', ciphersuites: [], clientcas: [], clientauth: 'none' });
   assert.deepEqual(c.auth, { htpasswd: { realm: 'My Realm', path: '/srv/berth/auth/htpasswd', cache: true } });
   assert.deepEqual(c.upstreams, { v2: 'https://registry:5000', v1: 'http://legacy:5000', v1auth: 'forward' });
   assert.equal(c.clients.rejectuseragents, '');
