@@ -7,6 +7,7 @@
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerOptions as HttpServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { createAccessController } from '../auth/basic.js';
 import type { AccessController } from '../auth/access.js';
 import type { Config } from '../config/schema.js';
@@ -22,6 +23,7 @@ import { createBodyRateGuard, type BodyRateGuard } from './body-rate.js';
 import { limitConnections, type ConnectionLimits } from './connection-limits.js';
 import { createPipeline } from './pipeline.js';
 import { rawHeaderLines, responseHeaderHook, type ResponseHeaderHook } from './response-headers.js';
+import { answerPlainHttp } from './plain-http.js';
 import { createTlsManager, type TlsManager } from './tls.js';
 import { createUpstreamProxy, type UpstreamProxy } from './upstream-proxy.js';
 
@@ -98,10 +100,15 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
     closers.push(() => access.close());
     if (config.tls) {
       const t = config.tls;
-      tlsManager = createTlsManager({ certificate: t.certificate, key: t.key, minimumtls: t.minimumtls, log });
+      tlsManager = createTlsManager({
+        certificate: t.certificate, key: t.key, minimumtls: t.minimumtls, log,
+        ciphersuites: t.ciphersuites, clientcas: t.clientcas, clientauth: t.clientauth,
+      });
       closers.push(() => tlsManager!.close());
     }
+    const tm = tlsManager;
     const handler = createPipeline({
+      ...(tm && config.tls?.clientcas.length ? { clientCertUser: (req: IncomingMessage) => tm.clientCertUser(req.socket) } : {}),
       log, access, app: embedded ? app : undefined, v2, v1,
       rejectUserAgents: config.clients.rejectuseragents,
       trustedProxies: config.proxy.trustedproxies,
@@ -267,6 +274,11 @@ function createGatewayServer(config: Config, tls: TlsManager | undefined, log: L
   // min(readtimeout, 5 s)) so the upstream proxy's own readtimeout fires first and answers 502.
   server.setTimeout(readtimeout + Math.min(readtimeout, 5_000));
   const extra = rawHeaderLines(config.headers ?? {});
+  if (tls) {
+    const tlsServer = server as unknown as TlsServer;
+    answerPlainHttp(tlsServer, { log, firstByteTimeoutMs: headertimeout, extraHeaders: extra });   // 400, not an empty reply
+    tls.enforceClientAuth(tlsServer);
+  }
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, log, extra));
   return server;
 }
