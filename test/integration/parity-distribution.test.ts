@@ -109,6 +109,48 @@ describe('parity with Distribution 2.8.2 on the same storage root', { skip }, ()
     }
   });
 
+  test('Content-Type along a push and pull, step by step on both (uploads, blobs, manifests, deletes)', async () => {
+    const blob = Buffer.from('content type parity');
+    const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+    const config = Buffer.from('{}');
+    const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: blob.length }],
+    }));
+    const seen = new Map<string, (string | undefined)[]>();
+    for (const base of [dist, berth]) {
+      const step = async (what: string, path: string, o: Parameters<typeof request>[1] = {}) => {
+        const r = await request(new URL(path, base).href, o);
+        seen.set(what, [...(seen.get(what) ?? []), `${r.status} ${r.headers['content-type'] ?? '(none)'}`]);
+        return r;
+      };
+      const octet = { 'content-type': 'application/octet-stream' };
+      const mono = new URL((await step('POST for a monolithic PUT', '/v2/ct/blobs/uploads/', { method: 'POST' })).headers.location!, base);
+      mono.searchParams.set('digest', configDigest);
+      await step('PUT monolithic', mono.pathname + mono.search, { method: 'PUT', headers: octet, body: config });
+      const start = await step('POST start', '/v2/ct/blobs/uploads/', { method: 'POST' });
+      const loc = start.headers.location!;
+      const patched = await step('PATCH chunk', loc, { method: 'PATCH', headers: { ...octet, 'content-range': `0-${blob.length - 1}` }, body: blob });
+      await step('GET upload status', patched.headers.location!);
+      const put = new URL(patched.headers.location!, base);
+      put.searchParams.set('digest', digest);
+      await step('PUT upload', put.pathname + put.search, { method: 'PUT' });
+      await step('HEAD blob', `/v2/ct/blobs/${digest}`, { method: 'HEAD' });
+      await step('GET blob', `/v2/ct/blobs/${digest}`);
+      await step('PUT manifest', '/v2/ct/manifests/v1', { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+      await step('GET manifest', '/v2/ct/manifests/v1', { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      await step('HEAD manifest', '/v2/ct/manifests/v1', { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      await step('GET tags', '/v2/ct/tags/list');
+      const started = await step('POST to cancel', '/v2/ct/blobs/uploads/', { method: 'POST' });
+      await step('DELETE upload', started.headers.location!, { method: 'DELETE' });
+      await step('DELETE manifest', `/v2/ct/manifests/${createHashDigest(manifest)}`, { method: 'DELETE' });
+      await step('DELETE blob', `/v2/ct/blobs/${digest}`, { method: 'DELETE' });
+    }
+    for (const [what, [d, b]] of seen) assert.equal(b, d, `${what}: berth vs Distribution (status Content-Type)`);
+  });
+
   test('GET/HEAD of a manifest reference that is neither a tag nor a digest: 404 on both (berth: MANIFEST_UNKNOWN)', async () => {
     for (const ref of ['.INVALID_MANIFEST_NAME', '-dash', 'x'.repeat(129)]) {
       for (const method of ['GET', 'HEAD']) {
@@ -120,6 +162,8 @@ describe('parity with Distribution 2.8.2 on the same storage root', { skip }, ()
     }
   });
 });
+
+const createHashDigest = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** The Link header's n and last (Distribution orders the query last=…&n=…, berth n=…&last=…). */
 function linkQuery(r: HttpResponse): { n: string | null; last: string | null } | undefined {
