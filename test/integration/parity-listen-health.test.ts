@@ -4,6 +4,7 @@
 // probe, answers 503 then, as Distribution's health handler does).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import bcrypt from 'bcryptjs';
 import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
@@ -18,9 +19,10 @@ import { waitUntil, withDeadline } from '../support/wait.js';
 
 type T = { after(fn: () => unknown): void };
 
-async function gateway(t: T, yaml: string) {
+async function gateway(t: T, yaml: string, prepare?: (dir: string) => Promise<void>) {
   const dir = await makeTempDir('berth-parity-');
   t.after(() => dir.cleanup());
+  await prepare?.(dir.path);
   const config = loadConfigFromString(yaml.replaceAll('$DIR', dir.path), join(dir.path, 'gateway.yml'));
   const server = await startServer(config, silentLogger(), { drainMs: 1000 });
   t.after(() => server.close());
@@ -79,6 +81,17 @@ test('sidecar mode with a registry.storage section: one warning at start naming 
   const fromEnv: string[] = [];
   loadConfigFromString('upstreams: { v2: "http://127.0.0.1:9" }\n', file, { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/srv' }, fromEnv);
   assert.equal(fromEnv.filter((x) => x.includes('registry.storage  unused')).length, 1, 'a section from the environment counts too');
+});
+
+test('/ answers 200 without credentials when auth is on (while /v2/ challenges), and in sidecar mode with the upstream down', async (t) => {
+  const { server } = await gateway(t, 'listen: "127.0.0.1:0"\nregistry: { storage: { inmemory: {} } }\nauth: { htpasswd: { realm: R, path: $DIR/htpasswd } }\n',
+    async (dir) => writeFile(join(dir, 'htpasswd'), `alice:${await bcrypt.hash('secret', 4)}\n`));
+  const root = await request(`${server.url}/`);
+  assert.deepEqual([root.status, root.headers['cache-control'], root.headers['www-authenticate'], root.text()], [200, 'no-cache', undefined, '']);
+  assert.equal((await request(`${server.url}/v2/`)).status, 401);
+  const { server: sidecar } = await gateway(t, 'listen: "127.0.0.1:0"\nupstreams: { v2: "http://127.0.0.1:9" }\n');
+  assert.equal((await request(`${sidecar.url}/`)).status, 200);
+  assert.equal((await request(`${sidecar.url}/v2/`)).status, 502);
 });
 
 test('storagedriver health check: a root that is a regular file fails (503 on /v2/ and on /); a directory again passes', async (t) => {
