@@ -6,6 +6,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { listCatalog } from '../../src/registry/core/catalog.js';
+import { wrapDriver } from '../../src/registry/storage/base.js';
+import { InMemoryDriver } from '../../src/registry/storage/drivers/inmemory.js';
+import { pathFor } from '../../src/registry/storage/paths.js';
 import { request } from '../support/http.js';
 import { startRegistry } from '../support/registry-server.js';
 import { makeTempDir } from '../support/tmp.js';
@@ -37,6 +41,21 @@ const ONE = ['a', 'a/0x', 'a/b', 'a-b', 'a.b', 'a/b/c', 'b', 'z9', 'a__b'];
 const ALL_ONE = ['a/0x', 'a', 'a/b', 'a/b/c', 'a-b', 'a.b', 'a__b', 'b', 'z9'];
 const TWO = [...ONE, 'A', 'b/B', 'c'];
 
+/** The same rows straight through listCatalog on the inmemory driver (no directories: they exist by their files). */
+async function inMemory(layers: string[], files: string[] = []) {
+  const d = wrapDriver(new InMemoryDriver());
+  const repos = pathFor({ kind: 'repositoriesRoot' });
+  for (const r of layers) await d.putContent(`${repos}/${r}/_layers/sha256/x/link`, Buffer.from('x'));
+  for (const p of ['onlym/x/_manifests/tags/t', 'onlyman/_manifests/tags/t', 'up/_uploads/u/data']) await d.putContent(`${repos}/${p}`, Buffer.from('x'));
+  for (const f of files) await d.putContent(`${repos}/${f}`, Buffer.from('x'));
+  return async (query: string) => {
+    const q = new URLSearchParams(query.slice(1));
+    const n = q.has('n') ? Number(q.get('n')) : 100;
+    const { names, more } = await listCatalog(d, { n, last: q.get('last') ?? undefined });
+    return { names, link: more && names.length > 0 ? names[names.length - 1]! : null };
+  };
+}
+
 describe('catalog order and pages recorded from Distribution 2.8.2', () => {
   test('tree one', async (t) => {
     const url = await tree(t, ONE);
@@ -54,7 +73,11 @@ describe('catalog order and pages recorded from Distribution 2.8.2', () => {
       ['?n=2&last=zz', [], null],
       ['?n=1&last=%E2%82%AC', [], null],
     ];
-    for (const [q, names, link] of rows) assert.deepEqual(await page(url, q), { names, link }, q);
+    const mem = await inMemory(ONE);
+    for (const [q, names, link] of rows) {
+      assert.deepEqual(await page(url, q), { names, link }, q);
+      assert.deepEqual(await mem(q), { names, link }, `inmemory ${q}`);
+    }
   });
 
   test('tree two: uppercase names, a stray file, a page that is full without a Link', async (t) => {
@@ -68,6 +91,10 @@ describe('catalog order and pages recorded from Distribution 2.8.2', () => {
       ['?n=1&last=a', ['a/0x'], 'a/0x'],
       ['?n=2&last=a', ['a/0x', 'a/b'], 'a/b'],
     ];
-    for (const [q, names, link] of rows) assert.deepEqual(await page(url, q), { names, link }, q);
+    const mem = await inMemory(TWO, ['file']);
+    for (const [q, names, link] of rows) {
+      assert.deepEqual(await page(url, q), { names, link }, q);
+      assert.deepEqual(await mem(q), { names, link }, `inmemory ${q}`);
+    }
   });
 });
