@@ -182,7 +182,7 @@ export type Field =
   | { kind: 'enum'; values: readonly string[]; default: string }
   /** A filesystem path; relative ones resolve against the config file's directory. */
   | { kind: 'path'; default: string }
-  /** "host:port" with host a name, IPv4 or [IPv6]; ":port" means all interfaces. → { host, port } */
+  /** "host:port" with host a name, IPv4 or [IPv6]; ":port" means every address of both families (host "::"). → { host, port } */
   | { kind: 'hostport'; default: string }
   /** A string; `check` returns an error message or undefined. No default + optional: absent stays absent. */
   | { kind: 'string'; default?: string; optional?: boolean; check?: StringCheck }
