@@ -120,9 +120,9 @@ async function checkConfig(file: string): Promise<number> {
  *  config that passes check-config does not fail at start on its certificate. */
 function checkTlsFiles(config: Config): ConfigProblem | undefined {
   if (!config.tls) return undefined;
-  const { certificate, key, minimumtls } = config.tls;
+  const { certificate, key, minimumtls, ciphersuites, clientcas, clientauth } = config.tls;
   try {
-    createTlsManager({ certificate, key, minimumtls, log: silentLogger() }).close();
+    createTlsManager({ certificate, key, minimumtls, ciphersuites, clientcas, clientauth, log: silentLogger() }).close();
     return undefined;
   } catch (err) {
     if (!(err instanceof TlsError)) throw err;
@@ -134,7 +134,9 @@ function checkTlsFiles(config: Config): ConfigProblem | undefined {
 
 /** A TLS load failure named by its key (tls.certificate or tls.key; config.yml: http.tls.…) at its line:col. */
 function tlsProblem(config: Config, err: TlsError): ConfigProblem {
-  const key = err.file === config.tls?.key && err.file !== config.tls?.certificate ? 'tls.key' : 'tls.certificate';
+  const ca = config.tls?.clientcas.indexOf(err.file) ?? -1;
+  const key = ca >= 0 ? `tls.clientcas.${ca}`
+    : err.file === config.tls?.key && err.file !== config.tls?.certificate ? 'tls.key' : 'tls.certificate';
   return problemAt(config, key, err.message.replace(/^tls: /, ''));
 }
 

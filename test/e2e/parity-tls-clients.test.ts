@@ -5,13 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { appendFile, copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDevCert } from '../../src/cli/cert-command.js';
 import { createSandbox, run, skipUnless, ToolError } from '../support/clients.js';
 import { writeOciLayout } from '../support/images.js';
-import { startBerth, type ServerProcess } from '../support/processes.js';
+import { runCli, startBerth, type ServerProcess } from '../support/processes.js';
 import { waitUntil } from '../support/wait.js';
 
 type T = { after(fn: () => unknown): void };
@@ -102,4 +102,25 @@ test('curl: plain HTTP to the TLS port gets 400 "The plain HTTP request was sent
   const ok = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca, `${berth.url}/v2/`])
     .catch((err: ToolError) => ({ stdout: err.stderr }));
   assert.equal(ok.stdout, '200', 'HTTPS on the same port still works');
+});
+
+test('check-config says what serve would: an unknown cipher suite, a missing or invalid client CA file', async (t) => {
+  const dir = await workDir(t, 'berth-parity-check');
+  const certs = await writeDevCert(join(dir, 'certs'), []);
+  const pair = `certificate: ${JSON.stringify(certs.certificate)}, key: ${JSON.stringify(certs.key)}`;
+  const check = async (tlsExtra: string) => {
+    const file = join(dir, 'gateway.yml');
+    await writeFile(file, `listen: 127.0.0.1:0\ntls: { ${pair}${tlsExtra} }\nregistry: { storage: { inmemory: {} } }\n`);
+    return runCli(['check-config', file]);
+  };
+  const bogus = await check(', ciphersuites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, BOGUS-SUITE]');
+  assert.equal(bogus.code, 1);
+  assert.match(bogus.stdout, /gateway\.yml:2:\d+  tls\.ciphersuites\.1  expected a cipher suite name.*found string "BOGUS-SUITE" \(unknown\)/);
+  const missing = await check(', clientcas: [nope.pem]');
+  assert.equal(missing.code, 1);
+  assert.match(missing.stdout, /tls\.clientcas\.0  file not found: .*nope\.pem/);
+  const notCa = await check(`, clientcas: [${JSON.stringify(certs.key)}]`);
+  assert.match(notCa.stdout, /tls\.clientcas\.0  no valid PEM CA certificate in/);
+  const good = await check(`, clientcas: [${JSON.stringify(certs.ca)}], clientauth: verify-client-cert-if-given, ciphersuites: [ECDHE-ECDSA-AES128-GCM-SHA256]`);
+  assert.equal(good.code, 0, good.stdout + good.stderr);
 });
