@@ -37,7 +37,13 @@ export function answerPlainHttp(server: tls.Server, o: PlainHttpOptions): void {
 
   server.on('connection', (socket: Socket) => {
     if (socket.destroyed) return;   // refused by a connection cap
-    socket.setTimeout(o.firstByteTimeoutMs, () => socket.destroy());
+    // Nothing sent at all: what Node does when a handshake is not finished in time (the server's tlsClientError
+    // path logs and closes it), so a silent connection looks the same with or without this layer.
+    socket.setTimeout(o.firstByteTimeoutMs, () => {
+      const err = Object.assign(new Error('TLS handshake timeout'), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' });
+      server.emit('tlsClientError', err, socket);
+      if (!socket.destroyed) socket.destroy();
+    });
     socket.once('data', (first: Buffer) => {
       socket.setTimeout(0);
       socket.pause();
