@@ -106,7 +106,7 @@ test('plain HTTP on the TLS port gets 400 saying so (not an empty reply); HTTPS 
 
 const WEAK_TLS12 = ['AES128-SHA', 'AES256-SHA', 'AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'ECDHE-RSA-AES128-SHA',
   'ECDHE-RSA-AES256-SHA384', 'ECDHE-RSA-AES128-SHA256', 'ARIA128-GCM-SHA256', 'ECDHE-ARIA128-GCM-SHA256', 'CAMELLIA128-SHA',
-  'DHE-RSA-AES128-GCM-SHA256'];
+  'DHE-RSA-AES128-GCM-SHA256', 'AES128-CCM8', 'AES128-CCM', 'DHE-RSA-AES128-CCM8'];
 
 test('default cipher policy: forward-secret AEAD only (Mozilla intermediate); TLS 1.3 without CCM', async (t) => {
   const { port } = await berth(t, '');
@@ -223,4 +223,16 @@ test('config: clientcas paths resolve against the file; verifying modes need cli
   assert.ok(refused(await getWithCert(d.port, pki.mallory)));
   await writeFile(join(tmp.path, 'not-a-ca.pem'), 'nothing here\n');
   await assert.rejects(berth(t, ', clientcas: [not-a-ca.pem]'), /no valid PEM CA certificate in .*not-a-ca\.pem \(tls\.clientcas\)/);
+});
+
+test('the client CAs are re-read on reload (SIGHUP): a rotated CA file takes effect for new connections', async (t) => {
+  const caFile = join(tmp.path, 'rotating-ca.crt');
+  await writeFile(caFile, await readFile(pki.caFile));
+  const b = await berth(t, `, clientcas: [${caFile}]`);
+  assert.ok(ok(await getWithCert(b.port, pki.alice)));
+  assert.ok(refused(await getWithCert(b.port, pki.mallory)));
+  await writeFile(caFile, pki.mallory.cert);   // mallory's self-signed certificate is its own CA
+  await b.server.reload();
+  assert.ok(ok(await getWithCert(b.port, pki.mallory)), 'the new CA is trusted');
+  assert.ok(refused(await getWithCert(b.port, pki.alice)), 'the old one no more');
 });
