@@ -8,6 +8,9 @@ import { driverNames, driverParameters, type ParameterSpec } from '../registry/s
 import { checkCidr, checkRealm, checkRegExp, checkUpstreamURL, checkV2Upstream, type StringCheck } from './values.js';
 import { opensslSuite } from './cipher-suites.js';
 
+const checkClientAuth: StringCheck = (s) =>
+  (s === '' || (CLIENT_AUTH_MODES as readonly string[]).includes(s) ? undefined : { wanted: `one of ${CLIENT_AUTH_MODES.join(', ')}` });
+
 const checkCipherSuite: StringCheck = (s) => {
   const r = opensslSuite(s);
   return 'wanted' in r ? r : undefined;
@@ -267,7 +270,7 @@ export const SCHEMA: Field = obj({
     minimumtls: oneOf(['tls1.2', 'tls1.3'], 'tls1.2'),
     ciphersuites: list([], checkCipherSuite),
     clientcas: list([]),                              // paths: load.ts resolves them against the file's directory
-    clientauth: oneOf(['', ...CLIENT_AUTH_MODES], ''),   // '': by clientcas (load.ts)
+    clientauth: str('', checkClientAuth),             // '' (unset): by clientcas (load.ts)
   }, true),
   auth: obj({
     htpasswd: obj({ realm: str('Registry Realm', checkRealm), path: path('auth/htpasswd'), cache: bool(true) }, true),

@@ -210,7 +210,7 @@ proxy:
     `${FILE}:3:3  storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)`,
     `${FILE}:5:3  auth.token  auth type "token" is not supported: berth implements htpasswd only, and refuses to start rather than serve without the access control this config asks for`,
     `${FILE}:7:3  http.net  unix sockets are not supported yet`,
-    `${FILE}:12:17  http.tls.clientauth  expected one of , none, request-client-cert, require-any-client-cert, verify-client-cert-if-given, require-and-verify-client-cert, found string "verify-all"`,
+    `${FILE}:12:17  http.tls.clientauth  expected one of none, request-client-cert, require-any-client-cert, verify-client-cert-if-given, require-and-verify-client-cert, found string "verify-all"`,
     `${FILE}:14:3  redis.addrs  several redis addresses (cluster, sentinel) are not supported yet: give one in redis.addr`,
     `${FILE}:15:3  redis.tls  redis over TLS is not supported yet`,
     `${FILE}:17:3  proxy.remoteurl  pull-through cache (proxy.remoteurl) is not supported yet: berth would serve as an ordinary push registry instead`,
