@@ -60,12 +60,12 @@ export interface TlsManager {
   /** Servers that reload() updates with setSecureContext. Detached when they close. */
   attach(server: tls.Server): void;
   /**
-   * Re-reads both files and, if they are valid, applies them to every attached server; open
+   * Re-reads the pair and the client CAs and, if they are valid, applies them to every attached server; open
    * connections keep the context they were accepted with. On failure the old material stays in
    * place, the error is logged, and the promise rejects with a TlsError.
    */
   reload(): Promise<void>;
-  /** Reloads (debounced) when either file, or the directory entry holding it, changes. Idempotent. */
+  /** Reloads (debounced) when any of the files, or the directory entry holding it, changes. Idempotent. */
   watch(): void;
   /** Stops watching and pending reloads. Idempotent; attached servers keep their last context. */
   close(): void;

@@ -191,3 +191,24 @@ test('startup errors name the file and carry a BERTH_TLS_* code', async (t) => {
   await writeFile(chain, `${A.cert.trim()}\n${B.cert.trim()}\n`);
   createTlsManager({ ...files, certificate: chain, log }).close();
 });
+
+test('cipher policy and client CAs in the secure context: the default is forward-secret AEAD; CA files are checked', async (t) => {
+  const dir = await tempDir(t);
+  const files = await writePair(dir, A);
+  const def = createTlsManager({ ...files, log: silentLogger() });
+  const ciphers = String(def.secureContextOptions().ciphers).split(':');
+  assert.deepEqual(ciphers.filter((c) => c.startsWith('TLS_')), ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']);
+  for (const c of ciphers.filter((x) => !x.startsWith('TLS_'))) assert.match(c, /^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+  assert.equal(def.serverOptions().requestCert, false);
+  const go = createTlsManager({ ...files, ciphersuites: ['TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384', 'ecdhe-ecdsa-chacha20-poly1305'], log: silentLogger() });
+  assert.equal(go.secureContextOptions().ciphers,
+    'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305');
+  await writeFile(join(dir, 'ca.pem'), B.cert);
+  const ca = createTlsManager({ ...files, clientcas: [join(dir, 'ca.pem')], clientauth: 'require-and-verify-client-cert', log: silentLogger() });
+  assert.equal((ca.secureContextOptions().ca as Buffer[]).length, 1);
+  assert.deepEqual([ca.serverOptions().requestCert, ca.serverOptions().rejectUnauthorized], [true, true]);
+  assert.throws(() => createTlsManager({ ...files, clientcas: [files.key], log: silentLogger() }),
+    (e: unknown) => e instanceof TlsError && e.code === 'BERTH_TLS_CERT_INVALID' && e.file === files.key);
+  assert.throws(() => createTlsManager({ ...files, clientcas: [join(dir, 'missing.pem')], log: silentLogger() }),
+    (e: unknown) => e instanceof TlsError && e.code === 'BERTH_TLS_FILE_NOT_FOUND');
+});
