@@ -19,6 +19,8 @@ import { startHealthChecks } from '../health/registry.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { OciError } from '../registry/api/errors.js';
 import { sendError } from '../registry/api/send-error.js';
+import { dataDirectory } from '../registry/storage/factory.js';
+import { rateLimitedLog, type RateLimitedLog } from '../log/rate-limit.js';
 import { createBodyRateGuard, type BodyRateGuard } from './body-rate.js';
 import { limitConnections, type ConnectionLimits } from './connection-limits.js';
 import { createPipeline } from './pipeline.js';
@@ -141,7 +143,8 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   log.info({
     url, upstream: config.upstreams.v2, v1: config.upstreams.v1 ?? null, tls: Boolean(config.tls),
     auth: config.auth?.htpasswd ? 'htpasswd' : 'none',
-    ...(config.upstreams.v2 === 'embedded' ? { storage: config.registry.storage.driver } : {}),
+    ...(config.upstreams.v2 === 'embedded' ? storageFacts(config) : {}),
+    ...(config.source ? { config: config.source } : {}),
   }, 'listening');
 
   const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
@@ -172,6 +175,14 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
       return closing;
     },
   };
+}
+
+/** The start line's storage: the driver, and its root where it keeps data on local disk. */
+function storageFacts(config: Config): Record<string, string> {
+  const { driver, parameters } = config.registry.storage;
+  let root: string | undefined;
+  try { root = dataDirectory(driver, parameters); } catch { root = undefined; }
+  return { storage: driver, ...(root ? { root } : {}) };
 }
 
 function proxyTo(target: string, config: Config, log: Logger, opts: ServerOptions, isV1: boolean): UpstreamProxy {
@@ -279,14 +290,17 @@ function createGatewayServer(config: Config, tls: TlsManager | undefined, log: L
     answerPlainHttp(tlsServer, { log, firstByteTimeoutMs: headertimeout, extraHeaders: extra });   // 400, not an empty reply
     tls.enforceClientAuth(tlsServer);
   }
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, log, extra));
+  const tlsLog = rateLimitedLog(log, 10_000);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (isTlsError(err.code ?? '')) logTlsFailure(err, socket, tlsLog);
+    answerClientError(err, socket, log, extra);
+  });
   return server;
 }
 
 /** Node's own clientError answers (400/408/431/413) with the configured headers, plus a log line; nothing for a socket mid-response. */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket, log: Logger, extraHeaders: string): void {
   const code = err.code ?? 'UNKNOWN';
-  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') log.info({ code, remoteAddress: socket.remoteAddress }, 'tls handshake not finished in time');
   if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable || isTlsError(code) || isUnsecured(socket)
     || (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
     socket.destroy();
@@ -297,6 +311,15 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, log: Logg
       : code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
   log.info({ code, status, remoteAddress: socket.remoteAddress }, 'rejected a malformed or slow request');
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${extraHeaders}Connection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** A failed TLS handshake (a client that does not trust the certificate, a scanner, a timeout) at warn, at most one
+ *  line per 10 s per error code (a client can cause them at will); the next line counts the ones left out. Plain
+ *  HTTP on the TLS port never gets here: plain-http.ts answers and logs it. */
+function logTlsFailure(err: NodeJS.ErrnoException, socket: Socket, tlsLog: RateLimitedLog): void {
+  const code = err.code ?? 'UNKNOWN';
+  const msg = code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'tls handshake not finished in time' : 'tls handshake failed';
+  tlsLog('warn', code, { code, remoteAddress: socket.remoteAddress, error: err.message }, msg);
 }
 
 /** TLS-layer failures (handshake timeout, protocol errors): there is no HTTP to answer with. */

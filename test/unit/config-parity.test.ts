@@ -78,3 +78,34 @@ describe('docs that name other files (issue 15 point 17)', () => {
     assert.match(text, /http\.tls\.certificate/);
   });
 });
+
+describe('rate-limited log lines (TLS handshake failures, issue 15 point 16)', () => {
+  it('one line per interval per key; the next one counts the lines left out', async () => {
+    const { rateLimitedLog } = await import('../../src/log/rate-limit.js');
+    const out: Record<string, unknown>[] = [];
+    const log = { warn: (f: Record<string, unknown>, msg: string) => out.push({ ...f, msg }) } as never;
+    let now = 0;
+    const rl = rateLimitedLog(log, 10_000, () => now);
+    for (let i = 0; i < 4; i++) rl('warn', 'A', { i }, 'tls handshake failed');
+    rl('warn', 'B', {}, 'other kind');
+    now = 10_000;
+    rl('warn', 'A', { i: 9 }, 'tls handshake failed');
+    assert.deepEqual(out, [
+      { i: 0, msg: 'tls handshake failed' }, { msg: 'other kind' }, { i: 9, suppressed: 3, msg: 'tls handshake failed' },
+    ]);
+  });
+});
+
+describe('access line route fields (issue 15 point 16)', () => {
+  it('repo, digest, tag and uploadId where the /v2 route names them', async () => {
+    const { routeFields } = await import('../../src/gateway/request-log.js');
+    const d = `sha256:${'a'.repeat(64)}`;
+    assert.deepEqual(routeFields(`/v2/a/b/blobs/${d}`), { repo: 'a/b', digest: d });
+    assert.deepEqual(routeFields(`/v2/a/b/manifests/${d}`), { repo: 'a/b', digest: d });
+    assert.deepEqual(routeFields('/v2/a/b/manifests/latest'), { repo: 'a/b', tag: 'latest' });
+    assert.deepEqual(routeFields('/v2/a/b/blobs/uploads/123'), { repo: 'a/b', uploadId: '123' });
+    assert.deepEqual(routeFields('/v2/a/tags/list'), { repo: 'a' });
+    assert.deepEqual(routeFields('/v2/_catalog'), {});
+    assert.deepEqual(routeFields('/v1/_ping'), {});
+  });
+});
