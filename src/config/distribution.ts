@@ -98,6 +98,11 @@ export const RULES: Record<string, Rule> = {
   catalog: ignore('berth returns at most 1000 catalog entries per page'),
   proxy: rule(section, { other: () => ({ ignore: 'unused without proxy.remoteurl' }) }),
   'proxy.remoteurl': rule({ drop: true }, { value: remoteUrl }),
+  // berth's own gateway settings in a config.yml: a top-level section registry:2 (2.8.2) ignores, so one file serves both
+  berth: rule(section),
+  'berth.upstreams': rule(to('upstreams')),
+  'berth.clients': rule(to('clients')),
+  'berth.proxy': rule(to('proxy')),
   compatibility: ignore('schema1 manifests are not supported'),
   validation: ignore('berth does not check layer URLs or index platforms of pushed manifests'),
   policy: ignore('repository classes are not enforced'),

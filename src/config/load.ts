@@ -76,7 +76,8 @@ export function loadConfigFromString(text: string, file: string, env: Env = {}, 
         applyBerthEnv(env, envCtx);
       }
     } else {
-      applyToGateway(env, envContext(ctx, envWarnings, ignored));
+      validate = pastedDistribution(ctx, ignored, renames);
+      if (validate) applyToGateway(env, envContext(ctx, envWarnings, ignored));
     }
     if (validate) {
       layerinfoAlias(ctx, renames, distribution);
@@ -156,6 +157,41 @@ function layerinfoAlias(ctx: Ctx, renames: [string, string][], distribution: boo
   if (origin) ctx.envOrigin.set(key, origin);
   alias.key = key;
   renames.push(['registry.storage.cache.blobdescriptor', `${distribution ? '' : 'registry.'}storage.cache.layerinfo`]);
+}
+
+/**
+ * gateway.yml with a whole Distribution config.yml pasted under `registry:` (it has `version`): mapped as a
+ * config.yml is (its log, http.addr, http.tls, http.headers, auth land on berth's keys), named `registry.<key>`
+ * in messages. A berth key also set at the top level of the file is an error (the two would disagree).
+ */
+function pastedDistribution(ctx: Ctx, ignored: IgnoredKey[], renames: [string, string][]): boolean {
+  const root = ctx.doc.contents;
+  if (!isMap(root)) return true;
+  const pair = root.items.find((p) => keyString(p.key) === 'registry');
+  const reg = pair?.value;
+  if (!isMap(reg) || !reg.items.some((p) => keyString(p.key) === 'version')) return true;
+  const version = reg.items.find((p) => keyString(p.key) === 'version')!;
+  const v = isScalar(version.value) ? version.value.value : undefined;
+  if (v !== 0.1 && v !== '0.1') {
+    push(ctx, (version.value ?? version.key) as Node, undefined, ['registry', 'version'], `expected 0.1 (the only Distribution config.yml version), found ${describe(version.value as Node)}`);
+    return false;
+  }
+  root.items.splice(root.items.indexOf(pair!), 1);
+  const inner = distributionSink(ctx, ignored, renames);
+  const prefixed = (path: string[]) => ['registry', ...path];
+  mapDistribution(reg, {
+    emit(target, node, key, from) {
+      if (target[0] !== 'registry' && ctx.doc.hasIn(target)) {
+        const at = ctx.doc.getIn(target, true) as Node;
+        inner.refuse(prefixed(from), `also set as ${target.join('.')} at line ${at?.range ? ctx.lc.linePos(at.range[0]).line : '?'}: give it once`, key ?? node);
+        return;
+      }
+      inner.emit(target, node, key, prefixed(from));
+    },
+    ignore: (path, reason, at) => inner.ignore(prefixed(path), reason, at),
+    refuse: (path, message, at) => inner.refuse(prefixed(path), message, at),
+  });
+  return true;
 }
 
 /** config.yml: `version` must be 0.1 (Distribution's only version; YAML reads it as a number or a string). */

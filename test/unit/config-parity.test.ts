@@ -109,3 +109,59 @@ describe('access line route fields (issue 15 point 16)', () => {
     assert.deepEqual(routeFields('/v1/_ping'), {});
   });
 });
+
+describe('one file for both (issue 15 point 11)', () => {
+  it('config.yml: the top-level berth section sets the gateway-only keys', () => {
+    const c = load([
+      'version: 0.1', 'http: { addr: "127.0.0.1:5000" }', 'storage: { inmemory: {} }',
+      'berth:',
+      '  upstreams: { v1: "http://127.0.0.1:5001", v1auth: forward }',
+      '  clients: { rejectuseragents: "" }',
+      '  proxy: { readtimeout: 60s, trustedproxies: [10.0.0.0/8] }', '',
+    ].join('\n'), CY);
+    assert.equal(c.upstreams.v1, 'http://127.0.0.1:5001');
+    assert.equal(c.upstreams.v1auth, 'forward');
+    assert.equal(c.clients.rejectuseragents, '');
+    assert.equal(c.proxy.readtimeout, 60_000);
+    assert.deepEqual(c.proxy.trustedproxies, ['10.0.0.0/8']);
+  });
+
+  it('config.yml: errors in the berth section name it at line:col', () => {
+    assert.deepEqual(problems('version: 0.1\nberth:\n  proxy: { readtimeout: 60 }\n  listen: ":5000"\n', CY), [
+      `${CY}:3:25  berth.proxy.readtimeout  expected a duration like 168h, 90m, 1h30m, 10s or 500ms, found number 60 (a bare number has no unit: write 60s or 60h)`,
+      `${CY}:4:3  berth.listen  unknown key, expected one of: upstreams, clients, proxy`,
+    ]);
+  });
+
+  it('gateway.yml: a whole config.yml pasted under registry: maps its log, http and auth to the gateway', () => {
+    const warnings: string[] = [];
+    const c = load([
+      'registry:',
+      '  version: 0.1',
+      '  log: { level: debug, fields: { service: registry } }',
+      '  storage: { inmemory: {}, delete: { enabled: true } }',
+      '  http:',
+      '    addr: "127.0.0.1:5555"',
+      '    headers: { X-Content-Type-Options: [nosniff] }',
+      '    debug: { addr: "127.0.0.1:5556" }',
+      '  auth: { htpasswd: { realm: r, path: /etc/registry/htpasswd } }', '',
+    ].join('\n'), GW, {}, warnings);
+    assert.deepEqual(c.listen, { host: '127.0.0.1', port: 5555 });
+    assert.equal(c.log.level, 'debug');
+    assert.deepEqual(c.headers, { 'X-Content-Type-Options': ['nosniff'] });
+    assert.deepEqual(c.registry.http?.debug?.addr, { host: '127.0.0.1', port: 5556 });
+    assert.equal(c.auth?.htpasswd?.path, '/etc/registry/htpasswd');
+    assert.equal(c.registry.storage.driver, 'inmemory');
+    assert.equal(c.registry.storage.delete.enabled, true);
+  });
+
+  it('gateway.yml: pasted keys are named registry.<key>; a key set twice is refused', () => {
+    assert.deepEqual(problems('listen: ":5000"\nregistry:\n  version: 0.1\n  http: { addr: 5000 }\n  storage: { s3: {} }\n'), [
+      `${GW}:4:11  registry.http.addr  also set as listen at line 1: give it once`,
+      `${GW}:5:14  registry.storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)`,
+    ]);
+    assert.deepEqual(problems('registry:\n  version: 0.1\n  log: { level: loud }\n'), [
+      `${GW}:3:17  registry.log.level  expected one of trace, debug, info, warn, error, fatal, silent, found string "loud"`,
+    ]);
+  });
+});
