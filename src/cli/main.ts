@@ -151,7 +151,8 @@ async function serve(file: string, devCert: boolean): Promise<number> {
     process.stderr.write(`berth: invalid configuration\n${err.message}\n`);
     return 1;
   }
-  const log = createLogger({ level: config.log.level, mixin: requestIdMixin });   // JSON lines on stdout
+  const { level, formatter, fields } = config.log;
+  const log = createLogger({ level, formatter, fields, mixin: requestIdMixin });   // JSON (or logstash, text) lines on stdout
   for (const w of warnings) log.warn(w);
   // What would fail later with a bare errno (the Debian sample's htpasswd path is a directory: EISDIR):
   // named by its config key and path, as check-config names it.
@@ -164,7 +165,7 @@ async function serve(file: string, devCert: boolean): Promise<number> {
   let server;
   try {
     if (devCert) await devCertificate(config, log);
-    server = await startServer(config, log, { uploadTraffic: gc });
+    server = await startServer(config, log, { uploadTraffic: gc, drainMs: config.proxy.draintimeout });
   } catch (err) {
     // One plain line; the stack only at debug (a start failure is the operator's to fix, not a crash).
     log.debug({ err }, 'failed to start');

@@ -372,6 +372,22 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
       }
       return out;
     }
+    case 'scalars': {
+      if (node === null || (isScalar(node) && node.value === null)) return {};
+      if (!isMap(node)) return fail('a mapping of name to string, number or boolean');
+      const out: Record<string, string | number | boolean> = {};
+      for (const pair of node.items) {
+        const key = keyOf(pair.key);
+        const v = pair.value as Node | null;
+        const value = v && isScalar(v) ? v.value : undefined;
+        if (key === undefined || !['string', 'number', 'boolean'].includes(typeof value)) {
+          push(ctx, (v ?? pair.key) as Node | null, origin, [...path, key ?? '?'], `expected a string, number or boolean, found ${describe(v)}`);
+          continue;
+        }
+        out[key] = value as string | number | boolean;
+      }
+      return out;
+    }
     case 'enum':
       return typeof scalar === 'string' && field.values.includes(scalar) ? scalar : fail(`one of ${field.values.join(', ')}`);
     case 'parameter': {
@@ -417,6 +433,7 @@ function defaults(field: Field, ctx: Ctx): unknown {
     case 'list': return [...field.default];
     case 'objectlist': return [];
     case 'headers': return {};
+    case 'scalars': return {};
     case 'duration': return (parseDuration(field.default) as { ms: number }).ms;
     case 'path': return resolve(ctx.baseDir, field.default);
     case 'hostport': return parseHostPort(field.default);

@@ -107,6 +107,13 @@ export interface RegistryConfig {
 
 export interface LogConfig {
   level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';   // default info
+  /** Distribution's log.formatter: json (pino's lines, default), logstash (@timestamp, @version, message) or text
+   *  (logfmt: time="…" level=info msg="…" key=value). Optional for configs built in code (absent: json). */
+  formatter?: 'json' | 'logstash' | 'text';
+  /** Static fields added to every line (Distribution's log.fields), default {}. */
+  fields?: Record<string, string | number | boolean>;
+  /** Distribution's log.accesslog.disabled: no `request completed` lines. Default false. */
+  accesslog?: { disabled: boolean };
 }
 
 /** Present only when the `tls:` section is: then the gateway serves HTTPS only. */
@@ -150,6 +157,9 @@ export interface ProxyConfig {
   bodytimeout: number;      // ms grace before a request body must keep bodyminrate, default 20s
   bodyminrate: number;      // bytes/s a body must average after bodytimeout (mod_reqtimeout's MinRate), default 500; 0: off
   trustedproxies: string[]; // CIDRs/addresses whose X-Forwarded-* are kept (appended to) instead of replaced
+  /** ms in-flight requests may take to finish on SIGTERM before their connections are closed (Distribution's
+   *  http.draintimeout), default 10s; 0: close them at once. Optional for configs built in code. */
+  draintimeout?: number;
 }
 
 export interface Config {
@@ -195,7 +205,9 @@ export type Field =
   | { kind: 'objectlist'; item: Field & { kind: 'object' }; required: readonly string[] }
   /** HTTP headers: a mapping of name → string or list of strings (→ Record<string, string[]>), default {}.
    *  `reserved`: lower-case names that may not be configured. */
-  | { kind: 'headers'; reserved?: readonly string[] };
+  | { kind: 'headers'; reserved?: readonly string[] }
+  /** A mapping of name → string, number or boolean (log.fields), default {}. */
+  | { kind: 'scalars' };
 
 const obj = (fields: Record<string, Field>, optional = false): Field => ({ kind: 'object', fields, optional });
 const bool = (d: boolean): Field => ({ kind: 'boolean', default: d });
@@ -291,6 +303,7 @@ export const SCHEMA: Field = obj({
     bodytimeout: duration('20s', true),
     bodyminrate: int(500, 0),
     trustedproxies: list([], checkCidr),
+    draintimeout: duration('10s'),
   }),
   registry: obj({
     storage: { kind: 'object', fields: STORAGE_FIELDS, more: driverSections },
@@ -333,7 +346,12 @@ export const SCHEMA: Field = obj({
       }, true),
     }),
   }),
-  log: obj({ level: oneOf(LOG_LEVELS, 'info') }),
+  log: obj({
+    level: oneOf(LOG_LEVELS, 'info'),
+    formatter: oneOf(['json', 'logstash', 'text'], 'json'),
+    fields: { kind: 'scalars' },
+    accesslog: obj({ disabled: bool(false) }),
+  }),
 });
 
 // Environment overrides (REGISTRY_*, BERTH_LOG_LEVEL) are resolved in env.ts against Distribution's own

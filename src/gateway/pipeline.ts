@@ -64,6 +64,8 @@ export interface PipelineOptions {
   /** The subject CN of the request's verified client certificate (tls.clientcas), if any: the user when the access
    *  controller names none (anonymous access), and `certUser` on the log line and in the facts. */
   clientCertUser?: (req: IncomingMessage) => string | undefined;
+  /** false: no `request completed` lines (log.accesslog.disabled). Default true. */
+  accessLog?: boolean;
   /** Health checks; while any fails every /v2 request gets 503 UNAVAILABLE (as Distribution's health.Handler). */
   health?: { unhealthy(): boolean; status(): Record<string, string> };
 }
@@ -87,7 +89,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
   // ------------------------------------------------------------------ steps, in order
 
   const identify = (req: IncomingMessage, res: ServerResponse): Step => {
-    const track = trackRequest(req, res, o.log);
+    const track = trackRequest(req, res, o.log, { accessLog: o.accessLog });
     return { req, res, track, facts: requestFacts(req, track.reqId), path: pathOf(req.url ?? '/') };
   };
 

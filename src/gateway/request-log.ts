@@ -30,7 +30,7 @@ export interface TrackedRequest {
  * the accepted one), counts body bytes in and out, and logs `request completed` when the response
  * closes.
  */
-export function trackRequest(req: IncomingMessage, res: ServerResponse, log: Logger): TrackedRequest {
+export function trackRequest(req: IncomingMessage, res: ServerResponse, log: Logger, o: { accessLog?: boolean } = {}): TrackedRequest {
   const started = process.hrtime.bigint();
   const reqId = requestId(req);
   req.headers['x-request-id'] = reqId;
@@ -52,7 +52,7 @@ export function trackRequest(req: IncomingMessage, res: ServerResponse, log: Log
       ...routeFields(path), ...noted,
     };
     if (!res.writableFinished) fields.aborted = true;   // client went away before the response ended
-    reqLog.info(fields, 'request completed');
+    if (o.accessLog !== false) reqLog.info(fields, 'request completed');   // log.accesslog.disabled: none
   });
   return { reqId, log: reqLog, note: (f) => { Object.assign(noted, f); } };
 }

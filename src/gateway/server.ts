@@ -113,6 +113,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
       ...(tm && config.tls?.clientcas.length ? { clientCertUser: (req: IncomingMessage) => tm.clientCertUser(req.socket) } : {}),
       log, access, app: embedded ? app : undefined, v2, v1,
       rejectUserAgents: config.clients.rejectuseragents,
+      accessLog: config.log.accesslog?.disabled !== true,
       trustedProxies: config.proxy.trustedproxies,
       proto: config.tls ? 'https' : 'http',
       health,

@@ -41,7 +41,7 @@ function ignoredOf(warnings: string[]): [string, string][] {
 
 const EXAMPLE = DISTRIBUTION_CONFIG_EXAMPLE;   // test/support/distribution-sample.ts
 
-test("Distribution's config-example.yml maps onto berth's keys; log.fields and storage.tag are listed", () => {
+test("Distribution's config-example.yml maps onto berth's keys; storage.tag is listed", () => {
   const { config: c, warnings } = load(EXAMPLE);
   assert.equal(c.source, FILE);
   assert.deepEqual(c.listen, { host: '::', port: 5000 });   // ":5000": both families, as Go listens
@@ -55,7 +55,7 @@ test("Distribution's config-example.yml maps onto berth's keys; log.fields and s
   assert.deepEqual(c.upstreams, { v2: 'embedded', v1auth: 'strip' });   // gateway-only keys: berth's defaults
   assert.equal(c.log.level, 'info');
   assert.deepEqual(warnings, [
-    `${FILE}: ignoring 2 Distribution settings berth does not honour: log.fields (static log fields are not supported); storage.tag (the tag lookup concurrency is not configurable)`,
+    `${FILE}: ignoring 1 Distribution setting berth does not honour: storage.tag (the tag lookup concurrency is not configurable)`,
   ]);
 });
 
@@ -152,16 +152,15 @@ validation: { manifests: { urls: { allow: ["^https://"] } } }
 policy: { repository: { classes: [image] } }
 `);
   assert.equal(config.tls?.minimumtls, 'tls1.2');
+  assert.deepEqual([config.log.formatter, config.log.fields, config.log.accesslog, config.proxy.draintimeout],
+    ['text', { service: 'registry' }, { disabled: true }, 60_000]);
   assert.deepEqual([config.tls?.ciphersuites, config.tls?.clientauth], [['TLS_AES_128_GCM_SHA256'], 'request-client-cert']);
   assert.equal(config.registry.redis?.pool.maxidle, 16);
   assert.deepEqual(config.registry.health?.file, [{ file: '/m', interval: 10_000 }]);
   assert.deepEqual(ignoredOf(warnings), [
     ['loglevel', 'log.level takes precedence (as in Distribution)'],
     ['http.tls.letsencrypt', 'unused: http.tls.certificate is set (as in Distribution)'],
-    ['log.formatter', 'berth always logs JSON lines'],
-    ['log.fields', 'static log fields are not supported'],
     ['log.hooks', 'log hooks are not supported'],
-    ['log.accesslog', 'berth always logs one "request completed" line per request'],
     ['log.reportcaller', 'not supported'],
     ['storage.tag', 'the tag lookup concurrency is not configurable'],
     ['middleware', 'middleware is not supported'],
@@ -171,7 +170,6 @@ policy: { repository: { classes: [image] } }
     ['http.prefix', 'berth serves /v2 at the root path'],
     ['http.secret', 'upload state is kept on the server, not signed into client state'],
     ['http.relativeurls', 'berth always sends relative Location URLs'],
-    ['http.draintimeout', 'on SIGTERM berth drains in-flight requests for up to 10 s'],
     ['http.tls.minimumtls', "tls1.1 is below berth's minimum: using tls1.2"],
     ['http.http2', 'berth serves HTTP/1.1 only'],
     ['http.h2c', 'berth serves HTTP/1.1 only'],

@@ -32,7 +32,7 @@ test('defaults: an empty file is a complete config', () => {
     clients: { rejectuseragents: '^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$' },
     proxy: {
       readtimeout: 900_000, headertimeout: 20_000, maxheadersize: 16384, trustedproxies: [],
-      maxconnections: 2048, maxconnectionsperaddress: 256, bodytimeout: 20_000, bodyminrate: 500,
+      maxconnections: 2048, maxconnectionsperaddress: 256, bodytimeout: 20_000, bodyminrate: 500, draintimeout: 10_000,
     },
     registry: {
       storage: {
@@ -50,7 +50,7 @@ test('defaults: an empty file is a complete config', () => {
       health: { storagedriver: { enabled: false, interval: 10_000, threshold: 3 }, file: [], http: [], tcp: [] },
       http: {},
     },
-    log: { level: 'info' },
+    log: { level: 'info', formatter: 'json', fields: {}, accesslog: { disabled: false } },
   });
 });
 
@@ -325,7 +325,7 @@ test('gateway sections: tls/auth absent stay absent; empty ones get the recipe p
   assert.deepEqual(c.upstreams, { v2: 'https://registry:5000', v1: 'http://legacy:5000', v1auth: 'forward' });
   assert.equal(c.clients.rejectuseragents, '');
   assert.deepEqual(c.proxy, { readtimeout: 30_000, headertimeout: 5_000, maxheadersize: 8192, trustedproxies: ['10.0.0.0/8', '::1', 'fd00::/8'],
-    maxconnections: 100, maxconnectionsperaddress: 10, bodytimeout: 5_000, bodyminrate: 0 });
+    maxconnections: 100, maxconnectionsperaddress: 10, bodytimeout: 5_000, bodyminrate: 0, draintimeout: 10_000 });
 });
 
 test('the default user-agent pattern is the gateway constant (nginx recipe)', async () => {
