@@ -68,10 +68,10 @@ export const RULES: Record<string, Rule> = {
   http: rule(section),
   'http.addr': rule(to('listen')),
   'http.net': rule({ drop: true }, { value: network }),
-  'http.host': ignore('berth sends relative Location URLs, so it needs no external host name'),
-  'http.prefix': ignore('berth serves /v2 at the root path'),
+  'http.host': rule(to('urls.host')),
+  'http.prefix': rule(to('urls.prefix')),
   'http.secret': ignore('upload state is kept on the server, not signed into client state'),
-  'http.relativeurls': ignore('berth always sends relative Location URLs'),
+  'http.relativeurls': rule(to('urls.relative')),
   'http.draintimeout': rule(to('proxy.draintimeout')),
   'http.tls': rule(to('tls')),
   'http.tls.certificate': rule(keep),
@@ -232,6 +232,9 @@ function sectionSemantics(root: YAMLMap, sink: MapSink): void {
   }
   const http = child(root, 'http');
   if (!isMap(http)) return;
+  // Distribution's relativeurls defaults to false: with a host, Location URLs are absolute (berth's own default is relative)
+  const host = get(http, 'host');
+  if (typeof host === 'string' && host !== '' && !pairOf(http, 'relativeurls')) http.items.push(new Pair(new Scalar('relativeurls'), new Scalar(false)));
   const tls = pairOf(http, 'tls');
   if (tls && isEmpty(tls.value)) remove(http, tls);
   else if (tls && isMap(tls.value)) {

@@ -172,6 +172,9 @@ export interface Config {
   headers: Record<string, string[]>;
   upstreams: UpstreamsConfig;
   clients: { rejectuseragents: string };    // regex source; '' disables old-client rejection
+  /** Distribution's http.prefix, http.host, http.relativeurls (gateway/url-mapping.ts). Optional for configs built
+   *  in code (absent: no prefix, relative Location paths). */
+  urls?: { prefix: string; host: string; relative: boolean };   // default '', '', true
   proxy: ProxyConfig;
   registry: RegistryConfig;
   log: LogConfig;
@@ -226,6 +229,10 @@ const checkHealthURI: StringCheck = (s) => {
   try { if (/^https?:$/.test(new URL(s).protocol)) return undefined; } catch { /* below */ }
   return { wanted: 'an http:// or https:// URL' };
 };
+
+/** urls.prefix: a path ("/registry"), no query or fragment; "" or "/" for none. */
+const checkPrefix: StringCheck = (s) =>
+  (s === '' || /^\/[A-Za-z0-9._~!$&'()*+,;=:@%\/-]*$/.test(s) ? undefined : { wanted: 'a path like /registry' });
 
 const checkAction: StringCheck = (s) =>
   (['push', 'pull', 'mount', 'delete'].includes(s) ? undefined : { wanted: 'one of push, pull, mount, delete' });
@@ -294,6 +301,7 @@ export const SCHEMA: Field = obj({
     v1auth: oneOf(['strip', 'forward'], 'strip'),
   }),
   clients: obj({ rejectuseragents: str(DEFAULT_REJECT_USER_AGENTS, checkRegExp) }),
+  urls: obj({ prefix: str('', checkPrefix), host: str('', checkUpstreamURL), relative: bool(true) }),
   proxy: obj({
     readtimeout: duration('900s', true),
     headertimeout: duration('20s', true),

@@ -28,6 +28,7 @@ import { rawHeaderLines, responseHeaderHook, type ResponseHeaderHook } from './r
 import { answerPlainHttp } from './plain-http.js';
 import { createTlsManager, type TlsManager } from './tls.js';
 import { createUpstreamProxy, type UpstreamProxy } from './upstream-proxy.js';
+import { urlMapped } from './url-mapping.js';
 
 export { NOT_FOUND_BODY } from './pipeline.js';
 
@@ -124,7 +125,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
     });
     const bodyRate = createBodyRateGuard({ timeoutMs: config.proxy.bodytimeout, minBytesPerSecond: config.proxy.bodyminrate, log });
     if (bodyRate) closers.push(() => bodyRate.close());
-    lifecycle = trackLifecycle(server, handler, metrics, responseHeaderHook(config.headers ?? {}), opts.uploadTraffic,
+    lifecycle = trackLifecycle(server, urlMapped(handler, config.urls), metrics, responseHeaderHook(config.headers ?? {}), opts.uploadTraffic,
       { log, bodyRate });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -2,6 +2,7 @@
 // (issue 15 point 12): log.formatter (logstash, text), log.fields, log.accesslog.disabled, http.draintimeout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { startBerth } from '../support/processes.js';
 import { request } from '../support/http.js';
@@ -56,4 +57,22 @@ test('http.draintimeout: SIGTERM cuts a stalled request after that long, not 10 
   assert.match(b.output().stdout, /"drainMs":500/);
   assert.match(b.output().stdout, /"inFlight":1,"msg":"drain timeout: closing remaining connections"/);
   s.destroy();
+});
+
+test('http.prefix and http.host: /v2 served under the prefix, Location absolute with the prefix', async (t) => {
+  const b = await startBerth({ configYaml: configYml(['level: info'], ['prefix: /registry/', 'host: "https://reg.example:5000"']) });
+  t.after(() => b.close());
+  assert.equal((await request(`${b.url}/registry/v2/`)).status, 200);
+  const blob = Buffer.from('prefixed');
+  const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+  const put = await request(`${b.url}/registry/v2/team/app/blobs/uploads/?digest=${digest}`, {
+    method: 'POST', body: blob, headers: { 'Content-Type': 'application/octet-stream' },
+  });
+  assert.equal(put.status, 201);
+  assert.equal(put.headers.location, `https://reg.example:5000/registry/v2/team/app/blobs/${digest}`);
+  const start = await request(`${b.url}/registry/v2/team/app/blobs/uploads/`, { method: 'POST' });
+  assert.equal(start.status, 202);
+  assert.match(start.headers.location!, /^https:\/\/reg\.example:5000\/registry\/v2\/team\/app\/blobs\/uploads\/[^/]+$/);
+  const got = await request(`${b.url}/registry/v2/team/app/blobs/${digest}`);
+  assert.equal(got.text(), 'prefixed');
 });

@@ -45,7 +45,7 @@ test('check-config: every problem, one per line, exit 1', async (t) => {
   const r = await run(['check-config', file]);
   assert.equal(r.code, 1);
   assert.deepEqual(r.stdout.trimEnd().split('\n'), [
-    `${file}:2:1  lisen  unknown key, expected one of: listen, tls, auth, headers, upstreams, clients, proxy, registry, log`,
+    `${file}:2:1  lisen  unknown key, expected one of: listen, tls, auth, headers, upstreams, clients, urls, proxy, registry, log`,
     `${file}:3:15  log.level  expected one of trace, debug, info, warn, error, fatal, silent, found string "loud"`,
   ]);
 });

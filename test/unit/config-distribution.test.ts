@@ -61,7 +61,7 @@ test("Distribution's config-example.yml maps onto berth's keys; storage.tag is l
 
 test('detection: a top-level version key makes a config.yml; without it the file is gateway.yml', () => {
   assert.deepEqual(problems('http: { addr: ":5000" }\n'), [
-    `${FILE}:1:1  http  unknown key, expected one of: listen, tls, auth, headers, upstreams, clients, proxy, registry, log`,
+    `${FILE}:1:1  http  unknown key, expected one of: listen, tls, auth, headers, upstreams, clients, urls, proxy, registry, log`,
   ]);
   assert.deepEqual(problems('version: 0.1\nlisten: 127.0.0.1:5000\n'), [
     `${FILE}:2:1  listen  unknown key, expected one of: version, log, loglevel, storage, auth, middleware, reporting, http, notifications, redis, health, catalog, proxy, berth, compatibility, validation, policy`,
@@ -154,6 +154,7 @@ policy: { repository: { classes: [image] } }
   assert.equal(config.tls?.minimumtls, 'tls1.2');
   assert.deepEqual([config.log.formatter, config.log.fields, config.log.accesslog, config.proxy.draintimeout],
     ['text', { service: 'registry' }, { disabled: true }, 60_000]);
+  assert.deepEqual(config.urls, { host: 'https://registry.example', prefix: '/r/', relative: true });
   assert.deepEqual([config.tls?.ciphersuites, config.tls?.clientauth], [['TLS_AES_128_GCM_SHA256'], 'request-client-cert']);
   assert.equal(config.registry.redis?.pool.maxidle, 16);
   assert.deepEqual(config.registry.health?.file, [{ file: '/m', interval: 10_000 }]);
@@ -166,10 +167,7 @@ policy: { repository: { classes: [image] } }
     ['middleware', 'middleware is not supported'],
     ['reporting', 'error reporting (bugsnag, newrelic) is not supported'],
     ['http.net', 'berth listens on the address family of http.addr'],
-    ['http.host', 'berth sends relative Location URLs, so it needs no external host name'],
-    ['http.prefix', 'berth serves /v2 at the root path'],
     ['http.secret', 'upload state is kept on the server, not signed into client state'],
-    ['http.relativeurls', 'berth always sends relative Location URLs'],
     ['http.tls.minimumtls', "tls1.1 is below berth's minimum: using tls1.2"],
     ['http.http2', 'berth serves HTTP/1.1 only'],
     ['http.h2c', 'berth serves HTTP/1.1 only'],

@@ -30,6 +30,7 @@ test('defaults: an empty file is a complete config', () => {
     headers: {},
     upstreams: { v2: 'embedded', v1auth: 'strip' },
     clients: { rejectuseragents: '^(docker\\/1\\.(3|4|5(?!\\.[0-9]-dev))|Go ).*$' },
+    urls: { prefix: '', host: '', relative: true },
     proxy: {
       readtimeout: 900_000, headertimeout: 20_000, maxheadersize: 16384, trustedproxies: [],
       maxconnections: 2048, maxconnectionsperaddress: 256, bodytimeout: 20_000, bodyminrate: 500, draintimeout: 10_000,
@@ -126,7 +127,7 @@ test('host:port parser rejects what it should', () => {
 // One row per message: YAML → the exact lines of the error (file:line:col  path  message).
 const ERRORS: [name: string, yaml: string, want: string[]][] = [
   ['unknown top-level key', 'listen: 127.0.0.1:5000\nlisen: 1\n', [
-    `${FILE}:2:1  lisen  unknown key, expected one of: listen, tls, auth, headers, upstreams, clients, proxy, registry, log`,
+    `${FILE}:2:1  lisen  unknown key, expected one of: listen, tls, auth, headers, upstreams, clients, urls, proxy, registry, log`,
   ]],
   ['unknown nested key', 'registry:\n  storage:\n    nosuchdriver: { bucket: x }\n', [
     `${FILE}:3:5  registry.storage.nosuchdriver  unknown key, expected one of: filesystem, inmemory, delete, maintenance, redirect, cache`,

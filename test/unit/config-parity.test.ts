@@ -165,3 +165,29 @@ describe('one file for both (issue 15 point 11)', () => {
     ]);
   });
 });
+
+describe('http.prefix, http.host, http.relativeurls (issue 15 point 12)', () => {
+  it('config.yml: mapped to urls; a host without relativeurls means absolute URLs, as in Distribution', () => {
+    assert.deepEqual(load('version: 0.1\nhttp: { prefix: /registry/, host: "https://reg.example:5000" }\n', CY).urls,
+      { prefix: '/registry/', host: 'https://reg.example:5000', relative: false });
+    assert.deepEqual(load('version: 0.1\nhttp: { host: "https://reg.example", relativeurls: true }\n', CY).urls,
+      { prefix: '', host: 'https://reg.example', relative: true });
+    assert.deepEqual(problems('version: 0.1\nhttp: { prefix: "r?x", host: "ftp://x" }\n', CY), [
+      `${CY}:2:17  http.prefix  expected a path like /registry, found string "r?x"`,
+      `${CY}:2:30  http.host  expected an http:// or https:// URL with host and optional port, no path, found string "ftp://x" (scheme must be http or https)`,
+    ]);
+  });
+
+  it('the prefix is stripped before routing and put back on Location; a host makes it absolute', async () => {
+    const { mapLocation, normalizePrefix, stripPrefix } = await import('../../src/gateway/url-mapping.js');
+    assert.equal(normalizePrefix('/registry/'), '/registry');
+    assert.equal(normalizePrefix('/'), '');
+    assert.equal(stripPrefix('/registry/v2/a/manifests/x?y=1', '/registry'), '/v2/a/manifests/x?y=1');
+    assert.equal(stripPrefix('/registryx/v2/', '/registry'), undefined);
+    assert.equal(stripPrefix('/v2/', '/registry'), undefined);
+    const m = { prefix: '/registry', host: 'https://reg.example', relative: false };
+    assert.equal(mapLocation('/v2/a/blobs/uploads/1', m), 'https://reg.example/registry/v2/a/blobs/uploads/1');
+    assert.equal(mapLocation('/v2/a/blobs/uploads/1', { ...m, relative: true }), '/registry/v2/a/blobs/uploads/1');
+    assert.equal(mapLocation('https://s3.example/blob', m), 'https://s3.example/blob', 'storage redirects stay');
+  });
+});
