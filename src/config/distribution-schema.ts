@@ -95,6 +95,16 @@ export const DISTRIBUTION_CONFIG: DType = struct({
     }),
   }),
   policy: struct({ repository: struct({ classes: list(S) }) }),
+  // berth's own section (registry:2 ignores unknown top-level keys): REGISTRY_BERTH_PROXY_READTIMEOUT and the like
+  berth: struct({
+    upstreams: struct(scalars('v2', 'v1', 'v1auth')),
+    clients: struct(scalars('rejectuseragents')),
+    proxy: struct({
+      ...scalars('readtimeout', 'headertimeout', 'maxheadersize', 'maxconnections', 'maxconnectionsperaddress',
+        'bodytimeout', 'bodyminrate', 'draintimeout'),
+      trustedproxies: list(S),
+    }),
+  }),
 });
 
 /**

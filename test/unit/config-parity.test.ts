@@ -191,3 +191,18 @@ describe('http.prefix, http.host, http.relativeurls (issue 15 point 12)', () => 
     assert.equal(mapLocation('https://s3.example/blob', m), 'https://s3.example/blob', 'storage redirects stay');
   });
 });
+
+describe('REGISTRY_BERTH_* (the berth: section from the environment)', () => {
+  it('sets berth-only gateway keys in both styles', () => {
+    const env = { REGISTRY_BERTH_PROXY_READTIMEOUT: '30s', REGISTRY_BERTH_PROXY_TRUSTEDPROXIES_0: '10.0.0.0/8', REGISTRY_BERTH_UPSTREAMS_V1: 'http://127.0.0.1:5001' };
+    for (const [text, file] of [['version: 0.1\n', CY], ['', GW]] as const) {
+      const c = load(text, file, env);
+      assert.equal(c.proxy.readtimeout, 30_000);
+      assert.deepEqual(c.proxy.trustedproxies, ['10.0.0.0/8']);
+      assert.equal(c.upstreams.v1, 'http://127.0.0.1:5001');
+    }
+    assert.deepEqual(problems('version: 0.1\n', CY, { REGISTRY_BERTH_PROXY_READTIMEOUT: '30' }), [
+      'env REGISTRY_BERTH_PROXY_READTIMEOUT  berth.proxy.readtimeout  expected a duration like 168h, 90m, 1h30m, 10s or 500ms, found number 30 (a bare number has no unit: write 30s or 30h)',
+    ]);
+  });
+});
