@@ -38,7 +38,7 @@ registry:
     journalmaxsize: ${MAX}
     journalmaxage: ${maxAge}
     endpoints:
-      - { name: hook, url: "${hookUrl}", timeout: 1s, threshold: 1, backoff: 50ms }
+      - { name: hook, url: "${hookUrl}", timeout: 10s, threshold: 1, backoff: 50ms }
   http: { debug: { addr: "127.0.0.1:0" } }
 `;
   const server = await startServer(loadConfigFromString(text, join(root, '..', 'gateway.yml')), log, { drainMs: 1000 });
@@ -110,8 +110,9 @@ test('endpoint down: the journal stays within journalmaxsize, drops the oldest, 
   await hook.start();                                         // back: what was kept arrives, oldest first
   await waitUntil('the endpoint to catch up', async () => (await vars(server)).pending === 0, { timeoutMs: 15_000 });
   const after = await vars(server);
-  const got = hook.delivered();
-  assert.equal(got.length + after.dropped, total, `delivered ${got.length}, dropped ${after.dropped}`);
+  // Delivery is at least once: a batch the endpoint took whose answer was lost (a loaded machine) comes again.
+  const got = [...new Map(hook.delivered().map((e) => [e.id, e])).values()];
+  assert.equal(got.length + after.dropped, total, `delivered ${got.length} (${hook.delivered().length} with repeats), dropped ${after.dropped}`);
   const ids = got.map((e) => e.request.id);
   assert.equal(ids[ids.length - 1], `pull-${pulls - 1}`, 'the newest events are kept');
   const n = ids.map((id) => Number(id.slice('pull-'.length)));

@@ -212,7 +212,8 @@ async function queueSetup(t: { after(fn: () => unknown): void }, maxBytes?: numb
   let q: EndpointQueue | undefined;
   const journal = await FileJournal.open(dir, { maxBytes, readers: ['hook'], onDrop: (lost) => q?.dropped(lost.get('hook') ?? 0) });
   q = new EndpointQueue({
-    name: 'hook', url: hook.url, headers: {}, timeout: 1000, threshold: 1, backoff: 20,
+    // A generous POST timeout: a loaded machine must not turn a slow 2xx into a retry (a duplicate delivery).
+    name: 'hook', url: hook.url, headers: {}, timeout: 10_000, threshold: 1, backoff: 20,
     ignoredMediaTypes: new Set(), ignoredActions: new Set(), batch: 4,
   }, journal, silentLogger());
   t.after(async () => { await q!.close(); await journal.close(); });
@@ -238,7 +239,8 @@ test('a batch cut by the journal\'s bound while the endpoint was down is read ag
   await waitUntil('drops', () => q.stats().dropped > 0 && q.stats().failures > 0);
   await hook.start();
   await waitUntil('the endpoint to catch up', () => q.stats().pending === 0);
-  const got = hook.delivered().map((e) => Number(e.id.slice(1)));
+  // Delivery is at least once: a batch the endpoint took but whose answer was lost comes again; count ids once.
+  const got = [...new Set(hook.delivered().map((e) => Number(e.id.slice(1))))];
   assert.equal(got.length + q.stats().dropped, 40, `delivered ${got.length}, dropped ${q.stats().dropped}`);
   assert.deepEqual(got, [...got].sort((a, b) => a - b));
   assert.equal(got.at(-1), 39);

@@ -1,6 +1,8 @@
 // A real webhook receiver for notification tests: an http.Server on 127.0.0.1 that records every
-// envelope, answers 500 while `failing` is set, and can be stopped and started again on the same port
-// (the endpoint URL in the registry's config stays valid). It never touches other ports or processes.
+// envelope, answers 500 while `failing` is set, and can be taken down and brought back. Down, it keeps
+// its listening socket (so no other process of a parallel test run can take the port, and the endpoint
+// URL in the registry's config stays valid) and closes every connection the moment it is accepted: the
+// registry's POSTs fail without reaching a handler. It never touches other ports or processes.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { waitUntil } from './wait.js';
@@ -18,19 +20,33 @@ export interface WebhookReceiver {
   delivered(): any[];
   /** Waits (a short poll, bounded by `ms`, default 10 s) until at least `n` events were accepted. */
   waitDelivered(n: number, ms?: number): Promise<any[]>;
-  /** Closes the listener and every connection: the registry sees refused connections until start(). */
+  /** Down: every open connection is closed and every new one closed as it is accepted, until start(). */
   stop(): Promise<void>;
-  /** Listens again on the same port (retries briefly if the port is still in TIME_WAIT-like use). */
+  /** Up again, on the same port. */
   start(): Promise<void>;
+  /** Closes the listener for good. */
   close(): Promise<void>;
 }
 
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const got: ReceivedPost[] = [];
-  let server: Server | undefined;
-  let port = 0;
+  let down = false;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (down) { res.destroy(); return; }
+      const status = r.failing ? 500 : 200;
+      got.push({ status, headers: req.headers, events: JSON.parse(Buffer.concat(chunks).toString('utf8')).events });
+      res.writeHead(status, { 'content-length': '0' }).end();
+    });
+  });
+  server.on('connection', (socket) => { if (down) socket.destroy(); });
+  await new Promise<void>((res, rej) => { server.once('error', rej); server.listen(0, '127.0.0.1', () => { server.off('error', rej); res(); }); });
+  const port = (server.address() as AddressInfo).port;
+  let closed = false;
   const r: WebhookReceiver = {
-    url: '', port: 0, got, failing: false,
+    url: `http://127.0.0.1:${port}/hook`, port, got, failing: false,
     delivered: () => got.filter((p) => p.status === 200).flatMap((p) => p.events),
     async waitDelivered(n, ms = 10_000) {
       await waitUntil(`${n} events delivered`, () => r.delivered().length >= n,
@@ -38,39 +54,18 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       return r.delivered();
     },
     async stop() {
-      const s = server;
-      server = undefined;
-      if (!s) return;
-      await new Promise<void>((res) => { s.close(() => res()); s.closeAllConnections(); });
+      down = true;
+      server.closeAllConnections();
     },
     async start() {
-      if (server) return;
-      for (let attempt = 0; ; attempt++) {
-        const s = createServer((req, res) => {
-          const chunks: Buffer[] = [];
-          req.on('data', (c: Buffer) => chunks.push(c));
-          req.on('end', () => {
-            const status = r.failing ? 500 : 200;
-            got.push({ status, headers: req.headers, events: JSON.parse(Buffer.concat(chunks).toString('utf8')).events });
-            res.writeHead(status, { 'content-length': '0' }).end();
-          });
-        });
-        try {
-          await new Promise<void>((res, rej) => { s.once('error', rej); s.listen(port, '127.0.0.1', () => { s.off('error', rej); res(); }); });
-          server = s;
-          port = (s.address() as AddressInfo).port;
-          return;
-        } catch (err) {
-          // Restarting on a fixed port: another process may hold it for a moment; give up after a few tries.
-          if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw err;
-          await new Promise((res) => setTimeout(res, 50));
-        }
-      }
+      down = false;
     },
-    close: () => r.stop(),
+    async close() {
+      if (closed) return;
+      closed = true;
+      down = true;
+      await new Promise<void>((res) => { server.close(() => res()); server.closeAllConnections(); });
+    },
   };
-  await r.start();
-  r.port = port;
-  r.url = `http://127.0.0.1:${port}/hook`;
   return r;
 }
