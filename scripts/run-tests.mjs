@@ -13,7 +13,9 @@ const walk = (p) => {
 };
 for (const r of roots) if (existsSync(r)) walk(r);
 if (files.length === 0) { console.error('no test files under', roots.join(' ')); process.exit(1); }
-const args = ['--import', 'tsx', '--test', '--test-reporter=spec', ...files];
+// Safety nets for CI's time limit: a test that hangs fails after 5 minutes (every wait in the tests has its own,
+// shorter deadline), and a file whose tests are done exits even if a leaked handle would keep it alive.
+const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', '--test-force-exit', ...files];
 if (process.env.TEST_CONCURRENCY) args.splice(2, 0, `--test-concurrency=${process.env.TEST_CONCURRENCY}`);
 const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
 process.exit(r.status ?? 1);
