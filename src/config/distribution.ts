@@ -232,9 +232,9 @@ function sectionSemantics(root: YAMLMap, sink: MapSink): void {
   }
   const http = child(root, 'http');
   if (!isMap(http)) return;
-  // Distribution's relativeurls defaults to false: with a host, Location URLs are absolute (berth's own default is relative)
-  const host = get(http, 'host');
-  if (typeof host === 'string' && host !== '' && !pairOf(http, 'relativeurls')) http.items.push(new Pair(new Scalar('relativeurls'), new Scalar(false)));
+  // Distribution's relativeurls defaults to false: Location URLs are absolute, from http.host or else the request's own
+  // Host and scheme (berth's own default, in gateway.yml, is relative)
+  if (!pairOf(http, 'relativeurls')) http.items.push(new Pair(new Scalar('relativeurls'), new Scalar(false)));
   const tls = pairOf(http, 'tls');
   if (tls && isEmpty(tls.value)) remove(http, tls);
   else if (tls && isMap(tls.value)) {

@@ -11,6 +11,7 @@
 //     │                  load-balancer probe; 503 UNAVAILABLE instead while a health check fails (as its health.Handler)
 //     │ 2 old clients    /v2 only: User-Agent ~ clients.rejectuseragents → 404, before any challenge
 //     │ 3 route          /v2, /v2/… → v2 │ /v1/… (and pre-1.6 docker elsewhere) → v1 │ anything else → 404
+//     │                  (so is a path outside http.prefix when one is set)
 //     │ 4 api version    v2: Docker-Distribution-Api-Version: registry/2.0, set here and nowhere else, with
 //     │                  setHeader, so every answer carries it (401/404/5xx included) and an upstream's own
 //     │                  value replaces it (never twice)
@@ -39,6 +40,7 @@ import { sendError } from '../registry/api/send-error.js';
 import { runWithRequest, type RequestFacts } from '../util/request-context.js';
 import { applyForwardedHeaders, compileTrustedProxies } from './forwarded.js';
 import { trackRequest, type TrackedRequest } from './request-log.js';
+import { isOutsidePrefix } from './url-mapping.js';
 import type { UpstreamProxy } from './upstream-proxy.js';
 import { compileUserAgentPattern, isPreV16Docker, isRejectedUserAgent } from './user-agent.js';
 
@@ -97,6 +99,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
     rejectUA !== null && isV2Path(s.path) && isRejectedUserAgent(s.req.headers['user-agent'], rejectUA);
 
   const route = (s: Step): Route => {
+    if (isOutsidePrefix(s.req)) return 'other';   // http.prefix set and the path not under it (url-mapping.ts)
     if (isV2Path(s.path)) return 'v2';
     if (s.path === '/v1' || s.path.startsWith('/v1/')) return 'v1';
     if (o.v1 && isPreV16Docker(s.req.headers['user-agent'])) return 'v1';   // e.g. docker 1.5's /_ping

@@ -75,4 +75,18 @@ test('http.prefix and http.host: /v2 served under the prefix, Location absolute 
   assert.match(start.headers.location!, /^https:\/\/reg\.example:5000\/registry\/v2\/team\/app\/blobs\/uploads\/[^/]+$/);
   const got = await request(`${b.url}/registry/v2/team/app/blobs/${digest}`);
   assert.equal(got.text(), 'prefixed');
+  // Outside the prefix: 404, as Distribution's prefixed router answers; `/` (the load balancers' probe) stays 200.
+  const outside = await request(`${b.url}/v2/team/app/blobs/${digest}`);
+  assert.equal(outside.status, 404);
+  assert.equal(outside.json().errors[0].code, 'UNSUPPORTED');
+  assert.equal((await request(`${b.url}/v2/`)).status, 404);
+  assert.equal((await request(`${b.url}/`)).status, 200);
+});
+
+test('http.relativeurls unset and no http.host: Location absolute from the request\'s scheme and Host, as Distribution', async (t) => {
+  const b = await startBerth({ configYaml: configYml(['level: info'], []) });
+  t.after(() => b.close());
+  const start = await request(`${b.url}/v2/team/app/blobs/uploads/`, { method: 'POST' });
+  assert.equal(start.status, 202);
+  assert.match(start.headers.location!, new RegExp(`^${b.url.replace(/[.]/g, '\\.')}/v2/team/app/blobs/uploads/[^/]+$`));
 });

@@ -167,9 +167,12 @@ describe('one file for both (issue 15 point 11)', () => {
 });
 
 describe('http.prefix, http.host, http.relativeurls (issue 15 point 12)', () => {
-  it('config.yml: mapped to urls; a host without relativeurls means absolute URLs, as in Distribution', () => {
+  it('config.yml: mapped to urls; without relativeurls URLs are absolute, as in Distribution (its default is false)', () => {
     assert.deepEqual(load('version: 0.1\nhttp: { prefix: /registry/, host: "https://reg.example:5000" }\n', CY).urls,
       { prefix: '/registry/', host: 'https://reg.example:5000', relative: false });
+    assert.deepEqual(load('version: 0.1\nhttp: { addr: ":5000" }\n', CY).urls, { prefix: '', host: '', relative: false },
+      'no host: absolute from the request');
+    assert.deepEqual(load('version: 0.1\nhttp: { addr: ":5000", relativeurls: true }\n', CY).urls, { prefix: '', host: '', relative: true });
     assert.deepEqual(load('version: 0.1\nhttp: { host: "https://reg.example", relativeurls: true }\n', CY).urls,
       { prefix: '', host: 'https://reg.example', relative: true });
     assert.deepEqual(problems('version: 0.1\nhttp: { prefix: "r?x", host: "ftp://x" }\n', CY), [
@@ -189,6 +192,20 @@ describe('http.prefix, http.host, http.relativeurls (issue 15 point 12)', () => 
     assert.equal(mapLocation('/v2/a/blobs/uploads/1', m), 'https://reg.example/registry/v2/a/blobs/uploads/1');
     assert.equal(mapLocation('/v2/a/blobs/uploads/1', { ...m, relative: true }), '/registry/v2/a/blobs/uploads/1');
     assert.equal(mapLocation('https://s3.example/blob', m), 'https://s3.example/blob', 'storage redirects stay');
+    // relative URLs off and no host: the request's scheme and Host (Distribution's urls.Builder from the request)
+    const r = { prefix: '', host: '', relative: false };
+    assert.equal(mapLocation('/v2/a/blobs/uploads/1', r, 'https://reg.example:5000'), 'https://reg.example:5000/v2/a/blobs/uploads/1');
+    assert.equal(mapLocation('/v2/a/blobs/uploads/1', r, undefined), '/v2/a/blobs/uploads/1', 'no Host: stays a path');
+  });
+
+  it('requestBase: X-Forwarded-Proto (the gateway sets it) and Host; else the socket\'s scheme', async () => {
+    const { requestBase } = await import('../../src/gateway/url-mapping.js');
+    const req = (headers: Record<string, string>, encrypted = false) =>
+      ({ headers, socket: encrypted ? { encrypted: true } : {} }) as unknown as import('node:http').IncomingMessage;
+    assert.equal(requestBase(req({ host: 'reg.example:5000', 'x-forwarded-proto': 'https' })), 'https://reg.example:5000');
+    assert.equal(requestBase(req({ host: 'reg.example' })), 'http://reg.example');
+    assert.equal(requestBase(req({ host: 'reg.example' }, true)), 'https://reg.example');
+    assert.equal(requestBase(req({})), undefined);
   });
 });
 
