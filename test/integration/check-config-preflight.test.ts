@@ -3,7 +3,7 @@
 // line without a stack. The built CLI as a process (`npm run build` first).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,4 +103,22 @@ test('serve: a port in use is one plain line naming listen at its line:col, no s
   assert.equal(s.code, 1);
   assert.equal(s.stderr, `berth: cannot start: ${file}:2:9  listen  cannot listen on 127.0.0.1:${port}: address already in use\n`);
   assert.doesNotMatch(s.stdout, /"stack"|\n\s+at /, 'no stack trace at the default level');
+});
+
+test('storage root not writable by the running user: named by key and path, in check-config and serve alike', async (t) => {
+  // Root may write any ordinary directory, but not /proc/sys (procfs checks permissions itself: EACCES even for
+  // root); without root a directory of mode 0555 does it.
+  const dir = await tempDir(t);
+  let root = '/proc/sys';
+  if (process.getuid?.() !== 0) {
+    root = join(dir, 'data');
+    await mkdir(root, { mode: 0o555 });
+    t.after(() => chmod(root, 0o755));
+  }
+  const file = join(dir, 'gateway.yml');
+  await writeFile(file, `listen: 127.0.0.1:0\nregistry:\n  storage:\n    filesystem: { rootdirectory: ${root} }\n`);
+  const r = await both(file);
+  const want = `${file}:4:34  registry.storage.filesystem.rootdirectory  ${root}: not writable`;
+  assert.deepEqual(r.check, [want]);
+  assert.deepEqual(r.serve, [want]);
 });
