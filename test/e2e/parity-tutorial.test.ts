@@ -5,17 +5,14 @@
 // with each kind of user; the access lines name the user.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSandbox, run, skipUnless } from '../support/clients.js';
 import { writeOciLayout } from '../support/images.js';
-import { BERTH_MAIN, REPO_ROOT, runCli } from '../support/processes.js';
+import { runCli, startBerth } from '../support/processes.js';
 import { request } from '../support/http.js';
-import { withDeadline } from '../support/wait.js';
 
 type T = { after(fn: () => unknown): void };
 
@@ -24,31 +21,6 @@ async function workDir(t: T): Promise<string> {
   await mkdir(dir, { mode: 0o700 });
   t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
   return dir;
-}
-
-async function serve(t: T, file: string): Promise<{ url: string; host: string; stdout(): string }> {
-  const child: ChildProcess = spawn(process.execPath, [BERTH_MAIN, 'serve', '--config', file], {
-    cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH },
-  });
-  const exited = once(child, 'exit');
-  t.after(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  });
-  let stdout = ''; let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-  const url = await withDeadline(new Promise<string>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-      const m = /listening on (https?:\/\/\S+)/.exec(stdout);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then(([code]) => reject(new Error(`berth exited with ${code}\n${stdout}\n${stderr}`)));
-  }), 20_000, "berth's listening line", () => `${stdout}\n${stderr}`);
-  return { url, host: new URL(url).host, stdout: () => stdout };
 }
 
 test('tutorial material: config.yml with layerinfo, an openssl self-signed certificate, a mixed htpasswd -c file; skopeo and podman', { skip: skipUnless('skopeo', 'podman', 'htpasswd') }, async (t) => {
@@ -64,21 +36,24 @@ test('tutorial material: config.yml with layerinfo, an openssl self-signed certi
   await run('htpasswd', ['-mb', htpasswd, 'apr1', users.apr1]);
   const sha512 = (await run('openssl', ['passwd', '-6', users.crypt])).stdout.trim();
   await writeFile(htpasswd, `${await readFile(htpasswd, 'utf8')}crypt:${sha512}\n`);
-  const file = join(dir, 'config.yml');
-  await writeFile(file, [
+  const root = join(dir, 'data');
+  const text = [
     'version: 0.1',
     'log:', '  fields:', '    service: registry',
     'storage:',
     '  cache:', '    layerinfo: inmemory',
-    '  filesystem:', `    rootdirectory: ${join(dir, 'data')}`,
+    '  filesystem:', `    rootdirectory: ${root}`,
     'http:', '  addr: 127.0.0.1:0', '  tls:', `    certificate: ${crt}`, `    key: ${key}`,
     'auth:', '  htpasswd:', '    realm: basic-realm', `    path: ${htpasswd}`,
     '',
-  ].join('\n'));
+  ].join('\n');
+  const file = join(dir, 'config.yml');
+  await writeFile(file, text);
 
   const check = await runCli(['check-config', file]);
   assert.deepEqual([check.code, check.stdout], [0, `${file}: ok\n`], check.stderr);
-  const berth = await serve(t, file);
+  const berth = await startBerth({ configYaml: text, root });   // the same text, served by the built CLI
+  t.after(() => berth.close());
   assert.match(berth.url, /^https:\/\/127\.0\.0\.1:\d+$/);
   const ca = await readFile(crt, 'utf8');
   assert.equal((await request(`${berth.url}/v2/`, { ca })).status, 401);
@@ -99,7 +74,7 @@ test('tutorial material: config.yml with layerinfo, an openssl self-signed certi
   await sb.podman(['login', '--cert-dir', trust, '-u', 'apr1', '-p', users.apr1, berth.host]);
   await sb.podman(['pull', '--cert-dir', trust, '--quiet', `${berth.host}/tutorial/bcrypt:v1`]);
   await assert.rejects(sb.skopeo(['inspect', '--cert-dir', trust, '--creds', 'crypt:wrong', `docker://${berth.host}/tutorial/crypt:v1`]));
-  const lines = berth.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = berth.output().stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   for (const user of Object.keys(users)) {
     assert.ok(lines.some((l) => l.msg === 'request completed' && l.user === user && l.status === 201), `${user} pushed (access line)`);
   }
