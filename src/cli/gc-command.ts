@@ -2,6 +2,7 @@
 // the storage named by registry.storage of the config (core/gc.ts): unreferenced blobs and dead upload
 // sessions. Refuses while a writable berth holds a fresh writer lease on that storage (core/writer-lease.ts)
 // unless --force. Exit codes: 0, 1 failure, 2 usage.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/config-error.js';
@@ -11,14 +12,17 @@ import { createLogger } from '../log/logger.js';
 import { markAndSweep } from '../registry/core/gc.js';
 import { liveWriters } from '../registry/core/writer-lease.js';
 import { createDriver } from '../registry/storage/factory.js';
+import { findConfig } from './config-path.js';
 
 export interface GcCommandIo {
   stdout: { write(s: string): unknown };
   stderr: NodeJS.WritableStream;
   /** Base for a relative --config. Default process.cwd(). */
   cwd?: string;
-  /** Environment for config overrides (REGISTRY_*). Default process.env. */
+  /** Environment for config overrides (REGISTRY_*) and REGISTRY_CONFIGURATION_PATH. Default process.env. */
   env?: Record<string, string | undefined>;
+  /** Probe for /etc/docker/registry/config.yml (config discovery). Default existsSync. */
+  exists?(path: string): boolean;
 }
 
 /** Upload sessions nobody wrote to for this long are dead (unless proxy.readtimeout is longer: see below). */
@@ -26,7 +30,8 @@ const DEFAULT_UPLOAD_IDLE_MS = 3600_000;
 
 const USAGE = `usage: berth gc [--config FILE] [--dry-run] [--delete-untagged] [--upload-idle DURATION] [--force]
   Deletes blob data that no manifest references (mark and sweep over every repository of
-  registry.storage in FILE, default ./gateway.yml), and upload sessions nobody has written to for
+  registry.storage in FILE; without --config, as serve: $REGISTRY_CONFIGURATION_PATH, else
+  /etc/docker/registry/config.yml if it exists, else ./gateway.yml), and upload sessions nobody has written to for
   --upload-idle. Index children, their blobs and referrers (manifests whose subject is kept) are
   always kept.
   --dry-run          report what would be deleted, delete nothing
@@ -66,11 +71,13 @@ export async function runGcCommand(argv: string[], io: GcCommandIo): Promise<num
     uploadIdle = d.ms;
   }
   const dryRun = values['dry-run'] ?? false;
-  const file = resolve(io.cwd ?? process.cwd(), values.config ?? 'gateway.yml');
+  const env = io.env ?? process.env;
+  const where = findConfig({ argument: values.config, env, exists: io.exists ?? existsSync });
+  const file = resolve(io.cwd ?? process.cwd(), where.file);
 
   let config;
   try {
-    config = await loadConfig(file, { env: io.env ?? process.env });
+    config = await loadConfig(file, { env });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     io.stderr.write(`berth gc: invalid configuration\n${err.message}\n`);

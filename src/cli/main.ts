@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The berth command: argv → loadConfig → start. `serve --config FILE [--dev-cert]`, `check-config FILE`,
-// `cert`, `htpasswd`, --help, --version. It owns process concerns (exit codes, signals: TERM/INT stop,
-// HUP reloads TLS; stdout/stderr); nothing imports it.
-import { readFileSync } from 'node:fs';
+// The berth command: argv → loadConfig → start. `serve [--config FILE] [--dev-cert]`, `check-config [FILE]`,
+// `healthcheck`, `cert`, `htpasswd`, `gc`, --help, --version (no FILE: config-path.ts finds it as registry:2).
+// It owns process concerns (exit codes, signals: TERM/INT stop, HUP reloads TLS; stdout/stderr); nothing imports it.
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatProblems, type ConfigProblem } from '../config/config-error.js';
 import { loadConfig, problemAt } from '../config/load.js';
@@ -13,15 +13,18 @@ import { createTlsManager, TlsError } from '../gateway/tls.js';
 import { tuneGc } from './gc-tuning.js';
 import { startIdleCollector } from './idle-gc.js';
 import { preflight } from './preflight.js';
+import { findConfig, type ConfigLocation } from './config-path.js';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 
 const USAGE = `Usage:
   berth serve [--config FILE] [--dev-cert]
-                                  start the registry (default config: ./gateway.yml); --dev-cert: when the
-                                  tls: files are missing, generate a development certificate there first
-  berth check-config FILE         validate a config file and exit (0 ok, 1 invalid)
+                                  start the registry (config: see "Without --config" below); --dev-cert: when
+                                  the tls: files are missing, generate a development certificate there first
+  berth check-config [FILE]       validate a config file and exit (0 ok, 1 invalid)
+  berth healthcheck [--config FILE] [--timeout D]
+                                  probe the configured listener's /v2/ (0 healthy, 1 not; see berth healthcheck --help)
   berth cert [--hostname H]...    write a development TLS certificate to ./certs (see berth cert --help)
   berth htpasswd add|remove|verify USER --file PATH   manage an htpasswd file (bcrypt)
   berth gc [--config FILE] [--dry-run] [--delete-untagged] [--force]   delete unreferenced blobs (see berth gc --help)
@@ -29,6 +32,8 @@ const USAGE = `Usage:
 Signals (serve): SIGTERM/SIGINT drain and exit; SIGHUP reloads the TLS certificate and key.
   berth --help | --version
 
+Without --config (check-config: without FILE), serve, check-config, healthcheck and gc read, as registry:2:
+$REGISTRY_CONFIGURATION_PATH, else /etc/docker/registry/config.yml if it exists, else ./gateway.yml.
 FILE is berth's gateway.yml, or a Distribution config.yml (a top-level "version: 0.1"): its keys are
 mapped to berth's, and the ones berth does not honour are listed in one warning.
 Environment overrides (applied before validation): REGISTRY_<PATH> as Distribution applies them
@@ -45,6 +50,10 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'gc') {
     const { runGcCommand } = await import('./gc-command.js');
     return runGcCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+  }
+  if (argv[0] === 'healthcheck') {
+    const { runHealthcheckCommand } = await import('./healthcheck-command.js');
+    return runHealthcheckCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
   }
   if (argv[0] === 'htpasswd') {
     const { runHtpasswdCommand } = await import('./htpasswd-command.js');
@@ -73,17 +82,21 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       if (rest.length) return usage(`unexpected argument: ${rest[0]}`);
-      return serve(values.config ?? 'gateway.yml', values['dev-cert'] ?? false);
+      return serve(configLocation(values.config), values['dev-cert'] ?? false);
     case 'check-config': {
-      const file = rest[0] ?? values.config;
-      if (!file || rest.length > 1) return usage('check-config takes exactly one FILE');
-      return checkConfig(file);
+      if (rest.length > 1 || (rest.length === 1 && values.config !== undefined)) return usage('check-config takes one FILE');
+      return checkConfig(configLocation(rest[0] ?? values.config).file);
     }
     case undefined:
       return usage('missing command');
     default:
       return usage(`unknown command: ${command}`);
   }
+}
+
+/** The config file: the one named, else registry:2's discovery (config-path.ts). */
+function configLocation(argument: string | undefined): ConfigLocation {
+  return findConfig({ argument, env: process.env, exists: existsSync });
 }
 
 function usage(problem: string): number {
@@ -140,7 +153,8 @@ function tlsProblem(config: Config, err: TlsError): ConfigProblem {
   return problemAt(config, key, err.message.replace(/^tls: /, ''));
 }
 
-async function serve(file: string, devCert: boolean): Promise<number> {
+async function serve(where: ConfigLocation, devCert: boolean): Promise<number> {
+  const { file } = where;
   const gc = tuneGc();
   const warnings: string[] = [];
   let config;
@@ -153,6 +167,7 @@ async function serve(file: string, devCert: boolean): Promise<number> {
   }
   const { level, formatter, fields } = config.log;
   const log = createLogger({ level, formatter, fields, mixin: requestIdMixin });   // JSON (or logstash, text) lines on stdout
+  log.info({ config: config.source || file, from: where.reason }, 'configuration read');
   for (const w of warnings) log.warn(w);
   // What would fail later with a bare errno (the Debian sample's htpasswd path is a directory: EISDIR):
   // named by its config key and path, as check-config names it.

@@ -29,7 +29,8 @@ const ANY: DType = { t: 'any' };
 
 /** REGISTRY_* in name order (Distribution sorts them so REGISTRY_STORAGE comes before REGISTRY_STORAGE_…). */
 function registryVars(env: Env): string[] {
-  return Object.keys(env).filter((n) => n.startsWith(ENV_PREFIX) && env[n] !== undefined).sort();
+  // REGISTRY_CONFIGURATION_PATH names the file (cli/config-path.ts), not a key in it (Distribution skips it too).
+  return Object.keys(env).filter((n) => n.startsWith(ENV_PREFIX) && n !== 'REGISTRY_CONFIGURATION_PATH' && env[n] !== undefined).sort();
 }
 
 /** The variable's value as a YAML node (Distribution unmarshals it as YAML), marked with its origin. */

@@ -59,15 +59,15 @@ test('check-config: env overrides count', async (t) => {
   assert.equal(r.stdout, 'env REGISTRY_STORAGE_DELETE_ENABLED  registry.storage.delete.enabled  expected true or false, found string "perhaps"\n');
 });
 
-test('usage: unknown command and missing FILE → exit 2 with usage; --help and --version → 0', async () => {
-  for (const args of [['frobnicate'], [], ['check-config'], ['serve', 'extra'], ['serve', '--nope']]) {
+test('usage: unknown command and two FILEs → exit 2 with usage; --help and --version → 0', async () => {
+  for (const args of [['frobnicate'], [], ['check-config', 'a.yml', 'b.yml'], ['serve', 'extra'], ['serve', '--nope']]) {
     const r = await run(args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr, /Usage:\n {2}berth serve/);
   }
   const help = await run(['--help']);
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /berth check-config FILE/);
+  assert.match(help.stdout, /berth check-config \[FILE\]/);
   const v = await run(['--version']);
   assert.equal(v.code, 0);
   assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);

@@ -218,7 +218,7 @@ test('--dry-run deletes nothing but reports what a real run deletes', async (t) 
 function io() {
   const err = new PassThrough(); let stderr = ''; let stdout = '';
   err.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-  return { io: { stdout: { write: (s: string) => { stdout += s; } }, stderr: err, env: {} }, out: () => stdout, err: () => stderr };
+  return { io: { stdout: { write: (s: string) => { stdout += s; } }, stderr: err, env: {}, exists: () => false }, out: () => stdout, err: () => stderr };
 }
 
 async function configFile(dir: string, root: string): Promise<string> {

@@ -104,6 +104,8 @@ export interface BerthOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra `serve` arguments, e.g. ['--dev-cert']. */
   args?: string[];
+  /** 'env': no --config; the file is named by REGISTRY_CONFIGURATION_PATH (config discovery). Default 'flag'. */
+  configFrom?: 'flag' | 'env';
 }
 
 export function berthConfigYaml(root: string, o: Pick<BerthOptions, 'deleteEnabled' | 'logLevel' | 'extraYaml'> = {}): string {
@@ -159,7 +161,8 @@ export async function startBerth(o: BerthOptions = {}): Promise<ServerProcess> {
   const file = join(confDir, 'gateway.yml');
   await writeFile(file, o.configYaml ? o.configYaml.replaceAll('ROOT', root) : berthConfigYaml(root, o));
   return spawnServer({
-    cmd: process.execPath, args: [BERTH_MAIN, 'serve', '--config', file, ...(o.args ?? [])], what: 'berth', root, env: o.env,
+    cmd: process.execPath, args: [BERTH_MAIN, 'serve', ...(o.configFrom === 'env' ? [] : ['--config', file]), ...(o.args ?? [])], what: 'berth', root,
+    env: o.configFrom === 'env' ? { ...o.env, REGISTRY_CONFIGURATION_PATH: file } : o.env,
     readyPattern: /listening on (https?:\/\/[^\s"',]+)/, toUrl: (m) => m[1]!.replace(/\/$/, ''),
     cleanupDirs: o.root ? [confDir] : [confDir, root],
   });
