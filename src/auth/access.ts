@@ -10,6 +10,22 @@ export type { Access };
 /** Who was let in. `user` is null for anonymous access. */
 export interface Grant {
   user: string | null;
+  /** Set when access rules decided (rules-access.ts): the rule(s) that allowed it, for the log line. */
+  rule?: string;
+  /** A cross-repository mount whose `from` the user may not pull: the gateway drops `mount` and `from`, so the
+   *  request starts a plain upload session (the spec's answer when a mount is not possible). */
+  dropMount?: boolean;
+  /** The catalog, when rules restrict pulls: the repositories the user may pull (the list is filtered by it). */
+  pullable?: (repository: string) => boolean;
+}
+
+/** What the gateway knows about the request besides its headers. */
+export interface ClientFacts {
+  /** The client's address as the gateway established it (behind a trusted proxy, from X-Forwarded-For). */
+  addr?: string;
+  /** The subject CN of a client certificate verified against tls.clientcas: the user when no authenticator
+   *  names one (no auth.htpasswd). */
+  certUser?: string;
 }
 
 export interface AccessController {
@@ -18,16 +34,18 @@ export interface AccessController {
    * means "just authenticate", e.g. `GET /v2/`). Rejects with a ChallengeError when credentials
    * are missing or wrong, with a TooManyAttemptsError when they were not checked (budget spent,
    * checks busy); any other rejection is an internal error (the gateway answers 500).
+   * Rejects with a DeniedError when the caller is known and access rules refuse an item.
    * Never reads the request body and never writes to the response. `client.addr`: the client's address
    * as the gateway established it (behind a trusted proxy, from X-Forwarded-For); default the peer's.
    */
-  authorize(req: IncomingMessage, access: Access[], client?: { addr?: string }): Promise<Grant>;
+  authorize(req: IncomingMessage, access: Access[], client?: ClientFacts): Promise<Grant>;
   /** Releases timers/watchers. Idempotent. */
   close(): void;
 }
 
-/** `closed`: no user table (the htpasswd file is missing or not a file): every request is refused. */
-export type ChallengeReason = 'missing' | 'malformed' | 'invalid' | 'closed';
+/** `closed`: no user table (the htpasswd file is missing or not a file): every request is refused.
+ *  `insufficient_scope`: a valid bearer token that lacks an action the request needs (token auth). */
+export type ChallengeReason = 'missing' | 'malformed' | 'invalid' | 'closed' | 'insufficient_scope';
 
 /**
  * "Authenticate and try again": the gateway answers 401 UNAUTHORIZED with
@@ -40,6 +58,18 @@ export class ChallengeError extends Error {
   constructor(readonly wwwAuthenticate: string, readonly reason: ChallengeReason = 'missing', readonly user?: string) {
     super('authentication required');
     this.name = 'ChallengeError';
+  }
+}
+
+/**
+ * "Authenticated, but not allowed": the gateway answers 403 DENIED. `rule` names the rule that decided (for the
+ * log line only; the client gets the spec's message and which repository and action were refused).
+ */
+export class DeniedError extends Error {
+  readonly code = 'DENIED' as const;
+  constructor(readonly user: string | null, readonly repository: string, readonly action: string, readonly rule: string) {
+    super(`${action} on ${repository} denied`);
+    this.name = 'DeniedError';
   }
 }
 
