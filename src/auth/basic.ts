@@ -7,11 +7,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log/logger.js';
 import {
   AnonymousAccess, basicChallenge, ChallengeError, TooManyAttemptsError, type Access, type AccessController,
-  type ChallengeReason, type Grant,
+  type ChallengeReason, type ClientFacts, type Grant,
 } from './access.js';
 import { CheckRefusedError, PasswordCheckGate, type CheckGateOptions } from './check-gate.js';
 import { CredentialCache, type CredentialCacheOptions } from './credential-cache.js';
 import { FailureThrottle, type FailureThrottleOptions } from './failure-throttle.js';
+import { AccessConfigError, buildAccess, RulesAccessController, type AccessSection } from './rules-access.js';
 import { bcryptBackend, defaultVerifier, HtpasswdFile, type HtpasswdTable, type PasswordVerifier } from './htpasswd.js';
 
 export interface HtpasswdAccessOptions {
@@ -85,7 +86,7 @@ export class HtpasswdAccessController implements AccessController {
     file.onReload(() => this.cache?.clear());
   }
 
-  async authorize(req: IncomingMessage, _access: Access[], client?: { addr?: string }): Promise<Grant> {
+  async authorize(req: IncomingMessage, _access: Access[], client?: ClientFacts): Promise<Grant> {
     const header = req.headers.authorization;
     if (header === undefined || header === '') throw new ChallengeError(this.challenge, 'missing');
     const table = await this.file.current();
@@ -155,12 +156,20 @@ export class HtpasswdAccessController implements AccessController {
 }
 
 /**
- * The gateway's entry point: htpasswd Basic auth when configured, otherwise anonymous access.
- * Rejects at startup with the fs error; bad lines are skipped, each with a `file:line` warning.
+ * The gateway's entry point: htpasswd Basic auth when configured, otherwise anonymous access; with access rules
+ * (auth.access.rules), the rules on top of either (rules-access.ts). Rejects at startup with the fs error, or an
+ * AccessConfigError for rules that cannot work (unknown group, unreadable groups file); bad htpasswd lines are
+ * skipped, each with a `file:line` warning, and rule warnings are logged.
  */
 export async function createAccessController(
-  auth: { htpasswd?: { path: string; realm: string; cache?: boolean } } | undefined, log: Logger,
+  auth: { htpasswd?: { path: string; realm: string; cache?: boolean }; access?: AccessSection } | undefined, log: Logger,
 ): Promise<AccessController> {
-  if (!auth?.htpasswd) return new AnonymousAccess();
-  return HtpasswdAccessController.create({ ...auth.htpasswd, log });
+  const built = await buildAccess(auth?.access);
+  if (built.errors.length) throw new AccessConfigError(built.errors);
+  const authLog = log.child({ module: 'auth' });
+  for (const w of built.warnings) authLog.warn({ key: w.path }, w.message);
+  const inner = auth?.htpasswd ? await HtpasswdAccessController.create({ ...auth.htpasswd, log }) : undefined;
+  if (built.policy.unrestricted) return inner ?? new AnonymousAccess();
+  authLog.info({ rules: auth?.access?.rules?.length ?? 0, anonymous: built.policy.anonymous }, 'access rules enabled');
+  return new RulesAccessController(built.policy, inner, inner?.challenge);
 }

@@ -27,6 +27,7 @@ const USAGE = `Usage:
                                   probe the configured listener's /v2/ (0 healthy, 1 not; see berth healthcheck --help)
   berth cert [--hostname H]...    write a development TLS certificate to ./certs (see berth cert --help)
   berth htpasswd add|remove|verify USER --file PATH   manage an htpasswd file (bcrypt)
+  berth access check USER REPOSITORY ACTION [--config FILE]   explain an access-rules decision
   berth gc [--config FILE] [--dry-run] [--delete-untagged] [--force]   delete unreferenced blobs (see berth gc --help)
 
 Signals (serve): SIGTERM/SIGINT drain and exit; SIGHUP reloads the TLS certificate and key.
@@ -54,6 +55,10 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'healthcheck') {
     const { runHealthcheckCommand } = await import('./healthcheck-command.js');
     return runHealthcheckCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+  }
+  if (argv[0] === 'access') {
+    const { runAccessCommand } = await import('./access-command.js');
+    return runAccessCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
   }
   if (argv[0] === 'htpasswd') {
     const { runHtpasswdCommand } = await import('./htpasswd-command.js');

@@ -271,7 +271,7 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
     return undefined;
   };
   const scalar = node && isScalar(node) ? node.value : undefined;
-  if (field.kind === 'path' || field.kind === 'parameter' || field.kind === 'hostport') ctx.positions.set(path.join('.'), position(node, origin, ctx));
+  if (field.kind === 'path' || field.kind === 'parameter' || field.kind === 'hostport' || field.kind === 'string') ctx.positions.set(path.join('.'), position(node, origin, ctx));
 
   switch (field.kind) {
     case 'object': {
@@ -344,6 +344,7 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
       for (const [i, item] of node.items.entries()) {
         const itemPath = [...path, String(i)];
         const itemNode = item && isAlias(item) ? item.resolve(ctx.doc) : item;
+        ctx.positions.set(itemPath.join('.'), position(itemNode as Node, origin, ctx));   // e.g. auth.access.rules.2 (problemAt)
         if (isMap(itemNode)) {
           for (const k of field.required) {
             if (!itemNode.items.some((p) => keyOf(p.key) === k)) push(ctx, itemNode as Node, origin, [...itemPath, k], 'missing required key');
@@ -369,6 +370,22 @@ function walk(node: Node | null | undefined, field: Field, path: string[], origi
         const bad = headerProblem(key, vals as string[], field.reserved);
         if (bad) { push(ctx, (pair.key as Node | null), origin, [...path, key], bad); continue; }
         out[key] = vals as string[];
+      }
+      return out;
+    }
+    case 'lists': {
+      if (node === null || (isScalar(node) && node.value === null)) return {};
+      if (!isMap(node)) return fail('a mapping of name to a list of strings');
+      const out: Record<string, string[]> = {};
+      for (const pair of node.items) {
+        const key = keyOf(pair.key);
+        const badName = key === undefined ? { wanted: 'a name' } : field.checkName?.(key);
+        if (key === undefined || badName) {
+          push(ctx, pair.key as Node | null, origin, [...path, key ?? '?'], `expected ${badName?.wanted ?? 'a name'}, found ${describe(pair.key as Node | null)}`);
+          continue;
+        }
+        const v = walk((pair.value ?? nullAt(pair.key as Node | null)) as Node, { kind: 'list', default: [], check: field.check }, [...path, key], origin, ctx);
+        if (Array.isArray(v)) out[key] = v as string[];
       }
       return out;
     }
@@ -433,6 +450,7 @@ function defaults(field: Field, ctx: Ctx): unknown {
     case 'list': return [...field.default];
     case 'objectlist': return [];
     case 'headers': return {};
+    case 'lists': return {};
     case 'scalars': return {};
     case 'duration': return (parseDuration(field.default) as { ms: number }).ms;
     case 'path': return resolve(ctx.baseDir, field.default);
@@ -445,7 +463,7 @@ function defaults(field: Field, ctx: Ctx): unknown {
  *  driver parameters without a default. */
 function isOptional(f: Field): boolean {
   if (f.kind === 'parameter') return f.spec.default === undefined;
-  return (f.kind === 'object' || f.kind === 'string') && f.optional === true;
+  return (f.kind === 'object' || f.kind === 'string' || f.kind === 'list') && f.optional === true;
 }
 
 /** An object field's keys: the computed ones (`more`) first, then its own. */
@@ -456,6 +474,9 @@ function fieldsOf(f: Field & { kind: 'object' }): Record<string, Field> {
 /** Exactly one registered driver; its section (defaults when absent) becomes `storage.parameters`, next to `storage.driver`. */
 function crossChecks(cfg: Record<string, unknown>, ctx: Ctx): void {
   tlsChecks(record(cfg.tls), ctx);
+  tokenChecks(cfg, ctx);
+  const access = record(record(cfg.auth)?.access);
+  if (typeof access?.groupsfile === 'string') access.groupsfile = resolve(ctx.baseDir, access.groupsfile);
   const registry = record(cfg.registry);
   if (!registry) return;
   notificationChecks(record(registry.notifications), ctx);
@@ -494,6 +515,45 @@ function tlsChecks(t: Record<string, unknown> | undefined, ctx: Ctx): void {
     const node = ctx.doc.getIn(['tls', 'clientauth'], true) as Node;
     ctx.problems.push({ ...position(node, ctx.envOrigin.get(node as object), ctx), path: 'tls.clientauth',
       message: `${String(t.clientauth)} needs tls.clientcas (the CAs client certificates are verified against)` });
+  }
+}
+
+/**
+ * auth.token (Distribution's required realm, service, issuer; a rootcertbundle or jwks) and auth.issuer (service,
+ * issuer; someone to authenticate: auth.htpasswd or tls.clientcas); both set: the same service and issuer, since
+ * /v2 then takes the tokens of both. Optional paths resolved against the file's directory.
+ */
+function tokenChecks(cfg: Record<string, unknown>, ctx: Ctx): void {
+  const auth = record(cfg.auth);
+  const token = record(auth?.token);
+  const issuer = record(auth?.issuer);
+  const at = (path: string[]) => {
+    const node = (ctx.doc.getIn(path, true) ?? ctx.doc.getIn(path.slice(0, -1), true)) as Node;
+    return position(node, ctx.envOrigin.get(node as object), ctx);
+  };
+  const problem = (path: string[], message: string) => ctx.problems.push({ ...at(path), path: path.join('.'), message });
+  if (token) {
+    for (const k of ['realm', 'service', 'issuer']) if (typeof token[k] !== 'string') problem(['auth', 'token', k], 'missing: required with auth.token');
+    for (const k of ['rootcertbundle', 'jwks']) if (typeof token[k] === 'string') token[k] = resolve(ctx.baseDir, token[k] as string);
+    if (!token.rootcertbundle && !token.jwks) problem(['auth', 'token', 'rootcertbundle'], 'token auth requires at least one token signing key: rootcertbundle or jwks');
+  }
+  if (issuer) {
+    for (const k of ['service', 'issuer']) if (typeof issuer[k] !== 'string') problem(['auth', 'issuer', k], 'missing: required with auth.issuer');
+    if (typeof issuer.certificate === 'string') issuer.certificate = resolve(ctx.baseDir, issuer.certificate);
+    if (issuer.path === '' || issuer.path === '/' || (typeof issuer.path === 'string' && /^\/v[12](\/|$)/.test(issuer.path))) {
+      problem(['auth', 'issuer', 'path'], 'expected a path outside /, /v1 and /v2, like /auth/token');
+    }
+    const cas = record(cfg.tls)?.clientcas;
+    if (!auth?.htpasswd && !(Array.isArray(cas) && cas.length > 0)) {
+      problem(['auth', 'issuer'], 'needs auth.htpasswd (or tls.clientcas) to know who asks for a token');
+    }
+    if (token) {
+      for (const k of ['service', 'issuer']) {
+        if (typeof token[k] === 'string' && typeof issuer[k] === 'string' && token[k] !== issuer[k]) {
+          problem(['auth', 'token', k], `must equal auth.issuer.${k} (${JSON.stringify(issuer[k])}) when both are set: /v2 takes the tokens of both`);
+        }
+      }
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 import { driverNames, driverParameters, type ParameterSpec } from '../registry/storage/factory.js';
 import { checkCidr, checkRealm, checkRegExp, checkUpstreamURL, checkV2Upstream, type StringCheck } from './values.js';
 import { opensslSuite } from './cipher-suites.js';
+import { PATTERN_HINT, patternProblem } from '../util/repository-pattern.js';
 
 const checkClientAuth: StringCheck = (s) =>
   (s === '' || (CLIENT_AUTH_MODES as readonly string[]).includes(s) ? undefined : { wanted: `one of ${CLIENT_AUTH_MODES.join(', ')}` });
@@ -137,6 +138,55 @@ export type ClientAuthMode = typeof CLIENT_AUTH_MODES[number];
 export interface AuthConfig {
   /** Present only when `auth.htpasswd` is: Basic auth on /v1 and /v2. Absent: anonymous access. */
   htpasswd?: { realm: string; path: string; cache: boolean };   // default Registry Realm, auth/htpasswd, true
+  /** Present only when `auth.access` is: who may pull, push, delete where (auth/rules.ts). Absent, or no rules:
+   *  every authenticated user may do everything. */
+  access?: AccessConfig;
+  /** Present only when `auth.token` is: Distribution's token verifier on /v1 and /v2 (Bearer JWTs of an external
+   *  token server such as docker_auth, Harbor or GitLab; with `issuer` also: berth's own). */
+  token?: TokenVerifierConfig;
+  /** Present only when `auth.issuer` is: berth's own token endpoint, and /v2 verifies the tokens it signs. */
+  issuer?: TokenIssuerConfig;
+}
+
+/** Distribution's auth.token keys (registry/auth/token): required realm, service, issuer; a rootcertbundle or jwks. */
+export interface TokenVerifierConfig {
+  realm: string;                 // the token server's URL clients are sent to
+  service: string;               // the tokens' expected `aud`
+  issuer: string;                // the tokens' expected `iss`
+  rootcertbundle?: string;       // absolute after loading: PEM certificates (x5c roots; their keys by kid)
+  jwks?: string;                 // absolute after loading: a JSON Web Key Set file (keys by kid)
+  signingalgorithms: string[];   // default []: the asymmetric ones (auth/token/keys.ts DEFAULT_VERIFY_ALGORITHMS)
+  autoredirect: boolean;         // default false: realm = this request's scheme://Host + autoredirectpath
+  autoredirectpath: string;      // default /auth/token
+}
+
+/** berth's token endpoint (auth/token/issuer.ts). */
+export interface TokenIssuerConfig {
+  path: string;                  // default /auth/token: served on the public listener (under urls.prefix)
+  realm: string;                 // default '': the absolute URL challenges name; '' = the request's scheme://Host + prefix + path
+  service: string;               // required: the `aud` of the tokens (what clients pass as ?service=)
+  issuer: string;                // required: the `iss` of the tokens
+  key: string;                   // PEM private key (EC P-256 → ES256, RSA → RS256), default auth/token.key
+  certificate?: string;          // PEM chain of the key (leaf first), absolute after loading: sent as x5c
+  expiration: number;            // ms, default 5m: access token lifetime
+  refreshexpiration: number;     // ms, default 720h: refresh token lifetime (docker login's identity token); 0: none
+}
+
+/** auth.access: groups (inline and/or from `groupsfile`), admins and the rules; every key optional. */
+export interface AccessConfig {
+  groups: Record<string, string[]>;         // default {}; group name → user names
+  /** Absolute path of a YAML file of group → [users] (merged with `groups`; a group in both is an error). */
+  groupsfile?: string;
+  admins: string[];                         // default []; users or @groups that may do everything
+  rules: AccessRuleConfig[];                // default []: no rules (every authenticated user may do everything)
+}
+
+/** One rule: the most specific pattern matching a repository decides (auth/rules.ts). Absent actions grant nothing. */
+export interface AccessRuleConfig {
+  repositories: string[];                   // patterns: `*` within a segment, `**` one or more segments
+  pull?: string[];                          // principals: `*`, `anonymous`, `@group`, user
+  push?: string[];                          // push implies pull
+  delete?: string[];
 }
 
 export interface UpstreamsConfig {
@@ -202,8 +252,10 @@ export type Field =
   | { kind: 'hostport'; default: string }
   /** A string; `check` returns an error message or undefined. No default + optional: absent stays absent. */
   | { kind: 'string'; default?: string; optional?: boolean; check?: StringCheck }
-  /** A list of strings, each passed through `check`. */
-  | { kind: 'list'; default: readonly string[]; check?: StringCheck }
+  /** A list of strings, each passed through `check`. `optional`: absent stays absent (no default). */
+  | { kind: 'list'; default: readonly string[]; check?: StringCheck; optional?: boolean }
+  /** A mapping of name → list of strings (auth.access.groups), default {}; `check` on each string. */
+  | { kind: 'lists'; check?: StringCheck; checkName?: StringCheck }
   /** A list of mappings (default empty), each validated as `item`. */
   | { kind: 'objectlist'; item: Field & { kind: 'object' }; required: readonly string[] }
   /** HTTP headers: a mapping of name → string or list of strings (→ Record<string, string[]>), default {}.
@@ -222,6 +274,7 @@ const hostport = (d: string): Field => ({ kind: 'hostport', default: d });
 const str = (d: string | undefined, check?: StringCheck): Field =>
   (d === undefined ? { kind: 'string', optional: true, check } : { kind: 'string', default: d, check });
 const list = (d: readonly string[], check?: StringCheck): Field => ({ kind: 'list', default: d, check });
+const optlist = (check?: StringCheck): Field => ({ kind: 'list', default: [], check, optional: true });
 const objlist = (required: readonly string[], fields: Record<string, Field>): Field =>
   ({ kind: 'objectlist', item: { kind: 'object', fields }, required });
 /** health.http[].uri: an absolute http(s) URL (a path and query are allowed, unlike upstreams). */
@@ -234,8 +287,34 @@ const checkHealthURI: StringCheck = (s) => {
 const checkPrefix: StringCheck = (s) =>
   (s === '' || /^\/[A-Za-z0-9._~!$&'()*+,;=:@%\/-]*$/.test(s) ? undefined : { wanted: 'a path like /registry' });
 
+/** An access-rule principal: `*`, `anonymous`, `@group` or a user name (no whitespace or ':', as htpasswd). */
+const checkPrincipal: StringCheck = (s) => {
+  if (s === '' || /[\s:\x00-\x1f\x7f]/.test(s)) return { wanted: '`*` (any authenticated user), `anonymous`, `@group` or a user name' };
+  return s.startsWith('@') ? checkGroupName(s.slice(1)) : undefined;
+};
+const checkGroupName: StringCheck = (s) =>
+  (/^[A-Za-z0-9._-]+$/.test(s) ? undefined : { wanted: 'a group name of letters, digits, ".", "_", "-"' });
+const checkRepositoryPattern: StringCheck = (s) => {
+  const bad = patternProblem(s);
+  return bad ? { wanted: PATTERN_HINT, note: ` (${bad})` } : undefined;
+};
+
 const checkAction: StringCheck = (s) =>
   (['push', 'pull', 'mount', 'delete'].includes(s) ? undefined : { wanted: 'one of push, pull, mount, delete' });
+
+/** JWS algorithms Distribution's auth.token.signingalgorithms takes (the same list as auth/token/keys.ts). */
+export const TOKEN_SIGNING_ALGORITHMS = [
+  'EdDSA', 'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512',
+] as const;
+
+const checkSigningAlgorithm: StringCheck = (s) =>
+  ((TOKEN_SIGNING_ALGORITHMS as readonly string[]).includes(s) ? undefined : { wanted: `one of ${TOKEN_SIGNING_ALGORITHMS.join(', ')}` });
+
+/** auth.token.realm, auth.issuer.realm: an absolute http(s) URL (a path is expected: the token endpoint). */
+const checkTokenURL: StringCheck = (s) => {
+  try { if (/^https?:$/.test(new URL(s).protocol)) return undefined; } catch { /* below */ }
+  return { wanted: 'an http:// or https:// URL (the token endpoint)' };
+};
 
 /** The driver when registry.storage names none (exactly one of the registered drivers' keys may appear). */
 export const DEFAULT_STORAGE_DRIVER = 'filesystem';
@@ -293,6 +372,26 @@ export const SCHEMA: Field = obj({
   }, true),
   auth: obj({
     htpasswd: obj({ realm: str('Registry Realm', checkRealm), path: path('auth/htpasswd'), cache: bool(true) }, true),
+    access: obj({
+      groups: { kind: 'lists', check: checkPrincipal, checkName: checkGroupName },
+      groupsfile: str(undefined),                    // load.ts resolves it against the file's directory
+      admins: list([], checkPrincipal),
+      rules: objlist(['repositories'], {
+        repositories: list([], checkRepositoryPattern),
+        pull: optlist(checkPrincipal), push: optlist(checkPrincipal), delete: optlist(checkPrincipal),
+      }),
+    }, true),
+    token: obj({
+      realm: str(undefined, checkTokenURL), service: str(undefined, checkRealm), issuer: str(undefined, checkRealm),
+      rootcertbundle: str(undefined), jwks: str(undefined),   // paths: load.ts resolves them against the file's directory
+      signingalgorithms: list([], checkSigningAlgorithm), autoredirect: bool(false), autoredirectpath: str('/auth/token', checkPrefix),
+    }, true),
+    issuer: obj({
+      path: str('/auth/token', checkPrefix), realm: str('', (s) => (s === '' ? undefined : checkTokenURL(s))),
+      service: str(undefined, checkRealm), issuer: str(undefined, checkRealm),
+      key: path('auth/token.key'), certificate: str(undefined),   // certificate: load.ts resolves it
+      expiration: duration('5m', true), refreshexpiration: duration('720h'),
+    }, true),
   }, true),
   headers: { kind: 'headers', reserved: RESERVED_RESPONSE_HEADERS },
   upstreams: obj({

@@ -9,6 +9,7 @@
 //     │                  events the request's facts (util/request-context.ts)
 //     │ 1b alive         `/` (any method, any query) → 200, empty, Cache-Control: no-cache, no auth: Distribution's
 //     │                  load-balancer probe; 503 UNAVAILABLE instead while a health check fails (as its health.Handler)
+//     │ 1c token         auth.issuer.path (default /auth/token) → the token endpoint (gateway/token-endpoint.ts)
 //     │ 2 old clients    /v2 only: User-Agent ~ clients.rejectuseragents → 404, before any challenge
 //     │ 3 route          /v2, /v2/… → v2 │ /v1/… (and pre-1.6 docker elsewhere) → v1 │ anything else → 404
 //     │                  (so is a path outside http.prefix when one is set)
@@ -20,7 +21,10 @@
 //     │ 5 authenticate   AccessController.authorize with the access the route grammar says the request
 //     │                  needs (http/v2-routes.ts) → `user` on the log line and in the request's facts
 //     │                  (events' actor.name); ChallengeError → 401 with its challenge; TooManyAttemptsError →
-//     │                  429 TOOMANYREQUESTS with Retry-After. `Expect: 100-continue` is answered `100 Continue`
+//     │                  429 TOOMANYREQUESTS with Retry-After; DeniedError (access rules) → 403 DENIED. With rules,
+//     │                  `access: allowed|denied` and `rule` on the log line, the catalog filter in the facts, and a
+//     │                  mount the user may not pull from rewritten to a plain upload start (auth/rules-access.ts).
+//     │                  `Expect: 100-continue` is answered `100 Continue`
 //     │                  only once authorized, when the backend first reads the body (server.ts routes
 //     │                  'checkContinue' to us)
 //     │ 6 forwarded      X-Forwarded-For/-Proto, X-Real-IP (kept from trusted proxies, replaced otherwise);
@@ -29,8 +33,8 @@
 //                        v1: the v1 upstream (Authorization stripped unless upstreams.v1auth: forward)
 // Every error answer goes through the registry's one OCI error writer (registry/api/send-error.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ChallengeError, TooManyAttemptsError, type AccessController } from '../auth/access.js';
-import { isV2Path, pathOf, v2Request } from '../http/v2-routes.js';
+import { ChallengeError, DeniedError, TooManyAttemptsError, type AccessController, type Grant } from '../auth/access.js';
+import { forgetV2Request, isV2Path, pathOf, v2Request } from '../http/v2-routes.js';
 import type { Logger } from '../log/logger.js';
 import type { RegistryApp } from '../registry/api/app.js';
 import { OciError } from '../registry/api/errors.js';
@@ -40,6 +44,7 @@ import { sendError } from '../registry/api/send-error.js';
 import { runWithRequest, type RequestFacts } from '../util/request-context.js';
 import { applyForwardedHeaders, compileTrustedProxies } from './forwarded.js';
 import { trackRequest, type TrackedRequest } from './request-log.js';
+import type { TokenEndpoint } from './token-endpoint.js';
 import { isOutsidePrefix } from './url-mapping.js';
 import type { UpstreamProxy } from './upstream-proxy.js';
 import { compileUserAgentPattern, isPreV16Docker, isRejectedUserAgent } from './user-agent.js';
@@ -70,6 +75,8 @@ export interface PipelineOptions {
   accessLog?: boolean;
   /** Health checks; while any fails every /v2 request gets 503 UNAVAILABLE (as Distribution's health.Handler). */
   health?: { unhealthy(): boolean; status(): Record<string, string> };
+  /** berth's token endpoint (auth.issuer): its path is served before routing, with the same TLS, limits and log. */
+  token?: TokenEndpoint;
 }
 
 type Route = 'v2' | 'v1' | 'other';
@@ -114,8 +121,8 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
 
   const authenticate = async (s: Step, r: 'v2' | 'v1'): Promise<boolean> => {
     try {
-      const grant = await o.access.authorize(s.req, r === 'v2' ? v2Request(s.req).access : [], { addr: clientAddr(s) });
       const certUser = o.clientCertUser?.(s.req);
+      const grant = await o.access.authorize(s.req, r === 'v2' ? v2Request(s.req).access : [], { addr: clientAddr(s), certUser });
       if (certUser !== undefined) {
         s.track.note({ certUser });
         s.facts.certUser = certUser;
@@ -125,12 +132,17 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
         s.track.note({ user });
         s.facts.user = user;   // the embedded app's events: actor.name
       }
+      applyRules(s, grant);
       // Only an authorized request is asked for its body (Node left the 100 to us: server.ts checkContinue).
       if (expectsContinue(s.req)) continueOnRead(s.req, s.res);
       return true;
     } catch (err) {
-      if (err instanceof ChallengeError) {
-        s.track.note({ auth: err.reason, ...(err.user ? { user: err.user } : {}) });
+      if (err instanceof DeniedError) {
+        s.track.note({ access: 'denied', rule: err.rule, ...(err.user !== null ? { user: err.user } : {}) });
+        fail(s, new OciError('DENIED', { name: err.repository, action: err.action }));
+      } else if (err instanceof ChallengeError) {
+        const rule = (err as ChallengeError & { rule?: string }).rule;   // anonymous and refused by an access rule
+        s.track.note({ auth: err.reason, ...(err.user ? { user: err.user } : {}), ...(rule ? { access: 'denied', rule } : {}) });
         fail(s, new OciError('UNAUTHORIZED', undefined, 401, { 'WWW-Authenticate': err.wwwAuthenticate }));
       } else if (err instanceof TooManyAttemptsError) {
         s.track.note({ auth: `throttled-${err.reason}`, ...(err.user ? { user: err.user } : {}) });
@@ -139,6 +151,25 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
         fail(s, err);   // 500 UNKNOWN, logged with the cause
       }
       return false;
+    }
+  };
+
+  // Access rules decided (auth/rules-access.ts): the log line says so and by which rule; the catalog is filtered by
+  // pull rights (embedded: the facts carry the filter down to the walk); a mount from a repository the user may
+  // not pull loses `mount` and `from`, so the backend (embedded or upstream) starts a plain upload session.
+  const applyRules = (s: Step, grant: Grant): void => {
+    if (grant.rule === undefined) return;
+    s.track.note({ access: 'allowed', rule: grant.rule });
+    if (grant.pullable) s.facts.pullable = grant.pullable;
+    if (grant.dropMount) {
+      const url = s.req.url ?? '/';
+      const q = url.indexOf('?');
+      const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+      query.delete('mount');
+      query.delete('from');
+      const rest = query.toString();
+      s.req.url = (q < 0 ? url : url.slice(0, q)) + (rest ? `?${rest}` : '');
+      forgetV2Request(s.req);
     }
   };
 
@@ -164,6 +195,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
   function run(s: Step): void {
     const { res } = s;
     if (s.path === '/') { alive(s); return; }
+    if (o.token && s.path === o.token.path && !isOutsidePrefix(s.req)) { tokenRequest(s); return; }
     const r = route(s);
     if (r === 'v2') res.setHeader(API_VERSION_HEADER, API_VERSION);   // nginx: add_header … always
     if (isOldClient(s)) {
@@ -181,6 +213,18 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
       forwarded(s);
       dispatch(s, r);
     }, (err: unknown) => fail(s, err));   // not reached: authenticate catches; a last line of defence
+  }
+
+  /** The token endpoint (gateway/token-endpoint.ts): forwarded headers first (its failure budgets key by the
+   *  client address), a `100 Continue` for a form sent with `Expect`, then the endpoint answers itself. */
+  function tokenRequest(s: Step): void {
+    const addr = clientAddr(s);
+    const certUser = o.clientCertUser?.(s.req);
+    if (certUser !== undefined) { s.track.note({ certUser }); s.facts.certUser = certUser; }
+    forwarded(s);
+    if (expectsContinue(s.req)) continueOnRead(s.req, s.res);
+    o.token!.handle(s.req, s.res, { log: s.track.log, addr, certUser, note: (f) => s.track.note(f) })
+      .catch((err: unknown) => fail(s, err));
   }
 
   function alive(s: Step): void {

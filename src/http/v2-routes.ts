@@ -106,6 +106,11 @@ export function parseV2Request(method: string, url: string): V2Request {
 
 const parsed = new WeakMap<IncomingMessage, V2Request>();
 
+/** Drops the memo of req: the gateway rewrote its URL (a refused cross-repository mount loses mount and from). */
+export function forgetV2Request(req: IncomingMessage): void {
+  parsed.delete(req);
+}
+
 /** The parsed request, computed on first use and shared by every later caller for the same request. */
 export function v2Request(req: IncomingMessage): V2Request {
   let r = parsed.get(req);

@@ -17,6 +17,8 @@ export interface RequestFacts {
   host: string;
   method: string;
   useragent: string;
+  /** Set by the gateway when access rules restrict pulls: the catalog lists only the repositories it accepts. */
+  pullable?: (repository: string) => boolean;
   /** The scheme the client used to reach us (events' target.url). */
   scheme: 'http' | 'https';
 }

@@ -23,7 +23,7 @@ const LAYERS = ((p) => p.slice(p.lastIndexOf('/') + 1))(pathFor({ kind: 'layersR
  * is <= `last` are not listed (registry:2 walks them, finding nothing); the walk stops once the page is decided.
  */
 export async function listCatalog(
-  driver: StorageDriver, { n, last }: { n: number; last?: string }, o?: OpOptions,
+  driver: StorageDriver, { n, last, filter }: { n: number; last?: string; filter?: (name: string) => boolean }, o?: OpOptions,
 ): Promise<{ names: string[]; more: boolean }> {
   const names: string[] = [];
   if (!Number.isFinite(n) || n <= 0) return { names, more: false };
@@ -31,7 +31,7 @@ export async function listCatalog(
   for await (const ev of walkLayers(driver, '', after, o)) {
     if (ev === ENTRY) {
       if (names.length === n) return { names, more: true };   // registry:2's check, on its next walk callback
-    } else {
+    } else if (!filter || filter(ev)) {   // a filtered-out name is as if absent (only what the caller may see counts)
       names.push(ev);
       if (names.length > n) return { names: names.slice(0, n), more: false };   // it never sees the page full
     }

@@ -131,11 +131,17 @@ export interface Repository {
   readonly referrers: Referrers;
 }
 
+export interface CatalogOptions extends OpOptions {
+  /** Lists only the names it accepts; the page is filled with accepted names, so `n`, `last` and Link stay right. */
+  filter?: (name: string) => boolean;
+}
+
 export interface Registry {
   /** A repository view; NameInvalidError for names outside the spec grammar. Decorators already applied. */
   repository(name: string): Repository;
-  /** Repository names in lexical order after `last`, at most n; `more` when the walk stopped early. */
-  catalog(n: number, last: string | undefined, o?: OpOptions): Promise<{ names: string[]; more: boolean }>;
+  /** Repository names in lexical order after `last`, at most n; `more` when the walk stopped early. `o.filter`:
+   *  only names it accepts are listed (and count towards n), e.g. the caller's pull rights. */
+  catalog(n: number, last: string | undefined, o?: CatalogOptions): Promise<{ names: string[]; more: boolean }>;
   /** OperationUnsupportedError when the registry is read-only (asked once per write request by the router). */
   assertWritable(): void;
 }

@@ -10,7 +10,7 @@ import { ManifestStore } from './manifest-store.js';
 import { assertName } from './names.js';
 import { Policy } from './policy.js';
 import { listReferrers, ReferrersIndex } from './referrers.js';
-import type { Referrers, Registry, Repository, RepositoryDecorator } from './repository.js';
+import type { CatalogOptions, Referrers, Registry, Repository, RepositoryDecorator } from './repository.js';
 import { TagStore } from './tag-store.js';
 import { UploadStates, UploadStore } from './upload.js';
 
@@ -43,8 +43,8 @@ export class StorageRegistry implements Registry {
     return repo;
   }
 
-  catalog(n: number, last: string | undefined, o?: OpOptions): Promise<{ names: string[]; more: boolean }> {
-    return listCatalog(this.driver, { n, last }, o);   // Distribution's walk (_layers), order and pages
+  catalog(n: number, last: string | undefined, o?: CatalogOptions): Promise<{ names: string[]; more: boolean }> {
+    return listCatalog(this.driver, { n, last, filter: o?.filter }, o);   // Distribution's walk (_layers), order and pages
   }
 
   assertWritable(): void {
