@@ -7,14 +7,13 @@
 // other e2e tests running at the same time).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { assertBuilt, REPO_ROOT } from '../support/processes.js';
 import { request } from '../support/http.js';
-import { waitUntil, withDeadline } from '../support/wait.js';
+import { runCommand, startServing } from '../support/command.js';
 
 const PKG = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
 
@@ -27,30 +26,13 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-interface Done { code: number | null; stdout: string; stderr: string }
-
-/** Runs cmd to completion within timeoutMs (then SIGKILL by PID and fail with its output). */
-async function runCmd(cmd: string, args: string[], o: { cwd?: string; timeoutMs: number }): Promise<Done> {
-  const child = spawn(cmd, args, { cwd: o.cwd ?? REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = ''; let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-  const closed = new Promise<number | null>((res, rej) => { child.once('error', rej).once('close', (c) => res(c)); });
-  try {
-    const code = await withDeadline(closed, o.timeoutMs, `${cmd} ${args.join(' ')}`, () => `stdout: ${stdout}\nstderr: ${stderr}`);
-    return { code, stdout, stderr };
-  } finally {
-    if (child.pid && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
-  }
-}
-
 test('npm pack → npm install -g --prefix TMP → berth --version, serve, GET /v2/ 200, SIGTERM exit 0', async (t) => {
   assertBuilt();
   const dir = await mkdtemp(join(tmpdir(), 'berth-npm-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
 
   // The tarball: what is in it and what is not.
-  const packed = await runCmd('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { timeoutMs: 120_000 });
+  const packed = await runCommand('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: REPO_ROOT, env: cleanEnv(), timeoutMs: 120_000 });
   assert.equal(packed.code, 0, `npm pack failed (npm is needed: it comes with Node.js)\n${packed.stderr}`);
   const [info] = JSON.parse(packed.stdout) as [{ filename: string; size: number; files: { path: string }[] }];
   const paths = info.files.map((f) => f.path).sort();
@@ -65,11 +47,11 @@ test('npm pack → npm install -g --prefix TMP → berth --version, serve, GET /
   // Install it globally into a temp prefix: dependencies come from the npm registry; no lifecycle script of
   // berth's own runs (`prepare` would fail here: no tsconfig.json, no src/, no typescript).
   const prefix = join(dir, 'prefix');
-  const installed = await runCmd('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', tgz], { cwd: dir, timeoutMs: 300_000 });
+  const installed = await runCommand('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', tgz], { cwd: dir, env: cleanEnv(), timeoutMs: 300_000 });
   assert.equal(installed.code, 0, `npm install -g failed (the npm registry must be reachable)\n${installed.stdout}\n${installed.stderr}`);
   const berth = join(prefix, 'bin', 'berth');
 
-  const v = await runCmd(berth, ['--version'], { cwd: dir, timeoutMs: 30_000 });
+  const v = await runCommand(berth, ['--version'], { cwd: dir, env: cleanEnv(), timeoutMs: 30_000 });
   assert.equal(v.code, 0, v.stderr);
   assert.equal(v.stdout, `${PKG.version}\n`);
 
@@ -78,21 +60,12 @@ test('npm pack → npm install -g --prefix TMP → berth --version, serve, GET /
   await mkdir(work);
   const config = join(work, 'gateway.yml');
   await writeFile(config, 'listen: 127.0.0.1:0\nregistry:\n  storage:\n    filesystem:\n      rootdirectory: data\nlog:\n  level: warn\n');
-  const child = spawn(berth, ['serve', '--config', config], { cwd: work, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { out += s; });
-  const exited = new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
-  t.after(() => { if (child.pid && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL'); });
-  const url = await waitUntil('the installed berth to print its listening line', () => {
-    if (child.exitCode !== null) throw new Error(`berth exited early with ${child.exitCode}: ${out}`);
-    return out.match(/berth (\S+) listening on (http:\/\/127\.0\.0\.1:\d+)/);
-  }, { timeoutMs: 20_000, detail: () => out });
-  assert.equal(url[1], PKG.version);
+  const server = await startServing(berth, ['serve', '--config', config], { cwd: work, env: cleanEnv(), after: (fn) => t.after(fn) });
+  const url = server.output().match(/berth (\S+) listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  assert.ok(url, server.output());
   const r = await request(`${url[2]}/v2/`, { fresh: true });
   assert.equal(r.status, 200);
   assert.equal(r.headers['docker-distribution-api-version'], 'registry/2.0');
   assert.ok((await stat(join(work, 'data'))).isDirectory(), 'storage root resolved against the config file directory');
-  process.kill(child.pid!, 'SIGTERM');
-  assert.equal(await withDeadline(exited, 15_000, 'berth to exit after SIGTERM', () => out), 0, out);
+  assert.equal(await server.stop(), 0, server.output());
 });
