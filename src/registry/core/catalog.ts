@@ -30,8 +30,10 @@ export async function listCatalog(
   const after = last ? componentKey(last) : undefined;
   for await (const ev of walkLayers(driver, '', after, o)) {
     if (ev === ENTRY) {
-      if (names.length === n) return { names, more: true };   // registry:2's check, on its next walk callback
+      if (names.length === n && !filter) return { names, more: true };   // registry:2's check, on its next walk callback
     } else if (!filter || filter(ev)) {   // a filtered-out name is as if absent (only what the caller may see counts)
+      // Filtered (access rules): a Link only when another name the caller may see exists, so no page is empty.
+      if (filter && names.length === n) return { names, more: true };
       names.push(ev);
       if (names.length > n) return { names: names.slice(0, n), more: false };   // it never sees the page full
     }
