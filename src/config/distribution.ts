@@ -63,6 +63,8 @@ export const RULES: Record<string, Rule> = {
   'storage.tag': ignore('the tag lookup concurrency is not configurable'),
   auth: rule(to('auth'), { value: (n) => typed('auth', n), other: authType }),
   'auth.htpasswd': rule(keep),
+  'auth.token': rule(keep),                                // Distribution's verifier keys are berth's auth.token keys
+  'auth.token.jwksrefreshinterval': ignore('the jwks file is read at start'),
   middleware: ignore('middleware is not supported'),
   reporting: ignore('error reporting (bugsnag, newrelic) is not supported'),
   http: rule(section),
@@ -305,7 +307,7 @@ function storageDriver(key: string): Decision {
 }
 
 function authType(key: string): Decision {
-  return { refuse: `auth type "${key}" is not supported: berth implements htpasswd only, and refuses to start rather than serve without the access control this config asks for` };
+  return { refuse: `auth type "${key}" is not supported: berth implements htpasswd and token only, and refuses to start rather than serve without the access control this config asks for` };
 }
 
 function network(node: Node | null): Decision | undefined {

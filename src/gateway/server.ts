@@ -24,6 +24,7 @@ import { rateLimitedLog, type RateLimitedLog } from '../log/rate-limit.js';
 import { createBodyRateGuard, type BodyRateGuard } from './body-rate.js';
 import { limitConnections, type ConnectionLimits } from './connection-limits.js';
 import { createPipeline } from './pipeline.js';
+import { createTokenAuth } from './token-auth.js';
 import { rawHeaderLines, responseHeaderHook, type ResponseHeaderHook } from './response-headers.js';
 import { answerPlainHttp } from './plain-http.js';
 import { createTlsManager, type TlsManager } from './tls.js';
@@ -99,7 +100,9 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
     if (v2) closers.push(() => v2.close());
     const v1 = config.upstreams.v1 ? proxyTo(config.upstreams.v1, config, log, opts, true) : undefined;
     if (v1) closers.push(() => v1.close());
-    const access = opts.access ?? await createAccessController(config.auth, log);
+    // auth.token / auth.issuer: Bearer tokens on /v1 and /v2 instead of Basic, and the token endpoint (token-auth.ts)
+    const tokenAuth = opts.access ? undefined : await createTokenAuth(config, { log });
+    const access = opts.access ?? tokenAuth?.access ?? await createAccessController(config.auth, log);
     closers.push(() => access.close());
     if (config.tls) {
       const t = config.tls;
@@ -112,7 +115,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
     const tm = tlsManager;
     const handler = createPipeline({
       ...(tm && config.tls?.clientcas.length ? { clientCertUser: (req: IncomingMessage) => tm.clientCertUser(req.socket) } : {}),
-      log, access, app: embedded ? app : undefined, v2, v1,
+      log, access, app: embedded ? app : undefined, v2, v1, token: tokenAuth?.endpoint,
       rejectUserAgents: config.clients.rejectuseragents,
       accessLog: config.log.accesslog?.disabled !== true,
       trustedProxies: config.proxy.trustedproxies,
@@ -144,7 +147,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   const url = httpURL(config.listen.host === '::' ? address : config.listen.host, port, config.tls ? 'https' : 'http');
   log.info({
     url, upstream: config.upstreams.v2, v1: config.upstreams.v1 ?? null, tls: Boolean(config.tls),
-    auth: config.auth?.htpasswd ? 'htpasswd' : 'none',
+    auth: config.auth?.issuer ? 'token (issuer)' : config.auth?.token ? 'token' : config.auth?.htpasswd ? 'htpasswd' : 'none',
     ...(config.upstreams.v2 === 'embedded' ? storageFacts(config) : {}),
     ...(config.source ? { config: config.source } : {}),
   }, 'listening');

@@ -7,6 +7,7 @@
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { decodeProtectedHeader, jwtVerify, type JWK, type ProtectedHeaderParameters } from 'jose';
+import { v2Request } from '../../http/v2-routes.js';
 import type { Logger } from '../../log/logger.js';
 import { ChallengeError, DeniedError, type Access, type AccessController, type Grant } from '../access.js';
 import type { AccessPolicy, Action } from '../policy.js';
@@ -70,7 +71,13 @@ export class TokenAccessController implements AccessController {
       throw new ChallengeError(challenge('invalid_token'), 'invalid');
     }
     const user = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : null;
-    const missing = missingAccess(claims.access, access);
+    let missing = missingAccess(claims.access, access);
+    // A cross-repository mount whose `from` the token cannot pull: a plain upload session instead (the spec's
+    // answer when a mount is not possible), as with Basic auth and rules
+    const mountFrom = mountSource(req, access);
+    const dropMount = mountFrom !== undefined && missing.some((x) => x.type === 'repository' && x.name === mountFrom.name)
+      && !missingAccess(claims.access, access.filter((a) => a !== mountFrom)).length;
+    if (dropMount) missing = [];
     if (missing.length > 0) {
       // berth issued it from these rules: an action they refuse would not be granted by asking again
       for (const x of this.o.policy && user !== null ? missing : []) {
@@ -80,7 +87,12 @@ export class TokenAccessController implements AccessController {
       }
       throw new ChallengeError(challenge('insufficient_scope'), 'insufficient_scope', user ?? undefined);
     }
-    return { user };
+    const policy = this.o.policy;
+    const catalog = policy && !policy.unrestricted && access.some((a) => a.type === 'registry');
+    return {
+      user, ...(dropMount ? { dropMount, rule: 'token (mount refused: no pull on from)' } : {}),
+      ...(catalog ? { rule: 'token: catalog (filtered by pull)', pullable: policy.pullable(user) } : {}),
+    };
   }
 
   close(): void {}
@@ -141,6 +153,13 @@ export class TokenAccessController implements AccessController {
     }
     throw new Error('token names no signing key (no x5c, jwk or kid)');
   }
+}
+
+/** The `from` item of a cross-repository mount (POST …/blobs/uploads/?mount=&from=): the last access item. */
+function mountSource(req: IncomingMessage, access: Access[]): Access | undefined {
+  const route = v2Request(req).route;
+  if (route?.kind !== 'uploadStart' || !route.mount || req.method !== 'POST' || access.length < 2) return undefined;
+  return access[access.length - 1];
 }
 
 function stripPrivate(jwk: JWK & { x5c?: unknown }): JWK {

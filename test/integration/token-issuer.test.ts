@@ -1,0 +1,223 @@
+// berth's token issuer (auth.issuer) end to end on a real listener (startServer in-process, real sockets): /v2's
+// Bearer challenge, the token endpoint's GET (Basic, anonymous) and OAuth2 POST (password and refresh_token
+// grants), what the tokens hold (kid, x5c, claims; verified by jose with the certificate alone, as a Distribution
+// rootcertbundle would), a push and pull with them, insufficient_scope for another repository, and refresh tokens
+// ending when the user is removed from htpasswd or their password changes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { decodeJwt, decodeProtectedHeader, importX509, jwtVerify } from 'jose';
+import { generate } from 'selfsigned';
+import { libtrustKeyId } from '../../src/auth/token/keys.js';
+import { loadConfigFromString } from '../../src/config/load.js';
+import { startServer, type RunningServer } from '../../src/gateway/server.js';
+import { captureLog } from '../support/tls-certs.js';
+import { request } from '../support/http.js';
+
+type T = { after(fn: () => unknown): void };
+const USER = 'alice';
+const PASSWORD = 'correct horse battery staple';
+const SERVICE = 'berth.test';
+const ISSUER = 'berth-token-issuer';
+const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+const form = (o: Record<string, string | string[]>) => {
+  const f = new URLSearchParams();
+  for (const [k, v] of Object.entries(o)) for (const x of [v].flat()) f.append(k, x);
+  return f.toString();
+};
+
+interface Gw { server: RunningServer; url: string; dir: string; htpasswd: string; cert: string; logs: () => string }
+
+async function gateway(t: T, extra = ''): Promise<Gw> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-token-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const htpasswd = join(dir, 'htpasswd');
+  await writeFile(htpasswd, `${USER}:${await bcrypt.hash(PASSWORD, 4)}\n`);
+  const pair = await generate([{ name: 'commonName', value: 'berth token signer' }], { keyType: 'ec', algorithm: 'sha256' });
+  await writeFile(join(dir, 'token.key'), pair.private);
+  await writeFile(join(dir, 'token.crt'), pair.cert);
+  const text = [
+    'listen: 127.0.0.1:0',
+    'registry: { storage: { inmemory: {} } }',
+    'auth:',
+    '  htpasswd: { realm: Test Realm, path: htpasswd, cache: false }',
+    `  issuer: { service: ${SERVICE}, issuer: ${ISSUER}, key: token.key, certificate: token.crt, expiration: 60s }`,
+    extra, '',
+  ].join('\n');
+  const config = loadConfigFromString(text, join(dir, 'gateway.yml'));
+  const cap = captureLog('info');
+  const server = await startServer(config, cap.log, { drainMs: 1000 });
+  t.after(() => server.close());
+  return { server, url: server.url, dir, htpasswd, cert: pair.cert, logs: () => JSON.stringify(cap.lines) };
+}
+
+async function getToken(g: Gw, scope: string[], auth?: string, extra = ''): Promise<{ status: number; body: any; headers: Record<string, string> }> {
+  const q = [`service=${SERVICE}`, ...scope.map((s) => `scope=${encodeURIComponent(s)}`)].join('&');
+  const r = await request(`${g.url}/auth/token?${q}${extra}`, { headers: auth ? { Authorization: auth } : {} });
+  return { status: r.status, body: r.body.length ? r.json() : undefined, headers: r.headers };
+}
+
+test('/v2 answers a Bearer challenge naming the issuer on this listener; the token endpoint issues a JWT with kid and x5c', async (t) => {
+  const g = await gateway(t);
+  const base = await request(`${g.url}/v2/`);
+  assert.equal(base.status, 401);
+  assert.equal(base.headers['www-authenticate'], `Bearer realm="${g.url}/auth/token",service="${SERVICE}"`);
+  assert.equal(base.headers['docker-distribution-api-version'], 'registry/2.0');
+  const pull = await request(`${g.url}/v2/team/app/manifests/latest`);
+  assert.equal(pull.headers['www-authenticate'], `Bearer realm="${g.url}/auth/token",service="${SERVICE}",scope="repository:team/app:pull"`);
+  // Basic credentials are not taken on /v2 in token mode (as Distribution)
+  assert.equal((await request(`${g.url}/v2/`, { headers: { Authorization: basic(USER, PASSWORD) } })).status, 401);
+
+  const r = await getToken(g, ['repository:team/app:pull,push', 'registry:catalog:*'], basic(USER, PASSWORD));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.headers['cache-control'], 'no-store');
+  assert.equal(r.body.token, r.body.access_token);
+  assert.equal(r.body.expires_in, 60);
+  assert.ok(!Number.isNaN(Date.parse(r.body.issued_at)));
+  assert.equal(r.body.refresh_token, undefined, 'no refresh token unless offline_token=true');
+  const header = decodeProtectedHeader(r.body.token);
+  assert.equal(header.alg, 'ES256');
+  assert.equal(header.typ, 'JWT');
+  const { X509Certificate } = await import('node:crypto');
+  const cert = new X509Certificate(g.cert);
+  assert.equal(header.kid, libtrustKeyId(cert.publicKey), 'kid: the libtrust fingerprint (Distribution 2.x)');
+  assert.deepEqual(header.x5c, [cert.raw.toString('base64')], 'x5c: the certificate (a rootcertbundle verifier needs it)');
+  // an independent verifier holding only the certificate accepts it
+  const { payload } = await jwtVerify(r.body.token, await importX509(g.cert, 'ES256'), { issuer: ISSUER, audience: SERVICE });
+  assert.equal(payload.sub, USER);
+  assert.deepEqual(payload.access, [
+    { type: 'repository', name: 'team/app', actions: ['pull', 'push'] },
+    { type: 'registry', name: 'catalog', actions: ['*'] },
+  ]);
+  assert.equal(payload.exp! - payload.iat!, 60);
+
+  // with the token: /v2/, a monolithic blob push, the blob back, the catalog
+  const auth = { Authorization: `Bearer ${r.body.token}` };
+  assert.equal((await request(`${g.url}/v2/`, { headers: auth })).status, 200);
+  const blob = randomBytes(1000);
+  const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+  const put = await request(`${g.url}/v2/team/app/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: blob });
+  assert.equal(put.status, 201, put.text());
+  const back = await request(`${g.url}/v2/team/app/blobs/${digest}`, { headers: auth });
+  assert.equal(back.status, 200);
+  assert.ok(back.body.equals(blob));
+  assert.equal((await request(`${g.url}/v2/_catalog`, { headers: auth })).status, 200);
+  // another repository: the Distribution answer, 401 with the scope needed and error="insufficient_scope"
+  const other = await request(`${g.url}/v2/team/other/blobs/${digest}`, { headers: auth });
+  assert.equal(other.status, 401);
+  assert.equal(other.headers['www-authenticate'],
+    `Bearer realm="${g.url}/auth/token",service="${SERVICE}",scope="repository:team/other:pull",error="insufficient_scope"`);
+  // a tampered token is invalid_token
+  const [h, p, s] = (r.body.token as string).split('.');
+  const forged = `${h}.${Buffer.from(JSON.stringify({ ...decodeJwt(r.body.token), access: [{ type: 'repository', name: 'team/other', actions: ['*'] }] })).toString('base64url')}.${s}`;
+  const bad = await request(`${g.url}/v2/team/other/blobs/${digest}`, { headers: { Authorization: `Bearer ${forged}` } });
+  assert.equal(bad.status, 401);
+  assert.match(bad.headers['www-authenticate']!, /error="invalid_token"$/);
+  assert.ok(p);
+  assert.ok(!g.logs().includes(r.body.token), 'tokens never appear in the log');
+  assert.ok(!g.logs().includes(PASSWORD), 'passwords never appear in the log');
+});
+
+test('token endpoint refusals: wrong password 401 with the Basic challenge, unknown service, malformed scope, method', async (t) => {
+  const g = await gateway(t);
+  const wrong = await getToken(g, ['repository:team/app:pull'], basic(USER, 'wrong'));
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.headers['www-authenticate'], 'Basic realm="Test Realm"');
+  assert.equal(wrong.body.errors[0].code, 'UNAUTHORIZED');
+  const unknown = await getToken(g, ['repository:team/app:pull'], basic('mallory', PASSWORD));
+  assert.equal(unknown.status, 401);
+  const svc = await request(`${g.url}/auth/token?service=elsewhere&scope=repository:a:pull`, { headers: { Authorization: basic(USER, PASSWORD) } });
+  assert.equal(svc.status, 400);
+  assert.equal(svc.json().errors[0].detail.error, 'invalid_request');
+  const noService = await request(`${g.url}/auth/token?scope=repository:a:pull`, { headers: { Authorization: basic(USER, PASSWORD) } });
+  assert.equal(noService.status, 400);
+  const scope = await getToken(g, ['repository:team/app'], basic(USER, PASSWORD));
+  assert.equal(scope.status, 400);
+  assert.equal(scope.body.errors[0].detail.error, 'invalid_scope');
+  assert.equal((await request(`${g.url}/auth/token`, { method: 'PUT', body: 'x' })).status, 405);
+  // anonymous: a token, but with nothing in it (no rules: only authenticated users may do anything)
+  const anon = await getToken(g, ['repository:team/app:pull']);
+  assert.equal(anon.status, 200);
+  assert.deepEqual(decodeJwt(anon.body.token).access, []);
+  const denied = await request(`${g.url}/v2/team/app/manifests/latest`, { headers: { Authorization: `Bearer ${anon.body.token}` } });
+  assert.equal(denied.status, 401);
+  assert.match(denied.headers['www-authenticate']!, /error="insufficient_scope"/);
+});
+
+test('OAuth2 POST: password grant with access_type=offline gives a refresh token; refresh_token grant; both checked', async (t) => {
+  const g = await gateway(t);
+  const post = (body: Record<string, string | string[]>) => request(`${g.url}/auth/token`, {
+    method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form(body),
+  });
+  const first = await post({ grant_type: 'password', username: USER, password: PASSWORD, client_id: 'containerd', service: SERVICE,
+    scope: ['repository:team/app:pull', 'repository:team/lib:pull,push registry:catalog:*'], access_type: 'offline' });
+  assert.equal(first.status, 200, first.text());
+  const b = first.json();
+  assert.ok(b.refresh_token, 'refresh token issued for access_type=offline');
+  assert.deepEqual(decodeJwt(b.access_token).access, [
+    { type: 'repository', name: 'team/app', actions: ['pull'] },
+    { type: 'repository', name: 'team/lib', actions: ['pull', 'push'] },
+    { type: 'registry', name: 'catalog', actions: ['*'] },
+  ]);
+  assert.equal(b.scope, 'repository:team/app:pull repository:team/lib:pull,push registry:catalog:*');
+  // the refresh token is not an access token
+  assert.equal((await request(`${g.url}/v2/`, { headers: { Authorization: `Bearer ${b.refresh_token}` } })).status, 401);
+  const again = await post({ grant_type: 'refresh_token', refresh_token: b.refresh_token, client_id: 'docker', service: SERVICE, scope: 'repository:team/x:push' });
+  assert.equal(again.status, 200, again.text());
+  assert.equal(decodeJwt(again.json().access_token).sub, USER);
+  assert.deepEqual(decodeJwt(again.json().access_token).access, [{ type: 'repository', name: 'team/x', actions: ['push'] }]);
+  // GET with offline_token=true (docker login) gives one as well
+  const viaGet = await getToken(g, ['repository:team/app:pull'], basic(USER, PASSWORD), '&offline_token=true&client_id=docker');
+  assert.ok(viaGet.body.refresh_token);
+
+  // refusals
+  assert.equal((await post({ grant_type: 'password', username: USER, password: 'nope', client_id: 'c', service: SERVICE })).status, 401);
+  const noClient = await post({ grant_type: 'password', username: USER, password: PASSWORD, service: SERVICE });
+  assert.equal(noClient.status, 400);
+  assert.equal((await post({ grant_type: 'client_credentials', client_id: 'c', service: SERVICE })).json().errors[0].detail.error, 'unsupported_grant_type');
+  const garbage = await post({ grant_type: 'refresh_token', refresh_token: 'abc.def.ghi', client_id: 'c', service: SERVICE });
+  assert.equal(garbage.status, 400);
+  assert.equal(garbage.json().errors[0].detail.error, 'invalid_grant');
+  // an access token is not a refresh token
+  assert.equal((await post({ grant_type: 'refresh_token', refresh_token: b.access_token, client_id: 'c', service: SERVICE })).status, 400);
+  const json = await request(`${g.url}/auth/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+  assert.equal(json.status, 400);
+
+  // a changed password ends the refresh token; so does removing the user
+  await writeFile(g.htpasswd, `${USER}:${await bcrypt.hash('a new password', 4)}\n`);
+  const changed = await post({ grant_type: 'refresh_token', refresh_token: b.refresh_token, client_id: 'docker', service: SERVICE });
+  assert.equal(changed.status, 400);
+  assert.match(changed.json().errors[0].message, /revoked/);
+  const fresh = await post({ grant_type: 'password', username: USER, password: 'a new password', client_id: 'c', service: SERVICE, access_type: 'offline' });
+  const rt = fresh.json().refresh_token;
+  assert.equal((await post({ grant_type: 'refresh_token', refresh_token: rt, client_id: 'c', service: SERVICE })).status, 200);
+  await writeFile(g.htpasswd, `bob:${await bcrypt.hash('x', 4)}\n`);
+  assert.equal((await post({ grant_type: 'refresh_token', refresh_token: rt, client_id: 'c', service: SERVICE })).status, 400);
+});
+
+test('an issuer key that is RSA signs RS256; urls.prefix and an explicit realm are honoured', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-token-rsa-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  await writeFile(join(dir, 'rsa.key'), privateKey.export({ type: 'pkcs1', format: 'pem' }));
+  await writeFile(join(dir, 'htpasswd'), `${USER}:${await bcrypt.hash(PASSWORD, 4)}\n`);
+  const config = loadConfigFromString([
+    'listen: 127.0.0.1:0', 'registry: { storage: { inmemory: {} } }', 'urls: { prefix: /registry }',
+    'auth:', '  htpasswd: { path: htpasswd }',
+    `  issuer: { service: ${SERVICE}, issuer: ${ISSUER}, key: rsa.key, path: /token }`, '',
+  ].join('\n'), join(dir, 'gateway.yml'));
+  const server = await startServer(config, captureLog('warn').log, { drainMs: 1000 });
+  t.after(() => server.close());
+  const ch = await request(`${server.url}/registry/v2/`);
+  assert.equal(ch.headers['www-authenticate'], `Bearer realm="${server.url}/registry/token",service="${SERVICE}"`);
+  const r = await request(`${server.url}/registry/token?service=${SERVICE}&scope=repository:a:pull`, { headers: { Authorization: basic(USER, PASSWORD) } });
+  assert.equal(r.status, 200, r.text());
+  assert.equal(decodeProtectedHeader(r.json().token).alg, 'RS256');
+  assert.equal(decodeProtectedHeader(r.json().token).x5c, undefined, 'no certificate configured: no x5c');
+  assert.equal((await request(`${server.url}/registry/v2/`, { headers: { Authorization: `Bearer ${r.json().token}` } })).status, 200);
+  assert.equal((await request(`${server.url}/token?service=${SERVICE}`)).status, 404, 'outside the prefix');
+});
