@@ -1,12 +1,14 @@
 // What `serve` would fail on outside the config text, checked before it starts and by `check-config`
 // with the same messages: the htpasswd file (exists, readable; lines serve would skip are warnings), the tls:
 // files (readable), the storage root (a directory, or creatable, readable and writable unless read-only, with the
-// top of Distribution's layout below it: a registry:2 volume), and the access rules (auth.access). Each problem is named by its config key at the key's
+// top of Distribution's layout below it: a registry:2 volume), the access rules (auth.access), and token auth's key
+// files (auth.issuer.key/certificate, auth.token.rootcertbundle/jwks). Each problem is named by its config key at the key's
 // line:col (problemAt), so it prints like a load error. A permission problem says who berth runs as, who owns the
 // path and the fix (permissions.ts). Reads only; creates nothing.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HtpasswdError, HtpasswdFile, parseHtpasswd } from '../auth/htpasswd.js';
+import { loadSigningKey, loadTrust, TokenKeyError } from '../auth/token/keys.js';
 import { formatProblems, type ConfigProblem } from '../config/config-error.js';
 import { accessPreflight } from './access-command.js';
 import { problemAt } from '../config/load.js';
@@ -39,6 +41,7 @@ export async function preflight(config: Config): Promise<{ problems: ConfigProbl
     problems.push(...access.problems);
     warnings.push(...access.warnings.map((w) => formatProblems(config.source, [w])));
   }
+  problems.push(...await tokenProblems(config));
   if (config.upstreams.v2 === 'embedded') {
     const { driver, parameters } = config.registry.storage;
     const root = dataDirectory(driver, parameters);
@@ -47,6 +50,35 @@ export async function preflight(config: Config): Promise<{ problems: ConfigProbl
     if (why) problems.push(problemAt(config, `registry.storage.${driver}.rootdirectory`, why));
   }
   return { problems, warnings };
+}
+
+/** auth.issuer's key (and certificate) and auth.token's rootcertbundle and jwks, loaded as serve loads them; the
+ *  issuer's algorithm must be one auth.token.signingalgorithms allows when both are set. */
+async function tokenProblems(config: Config): Promise<ConfigProblem[]> {
+  const out: ConfigProblem[] = [];
+  const { issuer: i, token: t } = config.auth ?? {};
+  if (i) {
+    try {
+      const key = await loadSigningKey(i.key, i.certificate);
+      if (t && t.signingalgorithms.length > 0 && !t.signingalgorithms.includes(key.alg)) {
+        out.push(problemAt(config, 'auth.token.signingalgorithms', `does not allow ${key.alg}, the algorithm of auth.issuer.key`));
+      }
+    } catch (err) {
+      if (!(err instanceof TokenKeyError)) throw err;
+      const at = i.certificate !== undefined && err.message.startsWith(`${i.certificate}:`) ? 'auth.issuer.certificate' : 'auth.issuer.key';
+      out.push(problemAt(config, at, err.message));
+    }
+  }
+  if (t) {
+    try {
+      await loadTrust({ rootcertbundle: t.rootcertbundle, jwks: t.jwks });
+    } catch (err) {
+      if (!(err instanceof TokenKeyError)) throw err;
+      const at = t.jwks !== undefined && err.message.startsWith(`${t.jwks}:`) ? 'auth.token.jwks' : 'auth.token.rootcertbundle';
+      out.push(problemAt(config, at, err.message));
+    }
+  }
+  return out;
 }
 
 /** The lines of a readable htpasswd file that serve skips or accepts with a caveat, as serve logs them. */

@@ -189,7 +189,7 @@ test('refused: security-relevant keys berth cannot honour are errors at their li
 storage:
   s3: { bucket: b }
 auth:
-  token: { realm: https://auth }
+  silly: { realm: https://auth }
 http:
   net: unix
   tls:
@@ -204,7 +204,7 @@ proxy:
   remoteurl: https://registry-1.docker.io
 `), [
     `${FILE}:3:3  storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)`,
-    `${FILE}:5:3  auth.token  auth type "token" is not supported: berth implements htpasswd only, and refuses to start rather than serve without the access control this config asks for`,
+    `${FILE}:5:3  auth.silly  auth type "silly" is not supported: berth implements htpasswd and token only, and refuses to start rather than serve without the access control this config asks for`,
     `${FILE}:7:3  http.net  unix sockets are not supported yet`,
     `${FILE}:12:17  http.tls.clientauth  expected one of none, request-client-cert, require-any-client-cert, verify-client-cert-if-given, require-and-verify-client-cert, found string "verify-all"`,
     `${FILE}:14:3  redis.addrs  several redis addresses (cluster, sentinel) are not supported yet: give one in redis.addr`,
@@ -214,7 +214,7 @@ proxy:
   for (const [yaml, want] of [
     ['storage: { azure: {} }', `${FILE}:2:12  storage.azure  storage driver "azure" is not supported yet (berth has filesystem and inmemory)`],
     ['storage: { nosuch: {} }', `${FILE}:2:12  storage.nosuch  unknown storage driver "nosuch" (berth has filesystem and inmemory)`],
-    ['auth: silly', `${FILE}:2:7  auth.silly  auth type "silly" is not supported: berth implements htpasswd only, and refuses to start rather than serve without the access control this config asks for`],
+    ['auth: silly', `${FILE}:2:7  auth.silly  auth type "silly" is not supported: berth implements htpasswd and token only, and refuses to start rather than serve without the access control this config asks for`],
     ['http: { tls: { letsencrypt: { cachefile: /le, email: a@b } } }', `${FILE}:2:16  http.tls.letsencrypt  Let's Encrypt is not supported: give http.tls.certificate and http.tls.key`],
     ['http: { tls: { certificate: /c } }', `${FILE}:2:16  http.tls.key  missing: required with http.tls.certificate`],
     ['http: { net: udp }', `${FILE}:2:9  http.net  unknown network "udp", expected tcp`],
@@ -329,7 +329,7 @@ test('env, config.yml style: a section variable replaces the section; longer nam
 
 test('env, config.yml style: refused and invalid values name the variable', () => {
   assert.deepEqual(problems('version: 0.1\nnotifications: { endpoints: [] }\n', {
-    REGISTRY_AUTH_TOKEN_REALM: 'https://auth',
+    REGISTRY_AUTH_SILLY_REALM: 'https://auth',
     REGISTRY_HTTP_ADDR: 'nope',
     REGISTRY_NOTIFICATIONS_ENDPOINTS_1_NAME: 'x',
     REGISTRY_NOTIFICATIONS_ENDPOINTS_X_NAME: 'x',
@@ -338,7 +338,7 @@ test('env, config.yml style: refused and invalid values name the variable', () =
     'env REGISTRY_NOTIFICATIONS_ENDPOINTS_1_NAME  notifications.endpoints.1  undefined index 1: the list has 0 items (append at 0)',
     'env REGISTRY_NOTIFICATIONS_ENDPOINTS_X_NAME  notifications.endpoints.X  non-numeric list index "X"',
     // refusals come from the mapping, in document order (variables append keys in name order)
-    'env REGISTRY_AUTH_TOKEN_REALM  auth.token  auth type "token" is not supported: berth implements htpasswd only, and refuses to start rather than serve without the access control this config asks for',
+    'env REGISTRY_AUTH_SILLY_REALM  auth.silly  auth type "silly" is not supported: berth implements htpasswd and token only, and refuses to start rather than serve without the access control this config asks for',
     'env REGISTRY_STORAGE_S3_BUCKET  storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)',
     'env REGISTRY_HTTP_ADDR  http.addr  expected host:port like 127.0.0.1:5000, [::1]:5000 or :5000, found "nope" (missing :port)',
   ]);
@@ -390,12 +390,12 @@ test('env, gateway.yml style: a section variable replaces what it covers; refuse
   assert.equal(loadConfigFromString('tls: {}\n', gw, { REGISTRY_HTTP_TLS_MINIMUMTLS: 'tls1.0' }, warnings).tls?.minimumtls, 'tls1.2');
   assert.deepEqual(warnings, [`${gw}: ignoring 1 Distribution setting berth does not honour: http.tls.minimumtls [env REGISTRY_HTTP_TLS_MINIMUMTLS] (tls1.0 is below berth's minimum: using tls1.2)`]);
   try {
-    loadConfigFromString('', gw, { REGISTRY_AUTH: 'token', REGISTRY_HTTP_NET: 'unix', REGISTRY_PROXY_REMOTEURL: 'https://r', REGISTRY_STORAGE: 's3' });
+    loadConfigFromString('', gw, { REGISTRY_AUTH: 'silly', REGISTRY_HTTP_NET: 'unix', REGISTRY_PROXY_REMOTEURL: 'https://r', REGISTRY_STORAGE: 's3' });
     assert.fail('no error');
   } catch (err) {
     assert.ok(err instanceof ConfigError);
     assert.deepEqual(err.message.split('\n'), [
-      'env REGISTRY_AUTH  auth.token  auth type "token" is not supported: berth implements htpasswd only, and refuses to start rather than serve without the access control this config asks for',
+      'env REGISTRY_AUTH  auth.silly  auth type "silly" is not supported: berth implements htpasswd and token only, and refuses to start rather than serve without the access control this config asks for',
       'env REGISTRY_HTTP_NET  http.net  unix sockets are not supported yet',
       'env REGISTRY_PROXY_REMOTEURL  proxy.remoteurl  pull-through cache (proxy.remoteurl) is not supported yet: berth would serve as an ordinary push registry instead',
       'env REGISTRY_STORAGE  storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)',
