@@ -101,7 +101,8 @@ export async function buildAccess(section: AccessSection | undefined, known?: { 
       }
     } catch (err) {
       if (!(err instanceof GroupsFileError)) throw err;
-      errors.push({ path: 'auth.access.groupsfile', message: err.message });
+      // Alone: without the file every @group would be reported unknown as well.
+      return { policy: allowAll, errors: [{ path: 'auth.access.groupsfile', message: err.message }], warnings: [] };
     }
   }
   const merged: AccessRulesOptions = { groups, admins: section.admins ?? [], rules: section.rules ?? [] };
