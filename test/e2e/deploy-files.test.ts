@@ -111,7 +111,8 @@ test('docker/compose.sidecar.yml: berth in front of registry:2, which is not pub
   assert.ok(berth.depends_on && 'registry' in berth.depends_on);
   const yml = parse(await readFile(join(DOCKER, 'sidecar.yml'), 'utf8'));
   assert.equal(yml.upstreams.v2, 'http://registry:5000', 'the registry service by its compose name and port');
-  assert.equal(yml.registry, undefined, 'no storage of its own in sidecar mode');
+  assert.equal(yml.registry.storage, undefined, 'no storage of its own in sidecar mode');
+  assert.equal(yml.registry.health.http[0].uri, 'http://registry:5000/v2/', 'registry:2 health is berth\'s health');
 });
 
 test('docker/berth.yml: check-config ok; served for real over TLS with htpasswd; the compose healthcheck passes; SIGHUP reloads the certificate; SIGTERM exits 0', async (t) => {
@@ -146,7 +147,8 @@ test('docker/sidecar.yml: check-config ok; berth in front of a real Distribution
     const upstream = await startDistribution();
     t.after(() => upstream.close());
     const d = await deployDir(t, 'sidecar.yml');
-    const env = { REGISTRY_BERTH_UPSTREAMS_V2: upstream.url };   // the compose service name swapped for the real address
+    // The compose service name swapped for the real address; the health check's interval shortened (10s).
+    const env = { REGISTRY_BERTH_UPSTREAMS_V2: upstream.url, REGISTRY_HEALTH_HTTP_0_URI: `${upstream.url}/v2/`, REGISTRY_HEALTH_HTTP_0_INTERVAL: '200ms' };
     const checked = await cli(['check-config', d.config], { cwd: d.dir, env });
     assert.equal(checked.code, 0, checked.stdout + checked.stderr);
 
@@ -177,6 +179,15 @@ test('docker/sidecar.yml: check-config ok; berth in front of a real Distribution
     assert.equal(direct.status, 200, 'the blob is in registry:2\'s own storage');
     const hc = await healthcheck(d.config, server.url, env);
     assert.equal(hc.code, 0, `berth healthcheck: ${hc.stdout}${hc.stderr}`);
+
+    // registry:2 gone: after two failed checks /v2 answers 503 and the compose healthcheck fails.
+    await upstream.stop();
+    const { waitUntil } = await import('../support/wait.js');
+    const down = await waitUntil('berth healthcheck to fail with registry:2 down', async () => {
+      const r = await healthcheck(d.config, server.url, env);
+      return r.code === 1 && r;
+    }, { intervalMs: 200, timeoutMs: 30_000, detail: () => server.output().slice(-2000) });
+    assert.match(down.stderr, /answered 503 UNAVAILABLE \(failing health checks: http_0\)/);
     assert.equal(await server.stop(), 0, server.output());
   });
 
