@@ -170,7 +170,7 @@ export async function startBerth(o: BerthOptions = {}): Promise<ServerProcess> {
 
 /** Starts CNCF Distribution (`docker-registry serve config.yml`, Debian's registry:2 build) on 127.0.0.1:0.
  *  It logs `listening on 127.0.0.1:PORT` (the bound port) on stderr. */
-export async function startDistribution(o: { root?: string; deleteEnabled?: boolean } = {}): Promise<ServerProcess> {
+export async function startDistribution(o: { root?: string; deleteEnabled?: boolean; extraYaml?: string } = {}): Promise<ServerProcess> {
   const confDir = await mkdtemp(join(tmpdir(), 'distribution-conf-'));
   const root = o.root ?? await mkdtemp(join(tmpdir(), 'distribution-data-'));
   const file = join(confDir, 'config.yml');
@@ -191,6 +191,7 @@ export async function startDistribution(o: { root?: string; deleteEnabled?: bool
     'http:',
     '  addr: 127.0.0.1:0',
     '  secret: berth-interop-test-secret',
+    ...(o.extraYaml ? [o.extraYaml] : []),   // more top-level sections (e.g. auth:)
     '',
   ].join('\n'));
   return spawnServer({
