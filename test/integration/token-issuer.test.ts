@@ -221,3 +221,33 @@ test('an issuer key that is RSA signs RS256; urls.prefix and an explicit realm a
   assert.equal((await request(`${server.url}/registry/v2/`, { headers: { Authorization: `Bearer ${r.json().token}` } })).status, 200);
   assert.equal((await request(`${server.url}/token?service=${SERVICE}`)).status, 404, 'outside the prefix');
 });
+
+test('with auth.access rules: the issuer grants only what they allow; /v2 answers 403 DENIED for what they refuse', async (t) => {
+  const g = await gateway(t, [
+    '  access:',
+    '    rules:',
+    '      - { repositories: ["team/**"], pull: ["*"] }',
+    `      - { repositories: ["${USER}/**"], push: [${USER}] }`,
+  ].join('\n'));
+  const r = await getToken(g, ['repository:team/app:pull,push', 'repository:secret/x:pull', `repository:${USER}/box:push,pull,delete`], basic(USER, PASSWORD));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(decodeJwt(r.body.token).access, [
+    { type: 'repository', name: 'team/app', actions: ['pull'] },
+    { type: 'repository', name: `${USER}/box`, actions: ['push', 'pull'] },
+  ]);
+  const auth = { Authorization: `Bearer ${r.body.token}` };
+  assert.equal((await request(`${g.url}/v2/team/app/tags/list`, { headers: auth })).status, 404, 'pull allowed (nothing there yet)');
+  // push on team/app: the rules refuse it, so a new token cannot help: 403 DENIED, not another challenge
+  const push = await request(`${g.url}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: auth });
+  assert.equal(push.status, 403);
+  assert.equal(push.json().errors[0].code, 'DENIED');
+  assert.equal(push.headers['www-authenticate'], undefined);
+  const secret = await request(`${g.url}/v2/secret/x/tags/list`, { headers: auth });
+  assert.equal(secret.status, 403);
+  // allowed by the rules but not in this token: the challenge, so the client asks for a token that has it
+  const other = await request(`${g.url}/v2/team/lib/tags/list`, { headers: auth });
+  assert.equal(other.status, 401);
+  assert.match(other.headers['www-authenticate']!, /scope="repository:team\/lib:pull",error="insufficient_scope"$/);
+  const own = await request(`${g.url}/v2/${USER}/box/blobs/uploads/`, { method: 'POST', headers: auth });
+  assert.equal(own.status, 202);
+});
