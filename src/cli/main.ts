@@ -167,7 +167,9 @@ async function serve(where: ConfigLocation, devCert: boolean): Promise<number> {
     config = await loadConfig(file, { warnings });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`berth: invalid configuration\n${err.message}\n`);
+    // Without --config, say how the file was chosen (a missing ./gateway.yml is then no mystery).
+    const how = where.source === 'argument' ? '' : `(config file ${where.file}: ${where.reason})\n`;
+    process.stderr.write(`berth: invalid configuration\n${err.message}\n${how}`);
     return 1;
   }
   const { level, formatter, fields } = config.log;

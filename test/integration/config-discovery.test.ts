@@ -40,6 +40,9 @@ test('check-config without FILE: REGISTRY_CONFIGURATION_PATH, ok or missing; hea
   const missing = await runCli(['check-config'], { REGISTRY_CONFIGURATION_PATH: join(dir.path, 'nope.yml') });
   assert.equal(missing.code, 1);
   assert.match(missing.stdout, /nope\.yml.*cannot read config: file not found/);
+  const serve = await runCli(['serve'], { REGISTRY_CONFIGURATION_PATH: join(dir.path, 'nope.yml') });
+  assert.equal(serve.code, 1);
+  assert.match(serve.stderr, /^berth: invalid configuration\n.*nope\.yml.*file not found\n\(config file .*nope\.yml: from REGISTRY_CONFIGURATION_PATH\)\n$/);
   // A FILE argument wins over the variable.
   const arg = await runCli(['check-config', file], { REGISTRY_CONFIGURATION_PATH: join(dir.path, 'nope.yml') });
   assert.equal(arg.code, 0, arg.stdout);
