@@ -7,6 +7,7 @@
 // secure quick start (berth cert, berth htpasswd add, serve with two REGISTRY_* variables) works as written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { assertBuilt, BERTH_MAIN, REPO_ROOT, startDistribution } from '../suppor
 import { request } from '../support/http.js';
 import { needs, runCommand, startServing, type CommandResult } from '../support/command.js';
 import { skipUnless } from '../support/clients.js';
+import { waitUntil } from '../support/wait.js';
 
 const DOCKER = join(REPO_ROOT, 'docker');
 const PASSWORD = 'deploy-files-pw';
@@ -163,7 +165,6 @@ test('docker/sidecar.yml: check-config ok; berth in front of a real Distribution
     assert.deepEqual(base.headerValues('docker-distribution-api-version'), ['registry/2.0']);
 
     const blob = Buffer.from('pushed through the sidecar\n');
-    const { createHash } = await import('node:crypto');
     const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
     // Distribution 2.8 has no monolithic POST: start a session, then PUT the bytes with the digest.
     const started = await request(`${server.url}/v2/deploy/sidecar/blobs/uploads/`, { ...tls, method: 'POST', headers: { ...auth, 'content-length': 0 } });
@@ -182,7 +183,6 @@ test('docker/sidecar.yml: check-config ok; berth in front of a real Distribution
 
     // registry:2 gone: after two failed checks /v2 answers 503 and the compose healthcheck fails.
     await upstream.stop();
-    const { waitUntil } = await import('../support/wait.js');
     const down = await waitUntil('berth healthcheck to fail with registry:2 down', async () => {
       const r = await healthcheck(d.config, server.url, env);
       return r.code === 1 && r;
@@ -257,6 +257,5 @@ test('README secure quick start: berth cert, berth htpasswd add, serve with REGI
 });
 
 async function waitForLog(server: { output(): string }, re: RegExp): Promise<void> {
-  const { waitUntil } = await import('../support/wait.js');
   await waitUntil(`log line ${re}`, () => re.test(server.output()), { detail: () => server.output().slice(-2000) });
 }
