@@ -4,6 +4,7 @@
 // default and the order are table-tested in test/unit/config-path.test.ts (no test writes to /etc).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, startBerth } from '../support/processes.js';
@@ -49,4 +50,16 @@ test('check-config without FILE: REGISTRY_CONFIGURATION_PATH, ok or missing; hea
   const help = await runCli(['healthcheck', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^usage: berth healthcheck \[--config FILE\]/);
+});
+
+test('check-config with nothing named: /etc/docker/registry/config.yml when this host has one, else ./gateway.yml', async () => {
+  const etc = '/etc/docker/registry/config.yml';
+  const r = await runCli(['check-config']);   // cwd: the repository, whose gateway.yml is valid
+  if (existsSync(etc)) {
+    // Debian's docker-registry sample: whatever it says, it is that file that was read.
+    assert.match(r.stdout + r.stderr, /\/etc\/docker\/registry\/config\.yml/);
+    assert.doesNotMatch(r.stdout, /^gateway\.yml: ok$/m);
+  } else {
+    assert.deepEqual(r, { code: 0, stdout: 'gateway.yml: ok\n', stderr: '' });
+  }
 });
