@@ -36,10 +36,10 @@ test('npm pack → npm install -g --prefix TMP → berth --version, serve, GET /
   assert.equal(packed.code, 0, `npm pack failed (npm is needed: it comes with Node.js)\n${packed.stderr}`);
   const [info] = JSON.parse(packed.stdout) as [{ filename: string; size: number; files: { path: string }[] }];
   const paths = info.files.map((f) => f.path).sort();
-  for (const must of ['package.json', 'README.md', 'gateway.yml', 'dist/bundle/main.js']) assert.ok(paths.includes(must), `${must} is in the tarball: ${paths.join(' ')}`);
+  for (const must of ['package.json', 'README.md', 'gateway.yml', 'docker/berth.service', 'docker/berth.yml', 'dist/bundle/main.js']) assert.ok(paths.includes(must), `${must} is in the tarball: ${paths.join(' ')}`);
   assert.ok(paths.some((p) => p.startsWith('dist/bundle/chunks/') && p.endsWith('.js')), 'the bundle chunks are in the tarball');
-  const unwanted = paths.filter((p) => !/^(package\.json|README\.md|gateway\.yml|dist\/bundle\/(chunks\/)?[^/]+\.js)$/.test(p));
-  assert.deepEqual(unwanted, [], 'nothing else: no src/, test/, dist/src, dist/test, source maps, bench/, .ci/, Dockerfile');
+  const unwanted = paths.filter((p) => !/^(package\.json|README\.md|gateway\.yml|docker\/berth\.(service|yml)|dist\/bundle\/(chunks\/)?[^/]+\.js)$/.test(p));
+  assert.deepEqual(unwanted, [], 'nothing else: no src/, test/, dist/src, dist/test, source maps, bench/, .ci/, Dockerfile, compose files');
   assert.ok(info.size < 1024 * 1024, `tarball ${info.size} bytes, expected < 1 MiB`);
   const tgz = join(dir, info.filename);
   assert.ok((await stat(tgz)).isFile());
