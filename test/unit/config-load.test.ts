@@ -172,8 +172,8 @@ const ERRORS: [name: string, yaml: string, want: string[]][] = [
   ['tls minimum version', 'tls: { minimumtls: tls1.1 }', [
     `${FILE}:1:20  tls.minimumtls  expected one of tls1.2, tls1.3, found string "tls1.1"`,
   ]],
-  ['unknown auth backend', 'auth: { token: {} }', [
-    `${FILE}:1:9  auth.token  unknown key, expected one of: htpasswd`,
+  ['unknown auth backend', 'auth: { silly: {} }', [
+    `${FILE}:1:9  auth.silly  unknown key, expected one of: htpasswd, access, token, issuer`,
   ]],
   ['integer range', 'registry: { storage: { filesystem: { maxthreads: 5 } } }', [
     `${FILE}:1:50  registry.storage.filesystem.maxthreads  expected an integer ≥ 25, found number 5`,

@@ -100,8 +100,9 @@ export class TokenIssuer {
         const wanted = s.actions.includes('*') ? REPOSITORY_ACTIONS : s.actions.filter((a): a is Action => (REPOSITORY_ACTIONS as readonly string[]).includes(a));
         const allowed = wanted.filter((a) => this.o.policy.decide(user, s.name, a).allowed);
         if (allowed.length > 0) out.push({ type: s.type, ...(s.class ? { class: s.class } : {}), name: s.name, actions: allowed });
-      } else if (s.type === 'registry' && s.name === 'catalog' && user !== null) {
-        // the listing itself is filtered by the rules: every authenticated user may ask
+      } else if (s.type === 'registry' && s.name === 'catalog' && (user !== null || this.o.policy.anonymous)) {
+        // the listing itself is filtered by the rules: every authenticated user may ask (anonymous ones when the
+        // rules grant them anything)
         out.push({ type: 'registry', name: 'catalog', actions: ['*'] });
       }
     }
