@@ -42,6 +42,7 @@ import { API_VERSION, API_VERSION_HEADER } from '../registry/api/headers.js';
 import { remoteAddr, requestFacts } from '../registry/api/request-facts.js';
 import { sendError } from '../registry/api/send-error.js';
 import { runWithRequest, type RequestFacts } from '../util/request-context.js';
+import type { CatalogFilter } from './catalog-filter.js';
 import { applyForwardedHeaders, compileTrustedProxies } from './forwarded.js';
 import { trackRequest, type TrackedRequest } from './request-log.js';
 import type { TokenEndpoint } from './token-endpoint.js';
@@ -61,6 +62,8 @@ export interface PipelineOptions {
   /** Exactly one of `app` (embedded) and `v2` (sidecar upstream). */
   app?: RegistryApp;
   v2?: UpstreamProxy;
+  /** Sidecar mode with access rules: answers the catalog from the upstream's pages, filtered by pull rights. */
+  v2Catalog?: CatalogFilter;
   /** The v1 upstream; absent → /v1 answers 404 JSON. */
   v1?: UpstreamProxy;
   /** Regex source matched against User-Agent on /v2; '' disables the rule. */
@@ -182,6 +185,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
   const dispatch = (s: Step, r: 'v2' | 'v1'): void => {
     if (r === 'v1') { o.v1!.handle(s.req, s.res, { reqId: s.track.reqId, log: s.track.log }); return; }
     if (o.app) o.app.handle(s.req, s.res);
+    else if (s.facts.pullable && o.v2Catalog && v2Request(s.req).route?.kind === 'catalog') o.v2Catalog(s.req, s.res, s.facts.pullable, s.track.log);
     else o.v2!.handle(s.req, s.res, { reqId: s.track.reqId, log: s.track.log });
   };
 

@@ -9,6 +9,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { createAccessController } from '../auth/basic.js';
+import { createCatalogFilter } from './catalog-filter.js';
 import type { AccessController } from '../auth/access.js';
 import type { Config } from '../config/schema.js';
 import { httpURL } from '../config/values.js';
@@ -115,7 +116,8 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
     const tm = tlsManager;
     const handler = createPipeline({
       ...(tm && config.tls?.clientcas.length ? { clientCertUser: (req: IncomingMessage) => tm.clientCertUser(req.socket) } : {}),
-      log, access, app: embedded ? app : undefined, v2, v1, token: tokenAuth?.endpoint,
+      log, access, app: embedded ? app : undefined, v2, v1,
+      ...(v2 ? { v2Catalog: createCatalogFilter({ target: config.upstreams.v2, readTimeoutMs: config.proxy.readtimeout, ca: opts.upstreamCa }) } : {}), token: tokenAuth?.endpoint,
       rejectUserAgents: config.clients.rejectuseragents,
       accessLog: config.log.accesslog?.disabled !== true,
       trustedProxies: config.proxy.trustedproxies,

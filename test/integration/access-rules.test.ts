@@ -12,6 +12,7 @@ import { loadConfigFromString } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/gateway/server.js';
 import { request, type HttpResponse } from '../support/http.js';
 import { descriptor, makeImageManifest, manifestBytes, MT, parseNextLink, randomBlob, sha256 } from '../support/oci-client.js';
+import { distributionAvailable, startDistribution } from '../support/distribution.js';
 import { captureLog, type CapturedLog } from '../support/tls-certs.js';
 import { makeTempDir } from '../support/tmp.js';
 
@@ -50,16 +51,19 @@ async function gateway(t: TestContext, yaml: string, o: { htpasswd?: boolean; up
 }
 
 function call(base: string, method: string, path: string, auth?: string, extra: { headers?: Record<string, string>; body?: Buffer } = {}): Promise<HttpResponse> {
-  return request(`${base}${path}`, { method, headers: { ...(auth ? { authorization: auth } : {}), ...extra.headers }, body: extra.body });
+  return request(`${base}${path}`, { method, headers: { accept: `${MT.ociManifest}, application/json`, ...(auth ? { authorization: auth } : {}), ...extra.headers }, body: extra.body });
 }
 
 /** A small image pushed by `user` (monolithic blob uploads, then the manifest) → the layer's digest. */
 async function push(base: string, user: string, repo: string, tag = 'latest'): Promise<{ layer: string }> {
   const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', repo }));
   const layerBytes = randomBlob(256);
-  for (const b of [configBytes, layerBytes]) {
-    const res = await call(base, 'POST', `/v2/${repo}/blobs/uploads/?digest=${sha256(b)}`, basic(user),
-      { headers: { 'content-type': 'application/octet-stream' }, body: b });
+  for (const b of [configBytes, layerBytes]) {   // POST, then PUT ?digest= with the bytes (registry:2 has no one-step POST)
+    const started = await call(base, 'POST', `/v2/${repo}/blobs/uploads/`, basic(user));
+    assert.equal(started.status, 202, `${user} start upload to ${repo}: ${started.status} ${started.text()}`);
+    const loc = new URL(started.headers.location!, base);
+    loc.searchParams.set('digest', sha256(b));
+    const res = await request(loc, { method: 'PUT', headers: { authorization: basic(user), 'content-type': 'application/octet-stream' }, body: b });
     assert.equal(res.status, 201, `${user} push blob to ${repo}: ${res.status} ${res.text()}`);
   }
   const bytes = manifestBytes(makeImageManifest({ config: descriptor(MT.ociConfig, configBytes), layers: [descriptor(MT.ociLayer, layerBytes)] }));
@@ -197,4 +201,40 @@ test('htpasswd without rules: every authenticated user may still do everything (
   assert.equal((await call(url, 'GET', '/v2/team/app/manifests/latest', basic('alice'))).status, 200);
   assert.equal((await call(url, 'GET', '/v2/team/app/manifests/latest')).status, 401);
   assert.deepEqual((await catalogPages(url, basic('alice'), 10)).names, ['team/app']);
+});
+
+const skipDistribution = !distributionAvailable() && process.env.CI !== 'true' ? 'docker-registry (Distribution 2.8) not installed' : false;
+
+test('sidecar: the same rules at the gateway in front of a real registry:2 (refusals, filtered catalog, mounts)', { skip: skipDistribution }, async (t) => {
+  const dist = await startDistribution(t);
+  const { url } = await gateway(t, RULES, { upstream: dist.url });
+  const team = await push(url, 'root', 'team/app');
+  await push(url, 'root', 'public/x');
+  await push(url, 'root', 'other/x');
+  await push(url, 'alice', 'team/lib');
+  const rows: [string, string, string | undefined, number, string?][] = [
+    ['GET', '/v2/public/x/manifests/latest', undefined, 200],
+    ['GET', '/v2/other/x/manifests/latest', undefined, 401, 'UNAUTHORIZED'],
+    ['GET', '/v2/team/app/manifests/latest', basic('bob'), 403, 'DENIED'],
+    ['POST', '/v2/other/x/blobs/uploads/', basic('alice'), 403, 'DENIED'],
+    ['POST', '/v2/team/app/blobs/uploads/', basic('bob'), 403, 'DENIED'],
+    ['GET', '/v2/other/x/manifests/latest', basic('bob'), 200],
+  ];
+  for (const [method, path, auth, status, want] of rows) {
+    const res = await call(url, method, path, auth);
+    assert.equal(res.status, status, `${method} ${path}: ${res.status} ${res.text()}`);
+    if (want) assert.equal(code(res), want);
+  }
+  // The gateway answers the catalog from the upstream's pages, keeping what the caller may pull.
+  assert.deepEqual((await catalogPages(url, basic('root'), 100)).names, ['other/x', 'public/x', 'team/app', 'team/lib']);
+  assert.deepEqual((await catalogPages(url, basic('bob'), 1)).pages, [['other/x'], ['public/x']]);
+  assert.deepEqual((await catalogPages(url, basic('alice'), 3)).pages, [['other/x', 'public/x', 'team/app'], ['team/lib']]);
+  assert.deepEqual((await catalogPages(url, undefined, 5)).pages, [['public/x']]);
+  assert.equal((await call(url, 'GET', '/v2/_catalog?n=5000', basic('bob'))).status, 400);
+  // A mount bob may not pull from reaches registry:2 without mount/from: a plain upload session.
+  const refused = await call(url, 'POST', `/v2/sandbox/b/blobs/uploads/?mount=${team.layer}&from=team/app`, basic('bob'));
+  assert.equal(refused.status, 202, refused.text());
+  assert.equal((await call(url, 'HEAD', `/v2/sandbox/b/blobs/${team.layer}`, basic('bob'))).status, 404);
+  const pub = (await call(url, 'GET', '/v2/public/x/manifests/latest', basic('bob'))).json().layers[0].digest as string;
+  assert.equal((await call(url, 'POST', `/v2/sandbox/c/blobs/uploads/?mount=${pub}&from=public/x`, basic('bob'))).status, 201);
 });
