@@ -1,12 +1,16 @@
 // berth's token issuer (auth.issuer) end to end on a real listener (startServer in-process, real sockets): /v2's
 // Bearer challenge, the token endpoint's GET (Basic, anonymous) and OAuth2 POST (password and refresh_token
 // grants), what the tokens hold (kid, x5c, claims; verified by jose with the certificate alone, as a Distribution
-// rootcertbundle would), a push and pull with them, insufficient_scope for another repository, and refresh tokens
-// ending when the user is removed from htpasswd or their password changes.
+// rootcertbundle would), a push and pull with them, insufficient_scope for another repository, refresh tokens
+// ending when the user is removed from htpasswd or their password changes, 403 DENIED under access rules, and a
+// client certificate as the user.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import * as https from 'node:https';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -17,6 +21,9 @@ import { loadConfigFromString } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/gateway/server.js';
 import { captureLog } from '../support/tls-certs.js';
 import { request } from '../support/http.js';
+import { withDeadline } from '../support/wait.js';
+
+const run = promisify(execFile);
 
 type T = { after(fn: () => unknown): void };
 const USER = 'alice';
@@ -250,4 +257,46 @@ test('with auth.access rules: the issuer grants only what they allow; /v2 answer
   assert.match(other.headers['www-authenticate']!, /scope="repository:team\/lib:pull",error="insufficient_scope"$/);
   const own = await request(`${g.url}/v2/${USER}/box/blobs/uploads/`, { method: 'POST', headers: auth });
   assert.equal(own.status, 202);
+});
+
+test('a client certificate verified against tls.clientcas is the user at the token endpoint (no htpasswd needed; no refresh token)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-token-mtls-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const f = (n: string) => join(dir, n);
+  const ossl = (...args: string[]) => run('openssl', args, { timeout: 30_000 });
+  await ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('server.key'), '-out', f('server.crt'),
+    '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
+  await ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'),
+    '-days', '2', '-subj', '/CN=berth token test client CA');
+  await ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('alice.key'), '-out', f('alice.csr'), '-subj', '/CN=alice');
+  await ossl('x509', '-req', '-in', f('alice.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('alice.crt'), '-days', '2');
+  await ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f('token.key'));
+  const config = loadConfigFromString([
+    'listen: 127.0.0.1:0', 'registry: { storage: { inmemory: {} } }',
+    'tls: { certificate: server.crt, key: server.key, clientcas: [ca.crt], clientauth: verify-client-cert-if-given }',
+    `auth: { issuer: { service: ${SERVICE}, issuer: ${ISSUER}, key: token.key } }`, '',
+  ].join('\n'), f('gateway.yml'));
+  const server = await startServer(config, captureLog('warn').log, { drainMs: 1000 });
+  t.after(() => server.close());
+  const ca = await readFile(f('server.crt'), 'utf8');
+  const client = { cert: await readFile(f('alice.crt'), 'utf8'), key: await readFile(f('alice.key'), 'utf8') };
+  const get = (path: string, cert?: { cert: string; key: string }, headers: Record<string, string> = {}) =>
+    withDeadline(new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = https.get(`${server.url}${path}`, { ca, servername: 'localhost', agent: false, headers, ...(cert ?? {}) }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+    }), 15_000, `GET ${path}`);
+  const withCert = await get(`/auth/token?service=${SERVICE}&scope=repository:team/app:pull&offline_token=true`, client);
+  assert.equal(withCert.status, 200, withCert.body);
+  const body = JSON.parse(withCert.body);
+  assert.equal(decodeJwt(body.token).sub, 'alice');
+  assert.deepEqual(decodeJwt(body.token).access, [{ type: 'repository', name: 'team/app', actions: ['pull'] }]);
+  assert.equal(body.refresh_token, undefined, 'certificate users present the certificate each time');
+  const anon = JSON.parse((await get(`/auth/token?service=${SERVICE}&scope=repository:team/app:pull`)).body);
+  assert.equal(decodeJwt(anon.token).sub, '');
+  assert.deepEqual(decodeJwt(anon.token).access, []);
+  assert.equal((await get('/v2/team/app/tags/list', undefined, { Authorization: `Bearer ${body.token}` })).status, 404);
+  assert.equal((await get('/v2/team/app/tags/list', undefined, { Authorization: `Bearer ${anon.token}` })).status, 401);
 });
