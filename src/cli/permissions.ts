@@ -37,6 +37,9 @@ export interface DeniedOptions {
   want: Want;
   /** What to chown in the fix (default: the path, or the blocking directory). A storage root names itself. */
   chownPath?: string;
+  /** The path is the existing parent of this directory, which is to be created: the fix creates it (chowning
+   *  the parent, such as /var/lib, would be wrong). */
+  creating?: string;
 }
 
 /**
@@ -66,6 +69,9 @@ export async function explainDenied(path: string, o: DeniedOptions, code = 'EACC
     return o.chownPath
       ? `${what} (${who}; ${owner}); fix: chmod -R u+r${w}X ${o.chownPath}`
       : `${what} (${who}; ${owner}); fix: chmod u+r${w}${st.isDirectory() ? 'x' : ''} ${target}`;
+  }
+  if (o.creating && !block) {
+    return `${what} (${who}; ${owner}); fix: mkdir -p ${o.creating} && chown ${uid}:${gid} ${o.creating} (as root), or run berth as uid ${st.uid} (docker run --user ${st.uid})`;
   }
   const fixPath = o.chownPath ?? target;
   const recursive = fixPath !== target || st.isDirectory() ? '-R ' : '';

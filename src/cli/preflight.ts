@@ -134,7 +134,7 @@ export async function storageRootProblem(root: string, write: boolean): Promise<
     // To be created below `dir` (only when writable; a read-only registry without its root serves nothing, as before).
     if (!write) return undefined;
     const code = await accessCode(dir, accessMode('write', true));
-    return code === undefined ? undefined : `${root}: cannot be created: ${dir} ${await explainDenied(dir, { want }, code)}`;
+    return code === undefined ? undefined : `${root}: cannot be created: ${dir} ${await explainDenied(dir, { want, creating: root }, code)}`;
   }
   const code = await accessCode(root, accessMode(want, true));
   if (code !== undefined) return `${root}: ${await explainDenied(root, { want, chownPath: root }, code)}`;

@@ -150,3 +150,19 @@ test('a file in a directory the user cannot enter: the directory is named, with 
   const path = join(secret, 'htpasswd');
   assert.equal(c.stdout, `${file}:2:27  auth.htpasswd.path  ${path}: ${explained(secret, `permission denied: cannot enter ${secret}`, 0o700, { dir: true })}\n`);
 });
+
+test('a storage root to be created where the user cannot write: the fix creates it (never a chown of the parent)', async (t) => {
+  const dir = await tempDir(t);
+  const parent = join(dir, 'lib');
+  const root = join(parent, 'registry');
+  await mkdir(parent);
+  denied.add(parent);
+  await chmod(parent, ROOT ? 0o755 : 0o555);   // as root: root's, 0755; otherwise ours without w
+  const file = join(dir, 'gateway.yml');
+  await writeFile(file, `listen: 127.0.0.1:0\nregistry: { storage: { filesystem: { rootdirectory: ${root} } } }\n`);
+  const c = await runAs(['check-config', file]);
+  assert.equal(c.code, 1, c.stdout + c.stderr);
+  const who = `berth runs as uid ${AS.uid}, gid ${AS.gid}; ${parent} is owned by uid ${ROOT ? 0 : AS.uid}, gid ${ROOT ? 0 : AS.gid}, mode ${ROOT ? '0755' : '0555'}`;
+  const fix = ROOT ? `mkdir -p ${root} && chown ${AS.uid}:${AS.gid} ${root} (as root), or run berth as uid 0 (docker run --user 0)` : `chmod u+rwx ${parent}`;
+  assert.equal(c.stdout, `${file}:2:53  registry.storage.filesystem.rootdirectory  ${root}: cannot be created: ${parent} not writable (${who}); fix: ${fix}\n`);
+});
