@@ -2,7 +2,7 @@
 // (and nginx) can read too. Writes bcrypt ($2y$) only, rewrites atomically (temp file + rename) and
 // keeps every other line, comment and line ending as it was. Never echoes or logs a password.
 import { randomBytes } from 'node:crypto';
-import { chown, lstat, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { chown, lstat, mkdir, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultVerifier, parseHtpasswd } from '../auth/htpasswd.js';
@@ -222,6 +222,8 @@ async function writeAtomically(file: string, content: string): Promise<void> {
     mode = st.mode & 0o7777; uid = st.uid; gid = st.gid;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // a new file: create its directory as `htpasswd -c` users expect `berth htpasswd add --file auth/htpasswd` to
+    await mkdir(dirname(target), { recursive: true, mode: 0o750 });
   }
   const tmp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', mode);

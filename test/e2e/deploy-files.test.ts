@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -73,7 +73,6 @@ async function deployDir(t: { after(fn: () => Promise<void>): void }, configName
   t.after(() => rm(dir, { recursive: true, force: true }));
   await cp(join(DOCKER, configName), join(dir, configName));
   assertOk(await cli(['cert', '--out', join(dir, 'certs')], { cwd: dir }));
-  await mkdir(join(dir, 'auth'));
   assertOk(await cli(['htpasswd', 'add', 'alice', '--file', join(dir, 'auth', 'htpasswd'), '--password-stdin'], { cwd: dir, input: `${PASSWORD}\n` }));
   return { dir, config: join(dir, configName), ca: await readFile(join(dir, 'certs', 'ca.crt'), 'utf8') };
 }
@@ -237,13 +236,12 @@ test('README secure quick start: berth cert, berth htpasswd add, serve with REGI
   await cp(join(REPO_ROOT, 'gateway.yml'), join(dir, 'gateway.yml'));   // the checkout's own, as `npm start` reads it
   const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
   const commands = [
-    'npx berth cert --hostname registry.example.com',
-    'mkdir -p auth && npx berth htpasswd add alice --file auth/htpasswd',
+    'npm run berth -- cert --hostname registry.example.com',
+    'npm run berth -- htpasswd add alice --file auth/htpasswd',
     'REGISTRY_HTTP_TLS_CERTIFICATE=certs/domain.crt REGISTRY_AUTH=htpasswd npm start',
   ];
   for (const c of commands) assert.ok(readme.includes(c), `the README says: ${c}`);
   assertOk(await cli(['cert', '--hostname', 'registry.example.com'], { cwd: dir }));
-  await mkdir(join(dir, 'auth'));
   assertOk(await cli(['htpasswd', 'add', 'alice', '--file', 'auth/htpasswd', '--password-stdin'], { cwd: dir, input: `${PASSWORD}\n` }));
   // npm start is `node dist/bundle/main.js serve --config gateway.yml`; the port is the one change (any free one).
   const server = await startServing(process.execPath, [BERTH_MAIN, 'serve', '--config', 'gateway.yml'], {

@@ -61,6 +61,14 @@ test('add creates a bcrypt $2y$ file (default cost 10, --cost) that Apache verif
   assert.deepEqual(await readdir(dir), ['htpasswd'], 'no temp files left behind');
 });
 
+test('add creates the missing directories of a new file (as the quick start runs it: --file auth/htpasswd)', async (t) => {
+  const dir = await tmp(t);
+  const r = await berth(['add', 'alice', '--file', join('auth', 'nested', 'htpasswd'), '--password-stdin', '--cost', '4'], 'pw', dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(await apacheVerifies(join(dir, 'auth', 'nested', 'htpasswd'), 'alice', 'pw'));
+  assert.equal((await stat(join(dir, 'auth'))).mode & 0o777, 0o750);
+});
+
 test('add/remove preserve comments, other users and CRLF; update replaces in place; Apache agrees', async (t) => {
   const dir = await tmp(t);
   const file = join(dir, 'htpasswd');
