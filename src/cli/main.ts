@@ -30,7 +30,7 @@ const USAGE = `Usage:
   berth access check USER REPOSITORY ACTION [--config FILE]   explain an access-rules decision
   berth gc [--config FILE] [--dry-run] [--delete-untagged] [--force]   delete unreferenced blobs (see berth gc --help)
 
-Signals (serve): SIGTERM/SIGINT drain and exit; SIGHUP reloads the TLS certificate and key.
+Signals (serve): SIGTERM/SIGINT drain and exit; SIGHUP reloads the TLS certificate and key (and token auth's keys).
   berth --help | --version
 
 Without --config (check-config: without FILE), serve, check-config, healthcheck and gc read, as registry:2:

@@ -25,7 +25,7 @@ import { rateLimitedLog, type RateLimitedLog } from '../log/rate-limit.js';
 import { createBodyRateGuard, type BodyRateGuard } from './body-rate.js';
 import { limitConnections, type ConnectionLimits } from './connection-limits.js';
 import { createPipeline } from './pipeline.js';
-import { createTokenAuth } from './token-auth.js';
+import { createTokenAuth, type TokenAuth } from './token-auth.js';
 import { rawHeaderLines, responseHeaderHook, type ResponseHeaderHook } from './response-headers.js';
 import { answerPlainHttp } from './plain-http.js';
 import { createTlsManager, type TlsManager } from './tls.js';
@@ -39,7 +39,7 @@ export interface RunningServer {
   url: string;
   /** The debug listener (registry.http.debug.addr: /metrics, /debug/health, /debug/vars), when configured. */
   debugUrl?: string;
-  /** Re-reads the TLS certificate and key (SIGHUP). Open connections keep theirs. No-op without TLS. */
+  /** Re-reads the TLS certificate and key (SIGHUP; open connections keep theirs) and token auth's key files. */
   reload(): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to drainMs, then cuts them), releases everything. Idempotent. */
   close(): Promise<void>;
@@ -80,6 +80,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   let tlsManager: TlsManager | undefined;
   let debug: DebugServer | undefined;
   let metrics: Metrics | undefined;
+  let tokenAuth: TokenAuth | undefined;
   try {
     const embedded = config.upstreams.v2 === 'embedded';
     const app = opts.registryApp ?? (embedded ? await createRegistryApp(config.registry, { log }) : undefined);
@@ -102,7 +103,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
     const v1 = config.upstreams.v1 ? proxyTo(config.upstreams.v1, config, log, opts, true) : undefined;
     if (v1) closers.push(() => v1.close());
     // auth.token / auth.issuer: Bearer tokens on /v1 and /v2 instead of Basic, and the token endpoint (token-auth.ts)
-    const tokenAuth = opts.access ? undefined : await createTokenAuth(config, { log });
+    tokenAuth = opts.access ? undefined : await createTokenAuth(config, { log });
     const access = opts.access ?? tokenAuth?.access ?? await createAccessController(config.auth, log);
     closers.push(() => access.close());
     if (config.tls) {
@@ -159,7 +160,9 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   return {
     url,
     ...(debug ? { debugUrl: debug.url } : {}),
-    reload: () => tlsManager?.reload() ?? Promise.resolve(),
+    async reload() {   // SIGHUP: the TLS pair, and token auth's keys (token-auth.ts)
+      await Promise.all([tlsManager?.reload(), tokenAuth?.reload()]);
+    },
     close() {
       closing ??= (async () => {
         log.info({ inFlight: lifecycle.inFlight.size, drainMs }, 'closing: draining in-flight requests');

@@ -21,6 +21,12 @@ export interface TokenAuth {
   access: AccessController;
   /** berth's token endpoint (auth.issuer). */
   endpoint?: TokenEndpoint;
+  /**
+   * Re-reads auth.issuer's key and certificate and auth.token's rootcertbundle and jwks (SIGHUP). New tokens are
+   * signed with the new key; tokens (and refresh tokens) of the previous key stay valid until they expire or the
+   * next reload. A file that fails to load is logged and everything stays as it was.
+   */
+  reload(): Promise<void>;
 }
 
 export interface TokenAuthOptions {
@@ -71,15 +77,17 @@ export async function createTokenAuth(config: Config, o: TokenAuthOptions): Prom
     ? (t.autoredirect ? (req) => `${base(req)}${t.autoredirectpath}` : t.realm)
     : i!.realm !== '' ? i!.realm : (req) => `${base(req)}${prefix}${i!.path}`;
 
+  let ownKeys = key ? [{ kid: key.kid, key: key.publicKey }] : [];
   const access = new TokenAccessController({
     realm, service: (t ?? i)!.service, issuer: (t ?? i)!.issuer, trust, algorithms, log,
-    ...(key ? { ownKey: { kid: key.kid, key: key.publicKey }, policy } : {}),
+    ...(key ? { ownKeys, policy } : {}),
   });
   const close = access.close.bind(access);
   access.close = () => { close(); basic?.close(); };
   let endpoint: TokenEndpoint | undefined;
+  let issuer: TokenIssuer | undefined;
   if (i && key) {
-    const issuer = new TokenIssuer({
+    issuer = new TokenIssuer({
       key, service: i.service, issuer: i.issuer, policy, userStamp,
       expirationSeconds: Math.max(1, Math.round(i.expiration / 1000)),
       refreshExpirationSeconds: Math.round(i.refreshexpiration / 1000),
@@ -93,7 +101,22 @@ export async function createTokenAuth(config: Config, o: TokenAuthOptions): Prom
     verifier: t ? { realm: t.autoredirect ? `(autoredirect) ${t.autoredirectpath}` : t.realm, service: t.service, issuer: t.issuer, keys: trust.keys.size, roots: trust.roots.length } : undefined,
     issuer: i && key ? { path: i.path, service: i.service, issuer: i.issuer, alg: key.alg, kid: key.kid, x5c: key.x5c?.length ?? 0 } : undefined,
   }, 'token authentication enabled');
-  return { access, endpoint };
+  const reload = async (): Promise<void> => {
+    try {
+      const next = i ? await loadSigningKey(i.key, i.certificate) : undefined;
+      if (next && !algorithms.includes(next.alg)) throw new Error(`the new key's algorithm ${next.alg} is not in auth.token.signingalgorithms`);
+      const nextTrust = t ? await loadTrust({ rootcertbundle: t.rootcertbundle, jwks: t.jwks }) : undefined;
+      if (next) {
+        ownKeys = [{ kid: next.kid, key: next.publicKey }, ...ownKeys.filter((k) => k.kid !== next.kid).slice(0, 1)];
+        issuer!.setKey(next);
+      }
+      access.setKeys({ ownKeys, ...(nextTrust ? { trust: nextTrust } : {}) });
+      log.info({ kid: next?.kid, previousKid: ownKeys[1]?.kid, trustedKeys: nextTrust?.keys.size }, 'token keys reloaded');
+    } catch (err) {
+      log.error({ err }, 'token keys not reloaded: keeping the current ones');
+    }
+  };
+  return { access, endpoint, reload };
 }
 
 /** The stamp of an htpasswd entry: a digest of its hash (a changed password or a removed user ends refresh tokens). */

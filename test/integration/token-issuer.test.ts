@@ -300,3 +300,37 @@ test('a client certificate verified against tls.clientcas is the user at the tok
   assert.equal((await get('/v2/team/app/tags/list', undefined, { Authorization: `Bearer ${body.token}` })).status, 404);
   assert.equal((await get('/v2/team/app/tags/list', undefined, { Authorization: `Bearer ${anon.token}` })).status, 401);
 });
+
+test('key rotation by reload (SIGHUP): new tokens use the new key; the previous key\'s tokens stay valid until the next reload; a bad file changes nothing', async (t) => {
+  const g = await gateway(t);
+  const keyFile = join(g.dir, 'token.key');
+  const certFile = join(g.dir, 'token.crt');
+  const post = (body: Record<string, string>) => request(`${g.url}/auth/token`, {
+    method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form({ client_id: 'test', service: SERVICE, ...body }),
+  });
+  const login = async () => (await post({ grant_type: 'password', username: USER, password: PASSWORD, access_type: 'offline', scope: 'repository:a:pull' })).json();
+  const ok = async (token: string) => (await request(`${g.url}/v2/`, { headers: { Authorization: `Bearer ${token}` } })).status === 200;
+  const rotate = async (cn: string) => {
+    const pair = await generate([{ name: 'commonName', value: cn }], { keyType: 'ec', algorithm: 'sha256' });
+    await writeFile(keyFile, pair.private);
+    await writeFile(certFile, pair.cert);
+    await g.server.reload();
+  };
+  const first = await login();
+  await rotate('second signer');
+  const second = await login();
+  assert.notEqual(decodeProtectedHeader(second.token).kid, decodeProtectedHeader(first.token).kid, 'signed with the new key');
+  assert.ok(await ok(second.token));
+  assert.ok(await ok(first.token), 'the previous key\'s access token is still valid');
+  assert.equal((await post({ grant_type: 'refresh_token', refresh_token: first.refresh_token })).status, 200, 'and its refresh token');
+  // a key file that cannot be loaded: logged, nothing changes
+  await writeFile(keyFile, 'not a key');
+  await g.server.reload();
+  assert.ok(g.logs().includes('token keys not reloaded'));
+  assert.ok(await ok(second.token));
+  assert.equal(decodeProtectedHeader((await login()).token).kid, decodeProtectedHeader(second.token).kid);
+  await rotate('third signer');
+  assert.equal(await ok(first.token), false, 'two rotations later the first key is gone');
+  assert.equal((await post({ grant_type: 'refresh_token', refresh_token: first.refresh_token })).status, 400);
+  assert.ok(await ok(second.token));
+});

@@ -5,12 +5,13 @@
 // tokens are JWTs too, signed by the same key for a different audience, bound to user and service, and stamped
 // with the user's current password entry: a removed user or a changed password ends them. It speaks no HTTP.
 import { randomUUID } from 'node:crypto';
-import { jwtVerify, SignJWT } from 'jose';
+import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import type { AccessPolicy, Action } from '../policy.js';
 import type { SigningKey } from './keys.js';
 import { mergeScopes, parseScopes, type ResourceActions, type TokenClaims } from './scope.js';
 
 export interface TokenIssuerOptions {
+  /** Replaced by setKey. */
   key: SigningKey;
   /** The `aud` of access tokens: the registry's service name (Distribution's auth.token.service). */
   service: string;
@@ -69,7 +70,17 @@ const REPOSITORY_ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
 const REFRESH_AUDIENCE_PREFIX = 'berth-refresh:';
 
 export class TokenIssuer {
+  /** The key before the last setKey: refresh tokens it signed stay valid until the next one. */
+  private previous?: SigningKey;
+
   constructor(private readonly o: TokenIssuerOptions) {}
+
+  /** Signs with `key` from now on (a key reload); the previous key still verifies refresh tokens. */
+  setKey(key: SigningKey): void {
+    if (key.kid === this.o.key.kid) { this.o.key = key; return; }
+    this.previous = this.o.key;
+    this.o.key = key;
+  }
 
   get service(): string { return this.o.service; }
 
@@ -161,8 +172,10 @@ export class TokenIssuer {
     if (!this.o.userStamp) throw bad('refresh tokens are not issued here');
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.o.key.publicKey, {
-        algorithms: [this.o.key.alg], issuer: this.o.issuer, audience: REFRESH_AUDIENCE_PREFIX + this.o.service,
+      const kid = decodeProtectedHeader(token).kid;
+      const key = this.previous && kid === this.previous.kid ? this.previous : this.o.key;
+      ({ payload } = await jwtVerify(token, key.publicKey, {
+        algorithms: [key.alg], issuer: this.o.issuer, audience: REFRESH_AUDIENCE_PREFIX + this.o.service,
         currentDate: new Date(this.nowSeconds() * 1000), requiredClaims: ['exp', 'sub'],
       }));
     } catch {

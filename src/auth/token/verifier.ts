@@ -29,8 +29,9 @@ export interface TokenVerifierOptions {
   issuer: string;
   trust: TrustStore;
   algorithms: readonly SigningAlgorithm[];
-  /** The issuer's own key (berth issues the tokens): a token whose kid names it is verified with it directly. */
-  ownKey?: { kid: string; key: KeyObject };
+  /** The issuer's own keys (berth issues the tokens; after a key reload also the previous one): a token whose kid
+   *  names one is verified with it directly. */
+  ownKeys?: readonly OwnKey[];
   /**
    * Set when berth issues the tokens from these rules: a valid token of a known user that lacks an action the policy
    * refuses them is answered 403 DENIED (a DeniedError: asking the issuer again cannot help); an action the policy
@@ -46,11 +47,23 @@ export interface TokenVerifierOptions {
 const REPOSITORY_ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
 const BEARER = /^bearer[ \t]+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)[ \t]*$/i;
 
+export interface OwnKey { kid: string; key: KeyObject }
+
 export class TokenAccessController implements AccessController {
   private readonly log: Logger;
+  private ownKeys: readonly OwnKey[];
+  private trust: TrustStore;
 
   constructor(private readonly o: TokenVerifierOptions) {
     this.log = o.log.child({ module: 'auth', auth: 'token' });
+    this.ownKeys = o.ownKeys ?? [];
+    this.trust = o.trust;
+  }
+
+  /** Replaces the keys tokens are verified with (a key reload); requests already verifying keep the old ones. */
+  setKeys(k: { ownKeys?: readonly OwnKey[]; trust?: TrustStore }): void {
+    if (k.ownKeys) this.ownKeys = k.ownKeys;
+    if (k.trust) this.trust = k.trust;
   }
 
   async authorize(req: IncomingMessage, access: Access[]): Promise<Grant> {
@@ -127,10 +140,10 @@ export class TokenAccessController implements AccessController {
    * verified to a root; a jwk (its own x5c chain verified, or its kid trusted); a trusted kid.
    */
   private signingKey(header: ProtectedHeaderParameters): KeyObject {
-    const { trust, ownKey } = this.o;
-    if (ownKey && header.kid === ownKey.kid && header.x5c === undefined && header.jwk === undefined) return ownKey.key;
+    const trust = this.trust;
+    const ownKey = typeof header.kid === 'string' ? this.ownKeys.find((k) => k.kid === header.kid) : undefined;
+    if (ownKey && header.jwk === undefined) return ownKey.key;   // berth's own tokens (with their x5c, when configured)
     if (header.x5c !== undefined) {
-      if (ownKey && header.kid === ownKey.kid) return ownKey.key;   // berth's own tokens carry their certificate chain
       return verifyChain(header.x5c, trust.roots, this.o.now?.() ?? Date.now());
     }
     if (header.jwk !== undefined) {
@@ -147,7 +160,7 @@ export class TokenAccessController implements AccessController {
       return trusted;
     }
     if (typeof header.kid === 'string' && header.kid !== '') {
-      const trusted = trust.keys.get(header.kid) ?? (ownKey && header.kid === ownKey.kid ? ownKey.key : undefined);
+      const trusted = trust.keys.get(header.kid);
       if (!trusted) throw new Error(`token signed by untrusted key with ID ${JSON.stringify(header.kid)}`);
       return trusted;
     }
