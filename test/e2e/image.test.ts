@@ -25,6 +25,15 @@ import { REPO_ROOT } from '../support/processes.js';
 import { waitUntil } from '../support/wait.js';
 
 type T = { after(fn: () => unknown): void };
+type Defer = (fn: () => unknown) => void;
+
+/** Cleanups that run last-registered first (node:test runs t.after hooks in registration order), so a
+ *  container stops before the directories it mounts are removed. */
+function lifo(t: T): Defer {
+  const fns: (() => unknown)[] = [];
+  t.after(async () => { for (const fn of fns.reverse()) await fn(); });
+  return (fn) => { fns.push(fn); };
+}
 const TOOLS = ['buildah', 'mmdebstrap', 'skopeo', 'htpasswd'];
 const USER = 'alice';
 const PASSWORD = 'image-pass-' + randomBytes(4).toString('hex');
@@ -43,10 +52,10 @@ function skipReason(): string | false {
 }
 const skip = skipReason();
 
-async function workDir(t: T, prefix: string): Promise<string> {
+async function workDir(defer: Defer, prefix: string): Promise<string> {
   const dir = join(tmpdir(), `${prefix}-${randomBytes(6).toString('hex')}`);
   await mkdir(dir, { mode: 0o755 });
-  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
+  defer(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
   return dir;
 }
 
@@ -125,14 +134,13 @@ interface Serving { c: TestContainer; run: Started; port: number; url: string }
  * port is the machine's); a port someone else holds is seen in berth's one-line start failure and another
  * is tried. Resolves once berth logs its listening line.
  */
-async function serve(t: T, name: string, o: { env?: Record<string, string>; mounts: Mount[] }): Promise<Serving> {
+async function serve(defer: Defer, name: string, o: { env?: Record<string, string>; mounts: Mount[] }): Promise<Serving> {
   const { store: s, ref } = image();
   for (let attempt = 1; ; attempt++) {
     const port = randomInt(20_000, 60_000);
     const c = await TestContainer.create(s, ref, `${name}-${RUN_ID}-${attempt}`, { env: { ...o.env, REGISTRY_HTTP_ADDR: `127.0.0.1:${port}` }, mounts: o.mounts });
-    t.after(() => c.remove());
+    defer(() => c.remove());   // stops what runs in it first
     const started = c.start();
-    t.after(() => started.stop());
     let gone = false;
     void started.exited.then(() => { gone = true; });
     const ready = await waitUntil('berth in the container to listen or exit',
@@ -146,7 +154,8 @@ async function serve(t: T, name: string, o: { env?: Record<string, string>; moun
 
 test('registry:2 style: TLS + htpasswd config.yml, REGISTRY_* env, /var/lib/registry volume; HEALTHCHECK; skopeo push and pull; SIGTERM', { skip }, async (t) => {
   image();
-  const dir = await workDir(t, 'berth-image-run');
+  const defer = lifo(t);
+  const dir = await workDir(defer, 'berth-image-run');
   const certs = await writeDevCert(join(dir, 'certs'), []);
   // The key is read by uid 1000 (the image's user): registry:2 ran as root, so a root-only key needs this.
   await chown(certs.key, 1000, 1000);
@@ -176,7 +185,7 @@ test('registry:2 style: TLS + htpasswd config.yml, REGISTRY_* env, /var/lib/regi
     { host: join(dir, 'auth'), container: '/auth', ro: true },
     { host: data, container: '/var/lib/registry' },
   ];
-  const srv = await serve(t, 'berth-image-tls', { mounts, env: { REGISTRY_STORAGE_DELETE_ENABLED: 'true' } });
+  const srv = await serve(defer, 'berth-image-tls', { mounts, env: { REGISTRY_STORAGE_DELETE_ENABLED: 'true' } });
   assert.equal(srv.url, `https://127.0.0.1:${srv.port}`, 'TLS from the mounted config.yml, the address from REGISTRY_HTTP_ADDR');
   assert.match(srv.run.output(), /"config":"\/etc\/docker\/registry\/config\.yml"/, 'the mounted config.yml was read');
 
@@ -186,7 +195,7 @@ test('registry:2 style: TLS + htpasswd config.yml, REGISTRY_* env, /var/lib/regi
   assert.match(healthy.stdout, new RegExp(`healthy: https://127\\.0\\.0\\.1:${srv.port}/v2/ answered 401`));
 
   const sb = await createSandbox([]);
-  t.after(() => sb.cleanup());
+  defer(() => sb.cleanup());
   const img = await writeOciLayout(join(dir, 'src'), { layers: [{ size: 64 * 1024, kind: 'random' }, { size: 128 * 1024, kind: 'text' }] });
   const ref = `docker://127.0.0.1:${srv.port}/e2e/image:v1`;
   await assert.rejects(sb.skopeo(['copy', '--dest-tls-verify=true', '--dest-cert-dir', certs.trustDir, '--dest-creds', `${USER}:wrong`, img.ref, ref]),
@@ -219,11 +228,12 @@ test('registry:2 style: TLS + htpasswd config.yml, REGISTRY_* env, /var/lib/regi
 
 test('docker run berth: the shipped /etc/docker/registry/config.yml serves plain HTTP; healthy', { skip }, async (t) => {
   image();
-  const dir = await workDir(t, 'berth-image-default');
+  const defer = lifo(t);
+  const dir = await workDir(defer, 'berth-image-default');
   const data = join(dir, 'data');
   await mkdir(data, { mode: 0o755 });
   await chown(data, 1000, 1000);
-  const srv = await serve(t, 'berth-image-default', { mounts: [{ host: data, container: '/var/lib/registry' }] });
+  const srv = await serve(defer, 'berth-image-default', { mounts: [{ host: data, container: '/var/lib/registry' }] });
   assert.equal(srv.url, `http://127.0.0.1:${srv.port}`);
   assert.match(srv.run.output(), /"config":"\/etc\/docker\/registry\/config\.yml"/);
   const healthy = await srv.c.healthcheck();
@@ -234,16 +244,25 @@ test('docker run berth: the shipped /etc/docker/registry/config.yml serves plain
 
 test('a root-owned volume (made by registry:2): refused at start in one line; --user 0 serves it', { skip }, async (t) => {
   const { store: s, ref } = image();
-  const dir = await workDir(t, 'berth-image-rootvol');
+  const defer = lifo(t);
+  const dir = await workDir(defer, 'berth-image-rootvol');
   const data = join(dir, 'data');
   await mkdir(join(data, 'docker', 'registry', 'v2'), { recursive: true, mode: 0o755 });   // root:root, as registry:2 leaves it
   const c = await TestContainer.create(s, ref, `berth-image-rootvol-${RUN_ID}`, { env: { REGISTRY_HTTP_ADDR: '127.0.0.1:0' }, mounts: [{ host: data, container: '/var/lib/registry' }] });
-  t.after(() => c.remove());
+  defer(() => c.remove());
   const refused = await c.exec(c.command(), { timeoutMs: 60_000 });
   assert.equal(refused.code, 1, refused.stdout);
   assert.match(refused.stdout, /\/var\/lib\/registry.*not writable/, refused.stdout);
+  assert.equal(refused.stdout.trim().split('\n').filter((l) => /not writable/.test(l)).length, 1, 'one line says why');
+  // Either keep running as root, as registry:2 did…
   const asRoot = c.start(c.command(), { user: '0:0' });
-  t.after(() => asRoot.stop());
   await waitUntil('berth as root to listen', () => /listening on https?:\/\//.test(asRoot.output()), { timeoutMs: 60_000, detail: asRoot.output });
   assert.deepEqual(await asRoot.stop(), { code: 0, signal: null }, asRoot.output());
+  // …or hand the volume to uid 1000 once, with the image's own chown (the README's command), and serve as 1000.
+  const chowned = await c.exec(['chown', '-R', '1000:1000', '/var/lib/registry'], { user: '0:0' });
+  assert.equal(chowned.code, 0, chowned.stdout);
+  const asNode = c.start();
+  await waitUntil('berth as uid 1000 to listen', () => /listening on https?:\/\//.test(asNode.output()), { timeoutMs: 60_000, detail: asNode.output });
+  assert.deepEqual(await asNode.stop(), { code: 0, signal: null }, asNode.output());
+  assert.equal((await stat(join(data, 'docker', 'registry', 'v2'))).uid, 1000);
 });

@@ -47,6 +47,7 @@ const live = new Set<ChildProcess>();
 process.once('exit', () => { for (const c of live) if (c.pid && c.exitCode === null) { try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ } } });
 
 export class TestContainer {
+  private readonly runs: Started[] = [];
   private constructor(readonly store: ImageStore, readonly id: string, readonly image: ImageConfig, readonly mounts: Mount[]) {}
 
   /** `buildah from --name NAME IMAGE`, then `buildah config --env` for each of `env` (as `docker run -e`). */
@@ -110,24 +111,31 @@ export class TestContainer {
     });
     const pid = child.pid ?? -1;
     let stopping: Promise<Exit> | undefined;
-    return {
+    const started: Started = {
       pid, exited, output: () => out,
       stop(graceMs = 15_000) {
         if (stopping) return stopping;
         if (child.exitCode !== null || child.signalCode !== null || pid < 0) return (stopping = exited);
         stopping = (async () => {
+          // Not found (it never started): SIGTERM to buildah, which kills its child and cleans up. SIGKILL to
+          // buildah would orphan the chroot processes, so the grace timer kills the main process first.
           const main = await mainProcess(pid, argv[0]!).catch(() => undefined);
-          if (main) process.kill(main, 'SIGTERM'); else process.kill(pid, 'SIGKILL');
-          const t = setTimeout(() => { if (child.exitCode === null) process.kill(pid, 'SIGKILL'); }, graceMs);
+          const kill = (p: number, sig: NodeJS.Signals) => { try { process.kill(p, sig); } catch { /* gone */ } };
+          kill(main ?? pid, 'SIGTERM');
+          const t = setTimeout(() => { if (main) kill(main, 'SIGKILL'); if (child.exitCode === null) kill(pid, 'SIGKILL'); }, graceMs);
           try { return await exited; } finally { clearTimeout(t); }
         })();
         return stopping;
       },
     };
+    this.runs.push(started);
+    return started;
   }
 
-  /** `buildah rm` (the container's bind mounts and environment go with it). */
+  /** Stops what still runs in it, then `buildah rm` (removing a container under a running process leaves the
+   *  process without its filesystem). */
   async remove(): Promise<void> {
+    await Promise.all(this.runs.map((r) => r.stop()));
     await this.store.buildah(['rm', this.id]).catch(() => undefined);
   }
 }
