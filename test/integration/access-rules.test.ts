@@ -238,3 +238,33 @@ test('sidecar: the same rules at the gateway in front of a real registry:2 (refu
   const pub = (await call(url, 'GET', '/v2/public/x/manifests/latest', basic('bob'))).json().layers[0].digest as string;
   assert.equal((await call(url, 'POST', `/v2/sandbox/c/blobs/uploads/?mount=${pub}&from=public/x`, basic('bob'))).status, 201);
 });
+
+test('sidecar: a filtered catalog spanning several upstream pages (n=1000 each) pages correctly', async (t) => {
+  // The upstream: a plain berth (no auth) on its own socket; 1010 repositories, so the gateway reads two pages.
+  const upstream = await gateway(t, '', { htpasswd: false });
+  const names = Array.from({ length: 1010 }, (_, i) => `r/${String(i).padStart(4, '0')}`);
+  const blob = Buffer.from('x');
+  for (let i = 0; i < names.length; i += 20) {
+    await Promise.all(names.slice(i, i + 20).map(async (name) => {
+      const res = await call(upstream.url, 'POST', `/v2/${name}/blobs/uploads/?digest=${sha256(blob)}`, undefined,
+        { headers: { 'content-type': 'application/octet-stream' }, body: blob });
+      assert.equal(res.status, 201, `${name}: ${res.status} ${res.text()}`);
+    }));
+  }
+  const { url } = await gateway(t, `
+  access:
+    rules:
+      - { repositories: ["r/*5"], pull: ["*"] }
+      - { repositories: ["**"], pull: [root] }
+`, { upstream: upstream.url });
+  const visible = names.filter((n) => n.endsWith('5'));
+  assert.equal(visible.length, 101);
+  const bob = await catalogPages(url, basic('bob'), 50);
+  assert.deepEqual(bob.pages.map((p) => p.length), [50, 50, 1]);
+  assert.deepEqual(bob.names, visible);
+  assert.deepEqual((await catalogPages(url, basic('root'), 1000)).names, names);
+  // `last` from the client, then the gateway's own cursor across the upstream's page boundary.
+  const res = await call(url, 'GET', '/v2/_catalog?n=3&last=r/0985', basic('bob'));
+  assert.deepEqual(res.json().repositories, ['r/0995', 'r/1005']);
+  assert.equal(res.headers.link, undefined);
+});
