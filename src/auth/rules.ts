@@ -126,19 +126,19 @@ export function checkAccessRules(o: AccessRulesOptions, known?: { users?: Readon
   const errors: AccessProblem[] = [];
   const warnings: AccessProblem[] = [];
   const groups = o.groups ?? {};
-  const named = new Set<string>();
+  const named = new Map<string, string>();   // user → where it is first named
   const checkList = (list: readonly string[] | undefined, path: string) => {
     for (const [k, s] of (list ?? []).entries()) {
       if (s.startsWith('@')) {
         if (!Object.hasOwn(groups, s.slice(1))) errors.push({ path: `${path}.${k}`, message: `unknown group "${s.slice(1)}" (groups: ${Object.keys(groups).join(', ') || 'none'})` });
-      } else if (s !== '*' && s !== 'anonymous') named.add(s);
+      } else if (s !== '*' && s !== 'anonymous' && !named.has(s)) named.set(s, `${path}.${k}`);
     }
   };
   for (const [g, members] of Object.entries(groups)) {
     for (const [k, m] of members.entries()) {
       if (m === '*' || m === 'anonymous' || m.startsWith('@')) {
         errors.push({ path: `auth.access.groups.${g}.${k}`, message: `a group lists users only, found "${m}"` });
-      } else named.add(m);
+      } else if (!named.has(m)) named.set(m, `auth.access.groups.${g}.${k}`);
     }
   }
   checkList(o.admins, 'auth.access.admins');
@@ -152,8 +152,8 @@ export function checkAccessRules(o: AccessRulesOptions, known?: { users?: Readon
   }
   warnings.push(...unreachable(rules));
   if (known?.users) {
-    for (const u of named) {
-      if (!known.users.has(u)) warnings.push({ path: 'auth.access', message: `user "${u}" is not in the htpasswd file` });
+    for (const [u, path] of named) {
+      if (!known.users.has(u)) warnings.push({ path, message: `user "${u}" is not in the htpasswd file` });
     }
   }
   return { errors, warnings };

@@ -86,6 +86,6 @@ test('check-config: unknown group and a bad groups file are errors; unreachable 
   assert.deepEqual(warnings, [
     `warning: ${warn}:13:9  auth.access.rules.4  grants nothing (no pull, push or delete): its repositories are denied to everyone but admins; write pull: [] to say so on purpose`,
     `warning: ${warn}:12:9  auth.access.rules.3  unreachable: every pattern is decided by another rule first (team/** by rules[1] team/**)`,
-    `warning: ${warn}  auth.access  user "carol" is not in the htpasswd file`,
+    `warning: ${warn}:14:41  auth.access.rules.5.push.0  user "carol" is not in the htpasswd file`,
   ]);
 });

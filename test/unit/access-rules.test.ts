@@ -146,7 +146,7 @@ test('checks: unknown group, group members, unreachable rules, rules granting no
   assert.ok(w.includes('auth.access.rules.2: grants nothing (no pull, push or delete): its repositories are denied to everyone but admins; write pull: [] to say so on purpose'), w.join('\n'));
   assert.ok(w.includes('auth.access.rules.1: unreachable: every pattern is decided by another rule first (team/** by rules[0] team/**)'), w.join('\n'));
   assert.ok(w.includes('auth.access.rules.7: unreachable: every pattern is decided by another rule first (** by rules[4] **)'), w.join('\n'));
-  assert.ok(w.includes('auth.access: user "bob" is not in the htpasswd file'), w.join('\n'));
+  assert.ok(w.includes('auth.access.rules.1.push.0: user "bob" is not in the htpasswd file'), w.join('\n'));
   assert.equal(w.filter((x) => /unreachable/.test(x)).length, 2, w.join('\n'));
   assert.equal(w.length, 4, w.join('\n'));
 });
