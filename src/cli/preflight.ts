@@ -61,7 +61,7 @@ async function tokenProblems(config: Config): Promise<ConfigProblem[]> {
     try {
       const key = await loadSigningKey(i.key, i.certificate);
       if (t && t.signingalgorithms.length > 0 && !t.signingalgorithms.includes(key.alg)) {
-        out.push(problemAt(config, 'auth.token.signingalgorithms', `does not allow ${key.alg}, the algorithm of auth.issuer.key`));
+        out.push(problemAt(config, 'auth.issuer.key', `${i.key}: signs ${key.alg}, which auth.token.signingalgorithms does not allow`));
       }
     } catch (err) {
       if (!(err instanceof TokenKeyError)) throw err;

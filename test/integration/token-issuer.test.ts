@@ -334,3 +334,31 @@ test('key rotation by reload (SIGHUP): new tokens use the new key; the previous 
   assert.equal((await post({ grant_type: 'refresh_token', refresh_token: first.refresh_token })).status, 400);
   assert.ok(await ok(second.token));
 });
+
+test('check-config (preflight): an unreadable or unusable issuer key, a certificate of another key, a bad rootcertbundle are named by key', async (t) => {
+  const { preflight } = await import('../../src/cli/preflight.js');
+  const { formatProblems } = await import('../../src/config/config-error.js');
+  const dir = await mkdtemp(join(tmpdir(), 'berth-token-preflight-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'htpasswd'), `${USER}:${await bcrypt.hash(PASSWORD, 4)}\n`);
+  const a = await generate([{ name: 'commonName', value: 'a' }], { keyType: 'ec', algorithm: 'sha256' });
+  const b = await generate([{ name: 'commonName', value: 'b' }], { keyType: 'ec', algorithm: 'sha256' });
+  await writeFile(join(dir, 'a.key'), a.private);
+  await writeFile(join(dir, 'b.crt'), b.cert);
+  await writeFile(join(dir, 'junk.pem'), 'junk');
+  const { privateKey: small } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  await writeFile(join(dir, 'small.key'), small.export({ type: 'pkcs8', format: 'pem' }));
+  const check = async (issuerYaml: string, tokenYaml = '') => {
+    const file = join(dir, 'gateway.yml');
+    const config = loadConfigFromString(['auth:', '  htpasswd: { path: htpasswd }', `  issuer: { service: s, issuer: i, ${issuerYaml} }`, tokenYaml, ''].join('\n'), file);
+    return formatProblems(file, (await preflight(config)).problems).replaceAll(`${dir}/`, '');
+  };
+  assert.equal(await check('key: missing.key'), 'gateway.yml:3:41  auth.issuer.key  missing.key: file not found');
+  assert.equal(await check('key: junk.pem'), 'gateway.yml:3:41  auth.issuer.key  junk.pem: not a PEM private key');
+  assert.equal(await check('key: small.key'), 'gateway.yml:3:41  auth.issuer.key  small.key: RSA key of 1024 bits: at least 2048 are needed');
+  assert.equal(await check('key: a.key, certificate: b.crt'), 'gateway.yml:3:61  auth.issuer.certificate  b.crt: the first certificate does not hold the public half of a.key');
+  assert.equal(await check('key: a.key', '  token: { realm: "https://x/t", service: s, issuer: i, rootcertbundle: junk.pem, signingalgorithms: [RS256] }'),
+    ['gateway.yml:3:41  auth.issuer.key  a.key: signs ES256, which auth.token.signingalgorithms does not allow',
+      'gateway.yml:4:73  auth.token.rootcertbundle  token auth requires at least one token signing key (rootcertbundle or jwks)'].join('\n'));
+  assert.equal(await check('key: a.key'), '');
+});
