@@ -41,7 +41,7 @@ async function tokenKey(dir: string): Promise<{ key: string; cert: string }> {
 
 interface Gw { berth: ServerProcess; host: string; dir: string; htpasswd: string; trust?: string; ca?: string; cert: string }
 
-async function startIssuer(t: T, tls: boolean): Promise<Gw> {
+async function startIssuer(t: T, tls: boolean, extraAuth: string[] = []): Promise<Gw> {
   const dir = await workDir(t, 'berth-token-e2e');
   const htpasswd = join(dir, 'htpasswd');
   await run('htpasswd', ['-Bbc', htpasswd, USER, PASSWORD]);
@@ -54,6 +54,7 @@ async function startIssuer(t: T, tls: boolean): Promise<Gw> {
       'auth:',
       `  htpasswd: { realm: Registry Realm, path: ${JSON.stringify(htpasswd)} }`,
       `  issuer: { service: ${SERVICE}, issuer: ${ISSUER}, key: ${JSON.stringify(key)}, certificate: ${JSON.stringify(cert)} }`,
+      ...extraAuth,
       'registry: { storage: { filesystem: { rootdirectory: ROOT } } }', '',
     ].join('\n'),
   });
@@ -147,4 +148,26 @@ test('Distribution 2.8 with auth.token pointing at berth\'s issuer (berth\'s cer
   await sb.skopeo(['copy', '--src-tls-verify=false', '--src-creds', `${USER}:${PASSWORD}`, ref, `dir:${back}`]);
   assert.ok((await readFile(join(back, 'manifest.json'))).equals(img.manifestBytes));
   assert.ok(g.berth.output().stdout.includes('"grant":"password"'), 'the tokens came from berth');
+});
+
+test('podman through the token flow with access rules: login, push where the rules allow, "denied" (403) where they refuse', { skip: skipUnless('podman', 'htpasswd') }, async (t) => {
+  const g = await startIssuer(t, true, [
+    '  access:',
+    '    rules:',
+    `      - { repositories: ["team/**"], push: [${USER}] }`,
+    '      - { repositories: ["other/**"], pull: ["*"] }',
+  ]);
+  const sb = await sandbox(t);
+  const work = await workDir(t, 'token-podman');
+  const img = await writeOciLayout(join(work, 'src'), { layers: [{ size: 32 * 1024, kind: 'random' }], tag: 'v1' });
+  await assert.rejects(sb.podman(['login', '--cert-dir', g.trust!, '-u', USER, '--password-stdin', g.host], { input: 'wrong' }),
+    (err: ToolError) => /invalid username\/password|unauthorized|401/i.test(err.stderr));
+  await sb.podman(['login', '--cert-dir', g.trust!, '-u', USER, '--password-stdin', g.host], { input: PASSWORD });
+  const id = (await sb.podman(['pull', '--quiet', img.ref])).stdout.trim().split('\n').pop()!;
+  await sb.podman(['push', '--cert-dir', g.trust!, id, `docker://${g.host}/team/app:v1`]);
+  const refused = await sb.podman(['push', '--cert-dir', g.trust!, id, `docker://${g.host}/other/app:v1`]).then(() => undefined, (e: unknown) => e);
+  assert.ok(refused instanceof ToolError, 'the push to other/app is refused');
+  assert.match(refused.stderr, /denied/i, refused.stderr);
+  const lines = g.berth.output().stdout.split('\n');
+  assert.ok(lines.some((l) => l.includes('/v2/other/app/') && l.includes('"status":403')), 'a 403 DENIED, not another challenge');
 });
