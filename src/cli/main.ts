@@ -19,7 +19,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 
 const USAGE = `Usage:
-  berth serve [--config FILE] [--dev-cert]
+  berth serve [--config FILE | FILE] [--dev-cert]
                                   start the registry (config: see "Without --config" below); --dev-cert: when
                                   the tls: files are missing, generate a development certificate there first
   berth check-config [FILE]       validate a config file and exit (0 ok, 1 invalid)
@@ -32,6 +32,7 @@ const USAGE = `Usage:
 
 Signals (serve): SIGTERM/SIGINT drain and exit; SIGHUP reloads the TLS certificate and key (and token auth's keys).
   berth --help | --version
+  registry:2's forms work too: \`berth serve FILE\` and a bare \`berth FILE.yml\` (= serve FILE).
 
 Without --config (check-config: without FILE), serve, check-config, healthcheck and gc read, as registry:2:
 $REGISTRY_CONFIGURATION_PATH, else /etc/docker/registry/config.yml if it exists, else ./gateway.yml.
@@ -83,11 +84,14 @@ async function main(argv: string[]): Promise<number> {
   if (values.help) { process.stdout.write(`${USAGE}\n`); return 0; }
   if (values.version) { process.stdout.write(`${version()}\n`); return 0; }
 
+  // registry:2's argument forms, so a compose file or unit written for it runs unchanged: Distribution's
+  // `registry serve FILE` (FILE positional), and the image entrypoint's bare `FILE.yml` meaning `serve FILE`.
+  if (positionals.length === 1 && /\.ya?ml$/i.test(positionals[0]!)) positionals.unshift('serve');
   const [command, ...rest] = positionals;
   switch (command) {
     case 'serve':
-      if (rest.length) return usage(`unexpected argument: ${rest[0]}`);
-      return serve(configLocation(values.config), values['dev-cert'] ?? false);
+      if (rest.length > 1 || (rest.length === 1 && values.config !== undefined)) return usage(`unexpected argument: ${rest.at(-1)}`);
+      return serve(configLocation(rest[0] ?? values.config), values['dev-cert'] ?? false);
     case 'check-config': {
       if (rest.length > 1 || (rest.length === 1 && values.config !== undefined)) return usage('check-config takes one FILE');
       return checkConfig(configLocation(rest[0] ?? values.config).file);

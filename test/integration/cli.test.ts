@@ -60,7 +60,7 @@ test('check-config: env overrides count', async (t) => {
 });
 
 test('usage: unknown command and two FILEs → exit 2 with usage; --help and --version → 0', async () => {
-  for (const args of [['frobnicate'], [], ['check-config', 'a.yml', 'b.yml'], ['serve', 'extra'], ['serve', '--nope']]) {
+  for (const args of [['frobnicate'], [], ['check-config', 'a.yml', 'b.yml'], ['serve', 'a.yml', 'b.yml'], ['serve', '--config', 'a.yml', 'b.yml'], ['serve', '--nope'], ['a.txt']]) {
     const r = await run(args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr, /Usage:\n {2}berth serve/);
@@ -81,6 +81,17 @@ test('serve: an invalid config fails at start with every problem, exit 1', async
   assert.equal(r.code, 1);
   assert.match(r.stderr, new RegExp(`${file}:1:9  listen  expected host:port`));
   assert.match(r.stderr, new RegExp(`${file}:2:40  registry.storage  expected exactly one driver, found: filesystem, inmemory`));
+});
+
+test('registry:2 argument forms: `serve FILE` (Distribution\'s `registry serve FILE`) and a bare `FILE.yml` (the image entrypoint\'s) read FILE', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'config.yml');
+  await writeFile(file, 'listen: nowhere\n');
+  for (const args of [['serve', file], [file]]) {
+    const r = await run(args);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`${file}:1:9  listen  expected host:port`), args.join(' '));
+  }
 });
 
 /** A running `serve` whose stdout lines can be awaited (no polling; at most 20 s each, and its exit at most
