@@ -534,6 +534,9 @@ function tokenChecks(cfg: Record<string, unknown>, ctx: Ctx): void {
   const problem = (path: string[], message: string) => ctx.problems.push({ ...at(path), path: path.join('.'), message });
   if (token) {
     for (const k of ['realm', 'service', 'issuer']) if (typeof token[k] !== 'string') problem(['auth', 'token', k], 'missing: required with auth.token');
+    if (typeof token.jwks === 'string' && token.jwks.includes('://')) {
+      problem(['auth', 'token', 'jwks'], 'a JWKS URL is not supported yet: give the path of a JSON Web Key Set file');
+    }
     for (const k of ['rootcertbundle', 'jwks']) if (typeof token[k] === 'string') token[k] = resolve(ctx.baseDir, token[k] as string);
     if (!token.rootcertbundle && !token.jwks) problem(['auth', 'token', 'rootcertbundle'], 'token auth requires at least one token signing key: rootcertbundle or jwks');
   }

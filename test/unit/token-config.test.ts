@@ -78,6 +78,9 @@ test('refused: missing required keys, no signing key, bad algorithm or realm, in
     `${GW}:4:43  auth.token.service  must equal auth.issuer.service ("s") when both are set: /v2 takes the tokens of both`,
   ]);
   assert.match(problems('auth:\n  htpasswd: {}\n  issuer: { service: s, issuer: i, expiration: 0s }\n')[0]!, /auth\.issuer\.expiration  expected a duration above zero/);
+  assert.deepEqual(problems('auth:\n  token: { realm: "https://a/t", service: s, issuer: i, jwks: "https://a/jwks.json" }\n'), [
+    `${GW}:2:63  auth.token.jwks  a JWKS URL is not supported yet: give the path of a JSON Web Key Set file`,
+  ]);
 });
 
 test('config.yml: auth.token is mapped as it is (keys, env overrides); jwksrefreshinterval listed; other types still refused', () => {
