@@ -41,7 +41,7 @@ export async function runAccessCommand(argv: string[], io: Io): Promise<number> 
     io.stderr.write(`berth: invalid configuration\n${err.message}\n`);
     return 1;
   }
-  const { built, problems } = await accessPreflight(config);
+  const { built, problems, users } = await accessPreflight(config);
   if (problems.length) {
     io.stderr.write(`berth: invalid configuration\n${formatProblems(file, problems)}\n`);
     return 1;
@@ -59,6 +59,7 @@ export async function runAccessCommand(argv: string[], io: Io): Promise<number> 
   const name = who === null ? 'anonymous' : who;
   io.stdout.write(`${allowed ? 'allowed' : 'denied'}: ${name} ${action} ${repository} (${rule})\n`);
   if (!allowed && who === null && authenticator) io.stdout.write('  (an anonymous request is answered 401: log in and try again)\n');
+  if (who !== null && users && !users.has(who)) io.stdout.write(`  (note: ${who} is not in the htpasswd file: serve answers its requests 401)\n`);
   return allowed ? 0 : 1;
 }
 
@@ -66,7 +67,11 @@ export async function runAccessCommand(argv: string[], io: Io): Promise<number> 
  * The access section checked as serve builds it: `problems` stop serve and fail check-config; `warnings` are
  * printed by check-config (serve logs them). The htpasswd users, when the file is readable, name unknown users.
  */
-export async function accessPreflight(config: Config): Promise<{ built: BuiltAccess; problems: ConfigProblem[]; warnings: ConfigProblem[] }> {
+export async function accessPreflight(config: Config): Promise<{
+  built: BuiltAccess; problems: ConfigProblem[]; warnings: ConfigProblem[];
+  /** The htpasswd users, when there is a readable file (and an access section). */
+  users?: ReadonlySet<string>;
+}> {
   let users: ReadonlySet<string> | undefined;
   const htpasswd = config.auth?.htpasswd;
   if (htpasswd && config.auth?.access) {
@@ -77,7 +82,10 @@ export async function accessPreflight(config: Config): Promise<{ built: BuiltAcc
     } catch { /* reported by the htpasswd check */ }
   }
   const built = await buildAccess(config.auth?.access, { users });
-  return { built, problems: built.errors.map((p) => near(config, p.path, p.message)), warnings: built.warnings.map((p) => near(config, p.path, p.message)) };
+  return {
+    built, users,
+    problems: built.errors.map((p) => near(config, p.path, p.message)), warnings: built.warnings.map((p) => near(config, p.path, p.message)),
+  };
 }
 
 /** problemAt at the nearest key with a known position (auth.access.rules.2.pull.0 → auth.access.rules.2). */

@@ -47,6 +47,7 @@ test('access check: the decision and the rule that made it; exit 0 allowed, 1 de
     ['root', 'secret/thing', 'delete', 0, 'allowed: root delete secret/thing (admins)\n'],
     ['anonymous', 'public/x', 'pull', 0, 'allowed: anonymous pull public/x (rules[0] public/**)\n'],
     ['anonymous', 'other/x', 'pull', 1, 'denied: anonymous pull other/x (rules[2] **)\n  (an anonymous request is answered 401: log in and try again)\n'],
+    ['zed', 'other/x', 'pull', 0, 'allowed: zed pull other/x (rules[2] **)\n  (note: zed is not in the htpasswd file: serve answers its requests 401)\n'],
   ];
   for (const [user, repo, action, code, out] of rows) {
     const r = await runCli(['access', 'check', user, repo, action, '--config', file]);
