@@ -54,8 +54,10 @@ export type ChallengeReason = 'missing' | 'malformed' | 'invalid' | 'closed' | '
  */
 export class ChallengeError extends Error {
   readonly code = 'UNAUTHORIZED' as const;
-  /** `user` is set only for a known user with a wrong password (safe to log; an unknown name might be a password). */
-  constructor(readonly wwwAuthenticate: string, readonly reason: ChallengeReason = 'missing', readonly user?: string) {
+  /** `user` is set only for a known user with a wrong password (safe to log; an unknown name might be a password).
+   *  `rule`: an anonymous request refused by this access rule (rules-access.ts), for the log line. */
+  constructor(readonly wwwAuthenticate: string, readonly reason: ChallengeReason = 'missing', readonly user?: string,
+    readonly rule?: string) {
     super('authentication required');
     this.name = 'ChallengeError';
   }

@@ -71,9 +71,7 @@ export class RulesAccessController implements AccessController {
   }
 
   private challengeFor(rule?: string): ChallengeError {
-    const e = new ChallengeError(this.challenge ?? 'Basic realm="Registry Realm"', 'missing');
-    if (rule) Object.assign(e, { rule });
-    return e;
+    return new ChallengeError(this.challenge ?? 'Basic realm="Registry Realm"', 'missing', undefined, rule);
   }
 }
 

@@ -144,8 +144,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
         s.track.note({ access: 'denied', rule: err.rule, ...(err.user !== null ? { user: err.user } : {}) });
         fail(s, new OciError('DENIED', { name: err.repository, action: err.action }));
       } else if (err instanceof ChallengeError) {
-        const rule = (err as ChallengeError & { rule?: string }).rule;   // anonymous and refused by an access rule
-        s.track.note({ auth: err.reason, ...(err.user ? { user: err.user } : {}), ...(rule ? { access: 'denied', rule } : {}) });
+        s.track.note({ auth: err.reason, ...(err.user ? { user: err.user } : {}), ...(err.rule ? { access: 'denied', rule: err.rule } : {}) });
         fail(s, new OciError('UNAUTHORIZED', undefined, 401, { 'WWW-Authenticate': err.wwwAuthenticate }));
       } else if (err instanceof TooManyAttemptsError) {
         s.track.note({ auth: `throttled-${err.reason}`, ...(err.user ? { user: err.user } : {}) });
