@@ -39,6 +39,9 @@ export interface AccessController {
    * as the gateway established it (behind a trusted proxy, from X-Forwarded-For); default the peer's.
    */
   authorize(req: IncomingMessage, access: Access[], client?: ClientFacts): Promise<Grant>;
+  /** Re-reads what may change without a restart (SIGHUP: the access rules' groups file). Keeps the current state
+   *  when the new one fails to load, and logs why; never rejects. Absent: nothing to reload. */
+  reload?(): Promise<void>;
   /** Releases timers/watchers. Idempotent. */
   close(): void;
 }

@@ -12,7 +12,7 @@ import {
 import { CheckRefusedError, PasswordCheckGate, type CheckGateOptions } from './check-gate.js';
 import { CredentialCache, type CredentialCacheOptions } from './credential-cache.js';
 import { FailureThrottle, type FailureThrottleOptions } from './failure-throttle.js';
-import { AccessConfigError, buildAccess, RulesAccessController, type AccessSection } from './rules-access.js';
+import { AccessConfigError, buildAccess, ReloadablePolicy, RulesAccessController, type AccessSection } from './rules-access.js';
 import { bcryptBackend, defaultVerifier, HtpasswdFile, type HtpasswdTable, type PasswordVerifier } from './htpasswd.js';
 
 export interface HtpasswdAccessOptions {
@@ -171,5 +171,5 @@ export async function createAccessController(
   const inner = auth?.htpasswd ? await HtpasswdAccessController.create({ ...auth.htpasswd, log }) : undefined;
   if (built.policy.unrestricted) return inner ?? new AnonymousAccess();
   authLog.info({ rules: auth?.access?.rules?.length ?? 0, anonymous: built.policy.anonymous }, 'access rules enabled');
-  return new RulesAccessController(built.policy, inner, inner?.challenge);
+  return new RulesAccessController(new ReloadablePolicy(built.policy, auth?.access), inner, inner?.challenge, authLog);
 }

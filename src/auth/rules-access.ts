@@ -5,11 +5,12 @@
 // (reading the groups file). Knows no config types: it takes its own options.
 import type { IncomingMessage } from 'node:http';
 import { v2Request } from '../http/v2-routes.js';
+import type { Logger } from '../log/logger.js';
 import {
   ChallengeError, DeniedError, type Access, type AccessController, type ClientFacts, type Grant,
 } from './access.js';
 import { GroupsFileError, loadGroupsFile } from './groups-file.js';
-import type { AccessPolicy, Decision } from './policy.js';
+import type { AccessPolicy, Action, Decision } from './policy.js';
 import { allowAll } from './policy.js';
 import { checkAccessRules, RulesPolicy, type AccessProblem, type AccessRulesOptions } from './rules.js';
 
@@ -31,7 +32,15 @@ export class RulesAccessController implements AccessController {
    * `inner`: the authenticator (its challenge is `challenge`); undefined when there is none (no auth.htpasswd):
    * every request is anonymous then, or the client certificate's user.
    */
-  constructor(readonly policy: AccessPolicy, private readonly inner?: AccessController, private readonly challenge?: string) {}
+  constructor(
+    readonly policy: AccessPolicy, private readonly inner?: AccessController, private readonly challenge?: string,
+    private readonly log?: Logger,
+  ) {}
+
+  async reload(): Promise<void> {
+    if (this.policy instanceof ReloadablePolicy) await reloadPolicy(this.policy, this.log);
+    await this.inner?.reload?.();
+  }
 
   async authorize(req: IncomingMessage, access: Access[], client?: ClientFacts): Promise<Grant> {
     let user: string | null;
@@ -114,6 +123,43 @@ export async function buildAccess(section: AccessSection | undefined, known?: { 
     return { policy: allowAll, errors, warnings };
   }
   return { policy: new RulesPolicy(merged), errors, warnings };
+}
+
+/**
+ * The policy in force, re-built on reload (SIGHUP) so a changed groups file takes effect without a restart (the
+ * rules themselves are config and change with a restart). A groups file that fails to load or check on reload
+ * keeps the policy in force: `reload` resolves with the problems for the caller to log, never half-applies.
+ */
+export class ReloadablePolicy implements AccessPolicy {
+  constructor(private current: AccessPolicy, private readonly section: AccessSection | undefined) {}
+
+  get unrestricted(): boolean { return this.current.unrestricted; }
+  get anonymous(): boolean { return this.current.anonymous; }
+  decide(user: string | null, repository: string, action: Action): Decision { return this.current.decide(user, repository, action); }
+  pullable(user: string | null): (repository: string) => boolean { return this.current.pullable(user); }
+
+  /** Re-reads the groups file; resolves with its errors (nothing changed) or warnings (applied). */
+  async reload(): Promise<{ applied: boolean; errors: AccessProblem[]; warnings: AccessProblem[] }> {
+    if (this.section?.groupsfile === undefined) return { applied: false, errors: [], warnings: [] };
+    const built = await buildAccess(this.section);
+    if (built.errors.length) return { applied: false, errors: built.errors, warnings: built.warnings };
+    // No rules stays no rules and rules stay rules (the section did not change), so callers that chose a
+    // controller by `unrestricted` at start stay right.
+    this.current = built.policy;
+    return { applied: true, errors: [], warnings: built.warnings };
+  }
+}
+
+/** Reloads `policy` and logs the outcome (the groups file's problems keep the rules in force). Never rejects. */
+export async function reloadPolicy(policy: ReloadablePolicy, log: Logger | undefined): Promise<void> {
+  try {
+    const r = await policy.reload();
+    for (const e of r.errors) log?.error({ key: e.path }, `access rules not reloaded, keeping the current ones: ${e.message}`);
+    for (const w of r.warnings) log?.warn({ key: w.path }, w.message);
+    if (r.applied) log?.info('access rules reloaded (groups file)');
+  } catch (err) {
+    log?.error({ err }, 'access rules not reloaded, keeping the current ones');
+  }
 }
 
 /** Thrown at start when the access section has errors (the CLI's preflight reports them first, by key). */

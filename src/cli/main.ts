@@ -30,7 +30,8 @@ const USAGE = `Usage:
   berth access check USER REPOSITORY ACTION [--config FILE]   explain an access-rules decision
   berth gc [--config FILE] [--dry-run] [--delete-untagged] [--force]   delete unreferenced blobs (see berth gc --help)
 
-Signals (serve): SIGTERM/SIGINT drain and exit; SIGHUP reloads the TLS certificate and key (and token auth's keys).
+Signals (serve): SIGTERM/SIGINT drain and exit; SIGHUP reloads the TLS certificate and key, token auth's keys
+  and the access rules' groups file.
   berth --help | --version
   registry:2's forms work too: \`berth serve FILE\` and a bare \`berth FILE.yml\` (= serve FILE).
 
@@ -225,7 +226,7 @@ async function serve(where: ConfigLocation, devCert: boolean): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => {
-      log.info({ signal: 'SIGHUP' }, 'reloading tls certificate');
+      log.info({ signal: 'SIGHUP' }, 'reloading: tls certificate and key, token keys, access groups file');
       server.reload().catch(() => undefined);   // the tls module logs the failure and keeps the old pair
     });
   });

@@ -81,6 +81,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   let debug: DebugServer | undefined;
   let metrics: Metrics | undefined;
   let tokenAuth: TokenAuth | undefined;
+  let accessController: AccessController | undefined;
   try {
     const embedded = config.upstreams.v2 === 'embedded';
     const app = opts.registryApp ?? (embedded ? await createRegistryApp(config.registry, { log }) : undefined);
@@ -105,6 +106,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
     // auth.token / auth.issuer: Bearer tokens on /v1 and /v2 instead of Basic, and the token endpoint (token-auth.ts)
     tokenAuth = opts.access ? undefined : await createTokenAuth(config, { log });
     const access = opts.access ?? tokenAuth?.access ?? await createAccessController(config.auth, log);
+    accessController = access;
     closers.push(() => access.close());
     if (config.tls) {
       const t = config.tls;
@@ -161,7 +163,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
     url,
     ...(debug ? { debugUrl: debug.url } : {}),
     async reload() {   // SIGHUP: the TLS pair, and token auth's keys (token-auth.ts)
-      await Promise.all([tlsManager?.reload(), tokenAuth?.reload()]);
+      await Promise.all([tlsManager?.reload(), tokenAuth ? tokenAuth.reload() : accessController?.reload?.()]);
     },
     close() {
       closing ??= (async () => {

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { basicChallenge, type AccessController } from '../auth/access.js';
 import { HtpasswdAccessController } from '../auth/basic.js';
 import type { AccessPolicy } from '../auth/policy.js';
-import { AccessConfigError, buildAccess } from '../auth/rules-access.js';
+import { AccessConfigError, buildAccess, ReloadablePolicy, reloadPolicy } from '../auth/rules-access.js';
 import { TokenIssuer } from '../auth/token/issuer.js';
 import {
   DEFAULT_VERIFY_ALGORITHMS, loadSigningKey, loadTrust, type SigningAlgorithm, type SigningKey, type TrustStore,
@@ -51,7 +51,7 @@ export async function createTokenAuth(config: Config, o: TokenAuthOptions): Prom
     const built = await buildAccess(config.auth?.access);
     if (built.errors.length) throw new AccessConfigError(built.errors);
     for (const w of built.warnings) log.warn({ key: w.path }, w.message);
-    policy = built.policy;
+    policy = built.policy.unrestricted ? built.policy : new ReloadablePolicy(built.policy, config.auth?.access);
   }
   const htpasswd = config.auth?.htpasswd;
   const basic = i && htpasswd ? await HtpasswdAccessController.create({ ...htpasswd, log: o.log }) : undefined;
@@ -115,6 +115,7 @@ export async function createTokenAuth(config: Config, o: TokenAuthOptions): Prom
     } catch (err) {
       log.error({ err }, 'token keys not reloaded: keeping the current ones');
     }
+    if (policy instanceof ReloadablePolicy) await reloadPolicy(policy, log);
   };
   return { access, endpoint, reload };
 }

@@ -268,3 +268,31 @@ test('sidecar: a filtered catalog spanning several upstream pages (n=1000 each) 
   assert.deepEqual(res.json().repositories, ['r/0995', 'r/1005']);
   assert.equal(res.headers.link, undefined);
 });
+
+test('SIGHUP (server.reload) re-reads the groups file: a new member may push; a broken file keeps the groups in force', async (t) => {
+  const groupsDir = await makeTempDir('berth-groups-');
+  t.after(() => groupsDir.cleanup());
+  const groupsFile = join(groupsDir.path, 'groups.yml');
+  await writeFile(groupsFile, 'devs: [alice]\n');
+  const gw = await gateway(t, `
+  access:
+    groupsfile: ${groupsFile}
+    rules:
+      - { repositories: ["team/**"], pull: ["@devs"], push: ["@devs"] }
+`);
+  const startUpload = (user: string) => call(gw.url, 'POST', '/v2/team/app/blobs/uploads/', basic(user));
+  assert.equal((await startUpload('alice')).status, 202);
+  assert.equal((await startUpload('bob')).status, 403, 'bob is not in devs yet');
+
+  await writeFile(groupsFile, 'devs: [alice, bob]\n');
+  await gw.server.reload();
+  assert.equal((await startUpload('bob')).status, 202, 'bob was added to devs and the file reloaded');
+  assert.ok(gw.cap.lines.some((l) => l.msg === 'access rules reloaded (groups file)'));
+
+  await writeFile(groupsFile, 'devs: [alice, bob\n');   // broken YAML
+  await gw.server.reload();
+  assert.ok(gw.cap.lines.some((l) => l.level === 50 && l.key === 'auth.access.groupsfile' && /keeping the current ones/.test(l.msg)),
+    'the broken file is logged at error, by key');
+  assert.equal((await startUpload('bob')).status, 202, 'the groups in force are kept');
+  assert.equal((await startUpload('alice')).status, 202);
+});
