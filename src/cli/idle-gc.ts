@@ -2,24 +2,29 @@
 // is process-wide), so it lives with the CLI beside gc-tuning.ts; the gateway knows nothing of it.
 //
 // Why: V8 collects only when JavaScript allocates, and shrinks its young generation only after a full GC at
-// a low allocation rate. After 10 s of 64-connection manifest GETs berth's heap was 70-77 MiB committed
-// (RSS 120-127 MiB, 66 before the load), mostly garbage, and it stayed so for as long as the server was idle
-// (16 s watched). Whatever came next started from there: 4 concurrent 1 GiB uploads 3 s after that load
-// peaked at 155-161 MiB, against 108-126 in a fresh process (session 6; bench/RESULTS.md).
+// a low allocation rate. After 10 s of 64-connection manifest GETs berth's heap is mostly garbage (Node 24:
+// 150-160 MiB committed, RSS 195-215 MiB, 69 before the load) and stays so while the server is idle; whatever
+// comes next starts from there (Node 20, session 6: 4 concurrent 1 GiB uploads 3 s after that load peaked at
+// 155-161 MiB against 108-126 in a fresh process; bench/RESULTS.md).
 //
 // The rule, checked every CHECK_MS on an unref'd timer (one getHeapStatistics() call): idle means the heap
 // grew less than IDLE_GROWTH since the previous check (a request now and then allocates KiBs; a burst,
 // MiBs). After IDLE_MS of idle, if the heap is GARBAGE or more above the smallest it has been, collect; then
-// again after twice and four times as long if it is still that large (V8 shrinks the young generation only
-// once its allocation-rate window, ~5 s, holds idle time). At most IDLE_ROUNDS until traffic comes back, so
-// a heap that really holds more live data is not collected over and over. Each collection repeats gc() while the
-// heap still shrinks (V8 halves the young generation per full GC). Measured after that load (berth alone,
-// 1 s checks): collected 2-3 s after it ended, RSS 120 -> 97 MiB; with the later rounds back to 68 MiB.
+// again after twice and four times as long if it is still that large. At most IDLE_ROUNDS until traffic comes
+// back, so a heap that really holds more live data is not collected over and over. Each collection repeats
+// while the heap still shrinks (V8 11 halved the young generation per full GC; V8 13's first one suffices).
+//
+// The collection is gc({ type: 'major', flavor: 'last-resort' }) (V8's CollectAllAvailableGarbage: full GCs
+// until nothing more dies, the young generation shrunk, freed pages returned to the OS). A plain gc() shrinks
+// V8 13's heap as well, but keeps the freed pages in V8's page pool ("pooled: 146 MB" in --trace-gc) until the
+// memory reducer runs ~8 s later: Node 24, berth alone, plain HTTP, after that load RSS stayed at 213 MiB for
+// 12 s with plain gc() (86 at 15 s), and went 221 -> 91 MiB 3 s after the load with last-resort. V8 versions without the flavor run a
+// plain full GC (V8 ignores options it does not know), as berth did on Node 20.
 //
 // gc() comes from V8's --expose-gc, set at run time (V8 installs the gc function in contexts created after
-// the flag; a fresh vm context is one), not on the command line, where any V8 flag makes V8 reject Node's code
-// cache (~30 ms more start, see gc-tuning.ts). gc() with options ({ type: 'major' }) freed nothing in V8 11;
-// without, it is a full synchronous collection: 3-5 ms on berth's ~10 MiB live heap.
+// the flag; a fresh vm context is one), not on the command line, where --expose-gc makes V8 reject Node's code
+// cache (~30 ms more start; Node 24 still does, while heap-size flags such as --max-semi-space-size no longer
+// do). On berth's ~12 MiB live heap a collection takes a few ms of CPU.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -44,27 +49,34 @@ export interface IdleCollectorOptions {
   onCollect?: (before: number, after: number, ms: number) => void;
   /** For tests: the heap reading (used and committed bytes). */
   heap?: () => { used: number; total: number };
-  /** For tests: the collector (default: V8's gc()). */
+  /** For tests: the collector (default: V8's gc({ type: 'major', flavor: 'last-resort' })). */
   gc?: () => void;
 }
 
 const v8Heap = () => { const s = getHeapStatistics(); return { used: s.used_heap_size, total: s.total_heap_size }; };
 
-/** V8's gc(), or undefined where it cannot be had. */
-function exposeGc(): (() => void) | undefined {
+/** V8's gc (options: type 'minor' or 'major', execution 'sync', flavor 'regular' or 'last-resort'). */
+export type V8Gc = (options?: { type?: 'minor' | 'major'; execution?: 'sync'; flavor?: 'regular' | 'last-resort' }) => void;
+
+let exposed: V8Gc | null | undefined;
+/** V8's gc(), or undefined where it cannot be had; obtained once per process (also used by gc-tuning.ts). */
+export function exposeGc(): V8Gc | undefined {
+  if (exposed !== undefined) return exposed ?? undefined;
   try {
     setFlagsFromString('--expose-gc');
     const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? gc as () => void : undefined;
+    exposed = typeof gc === 'function' ? gc as V8Gc : null;
   } catch {
-    return undefined;
+    exposed = null;
   }
+  return exposed ?? undefined;
 }
 
 /** Starts the idle check; `enabled` false (and nothing running) where V8 gives no gc function. */
 export function startIdleCollector(o: IdleCollectorOptions = {}): IdleCollector {
   const heap = o.heap ?? v8Heap;
-  const collect = o.gc ?? exposeGc();
+  const gc = o.gc ? undefined : exposeGc();
+  const collect = o.gc ?? (gc ? () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }) : undefined);
   if (!collect) return { enabled: false, collections: 0, stop() {}, check: () => false };
   const checkMs = o.checkMs ?? CHECK_MS;
   const idleMs = o.idleMs ?? IDLE_MS;

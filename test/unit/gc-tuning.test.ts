@@ -1,22 +1,62 @@
-// tuneGc (src/cli/gc-tuning.ts): which mode it picks from node's command line and V8's version. What the
-// tuner does to V8 (incremental-marking triggers raised during uploads, V8's own rule back after the last
-// one) is proven on real child processes in test/integration/gc-tuning-process.test.ts.
+// tuneGc (src/cli/gc-tuning.ts): the rule on scripted external-memory readings (a minor GC once the request-body
+// buffers grew STEP while an upload is in flight; nothing without uploads; the checks stop after the last one
+// ends). What a minor GC does to a real process's buffers: test/integration/gc-tuning-process.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tuneGc } from '../../src/cli/gc-tuning.js';
 
-/** Node 20's V8: the mode is chosen from the version string, whatever V8 runs the test (no flag is set here). */
-const V8_11 = '11.3.244.8-node.33';
+const MiB = 1024 * 1024;
 
-test('an explicit trigger or incremental-marking flag on node\'s command line is left alone', () => {
-  assert.equal(tuneGc(['--incremental-marking'], V8_11).mode, 'as given on the command line');
-  assert.equal(tuneGc(['--no-incremental-marking'], V8_11).mode, 'as given on the command line');
-  assert.equal(tuneGc(['--incremental-marking-hard-trigger=90'], V8_11).mode, 'as given on the command line');
-  assert.equal(tuneGc(['--max-old-space-size=512', '--incremental_marking_soft_trigger=50'], V8_11).mode, 'as given on the command line');
-  assert.equal(tuneGc(['--max-old-space-size=512', '--incremental-marking-task'], V8_11).mode, 'marking triggers 300/400% during uploads');
+/** A scripted external memory; minor GCs drop it to `live`. The timer never fires (checks are driven by hand). */
+function scripted(live = 4 * MiB) {
+  const m = { external: live, gcCalls: 0 };
+  const tuner = tuneGc({ checkMs: 1e9, step: 16 * MiB, external: () => m.external, minorGc: () => { m.gcCalls++; m.external = live; } });
+  return { m, tuner };
+}
+
+test('no collection without an upload in flight, whatever the external memory does', () => {
+  const { m, tuner } = scripted();
+  assert.equal(tuner.mode, 'minor GC per 16 MiB of request-body buffers during uploads');
+  m.external += 200 * MiB;
+  assert.equal(tuner.check(), false);
+  assert.equal(m.gcCalls, 0);
 });
 
-test('other V8 versions keep V8 default behaviour (the values were measured on V8 11 only)', () => {
-  assert.equal(tuneGc([], '12.4.254.21-node.33').mode, 'V8 default (not V8 11)');
-  assert.equal(tuneGc([], '13.6.233.10-node.27').mode, 'V8 default (not V8 11)');
+test('during uploads: a minor GC each time the buffers grew STEP since the last look; none after the last upload ends', () => {
+  const { m, tuner } = scripted();
+  tuner.start();
+  tuner.start();   // two uploads
+  m.external += 15 * MiB;
+  assert.equal(tuner.check(), false, 'under STEP');
+  m.external += 1 * MiB;
+  assert.equal(tuner.check(), true, 'STEP reached');
+  assert.equal(m.external, 4 * MiB);
+  m.external += 40 * MiB;
+  assert.equal(tuner.check(), true);
+  assert.equal(tuner.collections, 2);
+  tuner.end();     // one left
+  m.external += 16 * MiB;
+  assert.equal(tuner.check(), true, 'still one upload in flight');
+  tuner.end();
+  m.external += 100 * MiB;
+  assert.equal(tuner.check(), false, 'no upload left');
+  assert.equal(m.gcCalls, 3);
+});
+
+test('V8 freeing buffers by itself lowers the mark the growth is counted from', () => {
+  const { m, tuner } = scripted();
+  tuner.start();
+  m.external += 12 * MiB; assert.equal(tuner.check(), false);
+  m.external = 2 * MiB; assert.equal(tuner.check(), false);    // V8 collected: the floor follows
+  m.external += 15 * MiB; assert.equal(tuner.check(), false);
+  m.external += 1 * MiB; assert.equal(tuner.check(), true, '16 MiB above the lowest reading');
+  tuner.end();
+});
+
+test('without a gc function V8 is left alone', () => {
+  const tuner = tuneGc({ checkMs: 1e9, external: () => 500 * MiB, minorGc: null });
+  assert.equal(tuner.mode, 'V8 default (no gc function)');
+  tuner.start();
+  assert.equal(tuner.check(), false);
+  tuner.end();
 });
