@@ -12,7 +12,7 @@ import { run } from '../test/support/clients.js';
 import { REPO_ROOT } from '../test/support/processes.js';
 import { makeTestCert } from '../test/support/tls-certs.js';
 import { blobDigest, MiB, writeBenchImage, type BenchImage, type LayerSize } from './data.js';
-import { berthSupportsTlsAuth, meter, startAnchor, startBerth, tempDir, type Creds, type Stack, type Tls } from './stacks.js';
+import { berthLaunchFlags, berthSupportsTlsAuth, meter, rssMiB, startAnchor, startBerth, tempDir, type Creds, type Stack, type Tls } from './stacks.js';
 import { blobGet, chunkedUpload, mbPerS, monolithicUpload, pushSmallImage, skopeoPull, skopeoPush, headLoad, wrk } from './workloads.js';
 import { summarizeProfile } from './profile.js';
 
@@ -157,9 +157,19 @@ async function main(): Promise<void> {
       const rh: Row = { id: 'blob-head', title: 'blob HEAD (raw keep-alive loader, 64 connections)', unit: 'req/s', higherIsBetter: true, berth: blank(), anchor: blank() };
       const w = { connections: 64, threads: 2, seconds: P.wrkSeconds, scratch: join(dir, 'wrk') };
       for (let r = 0; r < R; r++) {
-        await measure(rmf, r, async (s) => (await wrk(s, creds, '/v2/bench/small/manifests/latest', 'GET', w)).rps);
+        // RSS before the load and 5 s after it (the idle collection's first chance: idle-gc.ts), in the side's
+        // own measure, so its CPU and peak include the wait (idle: nothing to add).
+        await measure(rmf, r, async (s) => {
+          const before = rssMiB(s.pids());
+          const rps = (await wrk(s, creds, '/v2/bench/small/manifests/latest', 'GET', w)).rps;
+          await new Promise((res) => setTimeout(res, 5000));
+          (rmf[s.side].extra ??= []).push({ before, after5s: rssMiB(s.pids()) });
+          return rps;
+        });
         await measure(rh, r, async (s) => (await headLoad(s, creds, `/v2/bench/small/blobs/${small[s.side].blobDigest}`, { ...w, tls })).rps);
       }
+      const rss = (x: Side, k: 'before' | 'after5s') => median(x.extra!.map((e) => (e as Record<string, number>)[k]!)).toFixed(0);
+      rmf.note = `RSS MiB before the load → 5 s after it: berth ${rss(rmf.berth, 'before')} → ${rss(rmf.berth, 'after5s')}, classic ${rss(rmf.anchor, 'before')} → ${rss(rmf.anchor, 'after5s')}`;
       rows.push(rmf, rh); log(fmtRow(rmf)); log(fmtRow(rh));
     }
 
@@ -219,7 +229,7 @@ function markdown(rows: Array<Row & { ratio: number }>, res: { date: string; mod
   const lines = [
     `Run ${res.date.slice(0, 16).replace('T', ' ')} UTC, ${res.mode} mode (${res.repeats === 1 ? '1 run' : `median of ${res.repeats} runs`}), ${res.durationS.toFixed(0)} s.`,
     `Machine: ${m.cores} × ${m.cpu}, ${m.ramGiB} GiB RAM, Linux ${m.kernel}, Node ${m.node}.`,
-    `berth: the built CLI, ${secure ? 'TLS + htpasswd (bcrypt cost 5)' : '**plain HTTP without auth** (TLS/htpasswd not wired yet when this ran)'}, filesystem storage, log level info.`,
+    `berth: the built CLI (node ${[...berthLaunchFlags(), 'dist/bundle/main.js'].join(' ')}), ${secure ? 'TLS + htpasswd (bcrypt cost 5)' : '**plain HTTP without auth** (TLS/htpasswd not wired yet when this ran)'}, filesystem storage, log level info.`,
     `classic: nginx ${res.versions.nginx} (Distribution's nginx recipe: TLS, auth_basic with the same htpasswd) → Distribution ${res.versions.registry} (filesystem, redis ${res.versions.redis} blob-descriptor cache).`,
     `Clients: skopeo ${res.versions.skopeo} (fresh cache per copy), undici in-process for uploads (keep-alive, TLS), curl for the blob GET (see RESULTS.md, "The GET client"), wrk (2 threads, 64 connections) for GET, an in-process raw keep-alive HTTP/1.1 loader for HEAD (wrk waits for a HEAD response's Content-Length body; undici reconnects after each HEAD); all on the same 2 cores as the servers.`,
     '',

@@ -89,6 +89,9 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / CLK_TCK;
 }
 
+/** Sum of VmRSS over `pids`, MiB. */
+export function rssMiB(pids: number[]): number { return pids.reduce((a, p) => a + statusKiB(p, 'VmRSS'), 0) / 1024; }
+
 function statusKiB(pid: number, key: 'VmRSS' | 'VmHWM'): number {
   try {
     const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'));
@@ -162,6 +165,15 @@ const addrInUse = (e: unknown) => /address already in use|EADDRINUSE|Address in 
 
 // ---------- berth ----------
 
+/** The node flags berth is started with: Node 24's young generation capped at Node 20's size (16 MiB semi-spaces
+ *  instead of 64: peak RSS under the 64-connection load -55 to -65 MiB; no start cost on Node 24, whose V8 keeps
+ *  Node's code cache with heap-size flags). See bench/RESULTS.md, "Node 24: memory". */
+export const BERTH_LAUNCH_FLAGS = ['--max-semi-space-size=16'];
+export function berthLaunchFlags(): string[] {
+  const env = process.env.BENCH_BERTH_NODE_ARGS;
+  return env === undefined ? BERTH_LAUNCH_FLAGS : env.split(' ').filter(Boolean);
+}
+
 export async function startBerth(o: { dir: string; root: string; tls: Tls; creds: Creds; secure: boolean; logLevel: string; nodeArgs?: string[] }): Promise<Stack> {
   await mkdir(o.root, { recursive: true });
   const conf = join(o.dir, `gateway-${Date.now()}.yml`);
@@ -181,10 +193,10 @@ export async function startBerth(o: { dir: string; root: string; tls: Tls; creds
     '',
   ].join('\n'));
   const t0 = performance.now();
-  // A/B runs (bench/RESULTS.md, session 4): BENCH_BERTH_NODE_ARGS adds node/V8 flags (berth ships without
-  // any); BENCH_BERTH_MAIN runs another build's bundle (a copy under dist/, so node_modules resolve).
+  // A/B runs (bench/RESULTS.md): BENCH_BERTH_NODE_ARGS replaces the launch flags (BERTH_LAUNCH_FLAGS; '' for
+  // none); BENCH_BERTH_MAIN runs another build's bundle (a copy under dist/, so node_modules resolve).
   const main = process.env.BENCH_BERTH_MAIN ?? BERTH_MAIN;
-  const p = spawnProc(process.execPath, [...(process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(o.nodeArgs ?? []), main, 'serve', '--config', conf]);
+  const p = spawnProc(process.execPath, [...berthLaunchFlags(), ...(o.nodeArgs ?? []), main, 'serve', '--config', conf]);
   const m = await p.waitFor(/listening on (https?:\/\/[^\s"',]+)/, 30_000);
   const line = performance.now() - t0;
   const url = m[1]!.replace(/\/$/, '');
