@@ -53,7 +53,7 @@ async function mint(key: KeyObject, header: Record<string, unknown>, payload: JW
   return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'JWT', ...header }).sign(key);
 }
 
-async function setup(t: { after(fn: () => unknown): void }, policy?: AccessPolicy) {
+async function setup(t: { after(fn: () => unknown): void }, policy?: AccessPolicy, logLevel = 'silent') {
   const dir = await makeTempDir('berth-token-verifier');
   t.after(() => dir.cleanup());
   const server = await party('token-server');
@@ -63,9 +63,9 @@ async function setup(t: { after(fn: () => unknown): void }, policy?: AccessPolic
   const jwks = join(dir.path, 'jwks.json');
   await writeFile(jwks, JSON.stringify({ keys: [{ ...(await exportJWK(jwksParty.publicKey)), kid: 'jwks-key-1', use: 'sig' }] }));
   const trust = await loadTrust({ rootcertbundle: bundle, jwks });
-  const { log } = captureLog('silent');
+  const { log, lines } = captureLog(logLevel);
   const ac = new TokenAccessController({ realm: REALM, service: SERVICE, issuer: ISSUER, trust, algorithms: DEFAULT_VERIFY_ALGORITHMS, log, policy });
-  return { ac, server, jwksParty };
+  return { ac, server, jwksParty, lines };
 }
 
 /** Asserts a 401 challenge and returns its header. */
@@ -131,6 +131,17 @@ test('refused with error="invalid_token": expired, not yet valid, wrong audience
   // aud as a list holding the service: accepted (Distribution 3's AudienceList)
   const listed = await mint(jwksParty.privateKey, { kid: 'jwks-key-1' }, claims({ aud: ['other', SERVICE] }));
   assert.deepEqual(await ac.authorize(req(`Bearer ${listed}`), pullA), { user: 'alice' });
+});
+
+test('a client resending a refused token gets one log line per reason per 10 s (each request is still refused)', async (t) => {
+  const { ac, jwksParty, lines } = await setup(t, undefined, 'info');
+  const expired = await mint(jwksParty.privateKey, { kid: 'jwks-key-1' }, claims({ exp: now() - 3600 }));
+  const otherAudience = await mint(jwksParty.privateKey, { kid: 'jwks-key-1' }, claims({ aud: 'another-registry' }));
+  for (let i = 0; i < 20; i++) await challenged(ac.authorize(req(`Bearer ${expired}`), pullA), 'invalid');
+  await challenged(ac.authorize(req(`Bearer ${otherAudience}`), pullA), 'invalid');
+  const refused = lines.filter((l) => l.msg === 'bearer token refused');
+  assert.equal(refused.length, 2, JSON.stringify(refused));
+  assert.notEqual(refused[0]!.reason, refused[1]!.reason);
 });
 
 test('refused: bad signature, alg none, HS256 with the public key as secret, unknown kid, no key hint, untrusted x5c, disallowed alg', async (t) => {

@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { decodeProtectedHeader, jwtVerify, type JWK, type ProtectedHeaderParameters } from 'jose';
 import { v2Request } from '../../http/v2-routes.js';
 import type { Logger } from '../../log/logger.js';
+import { rateLimitedLog, type RateLimitedLog } from '../../log/rate-limit.js';
 import { ChallengeError, DeniedError, type Access, type AccessController, type Grant } from '../access.js';
 import type { AccessPolicy, Action } from '../policy.js';
 import type { SigningAlgorithm, TrustStore } from './keys.js';
@@ -54,8 +55,11 @@ export class TokenAccessController implements AccessController {
   private ownKeys: readonly OwnKey[];
   private trust: TrustStore;
 
+  private readonly refusedLog: RateLimitedLog;
+
   constructor(private readonly o: TokenVerifierOptions) {
     this.log = o.log.child({ module: 'auth', auth: 'token' });
+    this.refusedLog = rateLimitedLog(this.log);
     this.ownKeys = o.ownKeys ?? [];
     this.trust = o.trust;
   }
@@ -80,7 +84,9 @@ export class TokenAccessController implements AccessController {
     try {
       claims = await this.verify(m[1]!);
     } catch (err) {
-      this.log.info({ reason: (err as Error).message }, 'bearer token refused');
+      // A client can resend a bad token at will: one line per reason per 10 s (the request log still has each 401)
+      const reason = (err as Error).message;
+      this.refusedLog('info', reason.slice(0, 120), { reason }, 'bearer token refused');
       throw new ChallengeError(challenge('invalid_token'), 'invalid');
     }
     const user = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : null;
