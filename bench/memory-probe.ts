@@ -1,8 +1,8 @@
 // `node --import tsx bench/memory-probe.ts [--tls] [--seconds 10] [--after 15] [--uploads 4] [--size-mib 1024]
-//   [--node-args "..."] [--env "K=V ..."] [--main FILE] [--node BIN] [--phases rps,idle,conc] [--trace]`
+//   [--node-args "..."] [--env "K=V ..."] [--main FILE] [--node BIN] [--phases rps,idle,mono,conc] [--trace] [--debug]`
 // berth alone (the built CLI, plain HTTP without auth unless --tls), RSS sampled every 100 ms from
 // /proc/PID/status: 64-connection manifest GET load (wrk), then idle (how fast RSS comes back), then N concurrent
-// monolithic uploads. For the memory targets of issue #16 and A/B runs of V8 flags, allocator settings and builds
+// monolithic uploads (mono: one upload alone, its rate and CPU). For the memory targets of issue #16 and A/B runs of V8 flags, allocator settings and builds
 // (--node-args / --env / --main). Measures only; loopback; removes its temp dir; kills only the process it spawned.
 import { spawn } from 'node:child_process';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ const { values: a } = parseArgs({ options: {
   phases: { type: 'string', default: 'rps,idle,conc' },
   trace: { type: 'boolean', default: false },   // keep berth's stdout/stderr in the temp dir's berth.log and print its tail
   label: { type: 'string', default: '' },
-  debug: { type: 'boolean', default: false },   // a debug listener: process.memoryUsage() per idle second; log level debug (idle collections)
+  debug: { type: 'boolean', default: false },   // log level debug (with --trace: the idle collections' lines)
 } });
 
 const kib = (pid: number, key: string): number => {
@@ -56,8 +56,7 @@ async function main(): Promise<void> {
       ...(a.tls ? [`tls: { certificate: ${JSON.stringify(tls.certFile)}, key: ${JSON.stringify(tls.keyFile)} }`,
         `auth: { htpasswd: { realm: R, path: ${JSON.stringify(creds.htpasswdFile)} } }`] : []),
       'upstreams: { v2: embedded }', 'registry:', '  storage:', `    filesystem: { rootdirectory: ${JSON.stringify(root)} }`,
-      '    maintenance: { uploadpurging: { enabled: false } }',
-      ...(a.debug ? ['  http: { debug: { addr: 127.0.0.1:0 } }'] : []), `log: { level: ${a.debug ? 'debug' : 'info'} }`, ''].join('\n'));
+      '    maintenance: { uploadpurging: { enabled: false } }', `log: { level: ${a.debug ? 'debug' : 'info'} }`, ''].join('\n'));
     const env = { ...process.env };
     for (const kv of a.env!.split(' ').filter(Boolean)) { const i = kv.indexOf('='); env[kv.slice(0, i)] = kv.slice(i + 1); }
     const out = createWriteStream(join(dir, 'berth.log'));
@@ -74,13 +73,6 @@ async function main(): Promise<void> {
     const stack: Stack = { side: 'berth', url, host: new URL(url).host, tls: a.tls!, auth: a.tls!, readyMs: { firstGet: 0 },
       dispatcher: agentFor(a.tls ? tls : null), pids: () => [pid], stop: async () => undefined };
     const rss = () => mib(kib(pid, 'VmRSS'));
-    const debugUrl = head.match(/"url":"(http:[^"]+)"[^\n]*debug server listening/)?.[1];
-    if (a.debug && !debugUrl) log(`no debug server in: ${head.slice(0, 2000)}`);
-    const mem = async () => {
-      if (!debugUrl) return '';
-      const r = await fetch(`${debugUrl}/debug/vars`); const m = (await r.json() as { memory: Record<string, number> }).memory;
-      return ` heap ${mib(m.heapUsed! / 1024)}/${mib(m.heapTotal! / 1024)} ext ${mib(m.external! / 1024)} ab ${mib(m.arrayBuffers! / 1024)}`;
-    };
     const idleStart = rss();
     await pushSmallImage(stack, creds, 'probe/small');
     const result: Record<string, unknown> = { label: a.label, node: a.node, nodeArgs: a['node-args'], env: a.env, tls: a.tls, idle: idleStart };
@@ -98,17 +90,21 @@ async function main(): Promise<void> {
     if (phases.has('idle')) {
       const after: Record<string, number> = {};
       const t0 = Date.now(); const secs = Number(a.after);
-      for (let s = 1; s <= secs; s++) { await new Promise((r) => setTimeout(r, t0 + s * 1000 - Date.now())); if ([1, 2, 3, 5, 8, 12, 15, 20, 30].includes(s) || s === secs) after[`+${s}s`] = rss(); if (debugUrl) log(`+${s}s rss ${rss()}${await mem()}`); }
+      for (let s = 1; s <= secs; s++) { await new Promise((r) => setTimeout(r, t0 + s * 1000 - Date.now())); if ([1, 2, 3, 5, 8, 12, 15, 20, 30].includes(s) || s === secs) after[`+${s}s`] = rss(); }
       result.after = after;
+    }
+    if (phases.has('mono')) {   // one upload alone: its rate and server CPU (A/B of the upload-time tuning)
+      const size = Number(a['size-mib']) * MiB; const d = await blobDigest(299, size);
+      const cpu0 = cpuSeconds([pid]); const t = performance.now();
+      await monolithicUpload(stack, creds, 'probe/mono', 299, size, d);
+      result.mono = { MBps: Math.round(size / 1e6 / ((performance.now() - t) / 1000)), cpuS: +(cpuSeconds([pid]) - cpu0).toFixed(2) };
     }
     if (phases.has('conc')) {
       const n = Number(a.uploads); const size = Number(a['size-mib']) * MiB;
       const digests: string[] = []; for (let i = 0; i < n; i++) digests.push(await blobDigest(300 + i, size));
       const before = rss(); peak = 0; resetHwm(); const cpu0 = cpuSeconds([pid]);
       const t = performance.now();
-      const watch = debugUrl ? setInterval(() => { void mem().then((m) => log(`conc rss ${rss()}${m}`)); }, 1000) : undefined;
       await Promise.all(digests.map((d, i) => monolithicUpload(stack, creds, `probe/conc${i}`, 300 + i, size, d)));
-      clearInterval(watch);
       const secs = (performance.now() - t) / 1000;
       result.conc = { before, peak: Math.max(peak, mib(kib(pid, 'VmHWM'))), end: rss(), MBps: Math.round(n * size / 1e6 / secs), cpuS: +(cpuSeconds([pid]) - cpu0).toFixed(1) };
       await new Promise((r) => setTimeout(r, 5000));

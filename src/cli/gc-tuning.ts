@@ -10,9 +10,12 @@
 //
 // The fix: while an upload is in flight, every CHECK_MS look at V8's external memory (one getHeapStatistics()
 // call) and, when it grew STEP since the last look, run a minor GC (a scavenge of the young generation only:
-// the buffers die there). Measured (berth alone, plain HTTP, 4 x 1 GiB, --max-semi-space-size=16, interleaved,
-// bench/memory-probe.ts): peak RSS 126-128 MiB instead of 157-176, server CPU 13.7/17.7 s per 4 GiB against
-// 15.7/14.5 (the same within this VM's noise); with V8's default young generation 138 instead of 189.
+// the buffers die there). Measured (bench/memory-probe.ts, berth alone, --max-semi-space-size=16, 4 x 1 GiB,
+// interleaved): plain HTTP peak RSS 126-128 MiB instead of 157-176 at the same CPU within the noise; TLS +
+// htpasswd 138-141 instead of 175-184, RSS 5 s after 126-134 instead of 160-172, but 14.4-15.0 server CPU-s per
+// 4 GiB instead of 11.5-12.4 (aggregate 243-289 MB/s instead of 314-382). A STEP of 32 MiB: 144-150 MiB at
+// 13.9-14.4 CPU-s. One upload alone: 3.4-4.7 CPU-s per GiB against 3.4-3.7 (noise). Kept for the memory target
+// (<= 150 MiB during 4 concurrent 1 GiB uploads); the CPU is the price (bench/RESULTS.md).
 //
 // The V8 11 tuning this file held before (incremental-marking triggers raised during uploads) is gone: engines
 // is >= 22, and V8 12+ caps those triggers at 100%, which would switch the trigger off rather than delay it.
