@@ -25,7 +25,7 @@ import { rateLimitedLog, type RateLimitedLog } from '../log/rate-limit.js';
 import { createBodyRateGuard, type BodyRateGuard } from './body-rate.js';
 import { limitConnections, type ConnectionLimits } from './connection-limits.js';
 import { createPipeline } from './pipeline.js';
-import { createTokenAuth, type TokenAuth } from './token-auth.js';
+import type { TokenAuth } from './token-auth.js';
 import { rawHeaderLines, responseHeaderHook, type ResponseHeaderHook } from './response-headers.js';
 import { answerPlainHttp } from './plain-http.js';
 import { createTlsManager, type TlsManager } from './tls.js';
@@ -104,7 +104,9 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
     const v1 = config.upstreams.v1 ? proxyTo(config.upstreams.v1, config, log, opts, true) : undefined;
     if (v1) closers.push(() => v1.close());
     // auth.token / auth.issuer: Bearer tokens on /v1 and /v2 instead of Basic, and the token endpoint (token-auth.ts)
-    tokenAuth = opts.access ? undefined : await createTokenAuth(config, { log });
+    // Token auth's modules (and jose, ~50 ms of module loading) are loaded only when auth.token or auth.issuer is set.
+    tokenAuth = opts.access || !(config.auth?.token || config.auth?.issuer) ? undefined
+      : await (await import('./token-auth.js')).createTokenAuth(config, { log });
     const access = opts.access ?? tokenAuth?.access ?? await createAccessController(config.auth, log);
     accessController = access;
     closers.push(() => access.close());
