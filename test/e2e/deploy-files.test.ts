@@ -137,7 +137,7 @@ test('docker/berth.yml: check-config ok; served for real over TLS with htpasswd;
   assert.equal(hc.code, 0, `berth healthcheck: ${hc.stdout}${hc.stderr}`);
 
   process.kill(server.pid, 'SIGHUP');   // what the unit's ExecReload sends
-  await waitForLog(server, /reloading tls certificate/);
+  await waitForLog(server, /reloading: tls certificate and key/);
   assert.equal((await request(`${server.url}/v2/`, { ca: d.ca, servername: 'localhost', headers: basic('alice', PASSWORD), fresh: true })).status, 200);
   assert.equal(await server.stop(), 0, server.output());
 });
@@ -210,6 +210,7 @@ test('docker/berth.service: systemd-analyze verify and security pass; hardening,
   assert.equal(one('ExecReload'), '/bin/kill -HUP $MAINPID');
   assert.match(unit, /SIGHUP, which reloads the TLS certificate and key/);
   assert.equal(one('Restart'), 'on-failure');
+  assert.deepEqual(directives.get('Environment'), ['NODE_ENV=production', 'NODE_OPTIONS=--max-semi-space-size=16'], 'the launch flag of README "Performance"');
   assert.equal(one('ExecStart'), '/usr/local/bin/berth serve --config /etc/berth/berth.yml');
   assert.equal(one('ExecStartPre'), '/usr/local/bin/berth check-config /etc/berth/berth.yml');
   const yml = parse(await readFile(join(DOCKER, 'berth.yml'), 'utf8'));
@@ -243,8 +244,11 @@ test('README secure quick start: berth cert, berth htpasswd add, serve with REGI
   for (const c of commands) assert.ok(readme.includes(c), `the README says: ${c}`);
   assertOk(await cli(['cert', '--hostname', 'registry.example.com'], { cwd: dir }));
   assertOk(await cli(['htpasswd', 'add', 'alice', '--file', 'auth/htpasswd', '--password-stdin'], { cwd: dir, input: `${PASSWORD}\n` }));
-  // npm start is `node dist/bundle/main.js serve --config gateway.yml`; the port is the one change (any free one).
-  const server = await startServing(process.execPath, [BERTH_MAIN, 'serve', '--config', 'gateway.yml'], {
+  // npm start is `node --max-semi-space-size=16 dist/bundle/main.js serve --config gateway.yml`; the port is the one
+  // change (any free one).
+  const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  assert.equal(pkg.scripts.start, 'node --max-semi-space-size=16 dist/bundle/main.js serve --config gateway.yml');
+  const server = await startServing(process.execPath, ['--max-semi-space-size=16', BERTH_MAIN, 'serve', '--config', 'gateway.yml'], {
     cwd: dir, env: { PATH: process.env.PATH, REGISTRY_HTTP_TLS_CERTIFICATE: 'certs/domain.crt', REGISTRY_AUTH: 'htpasswd', REGISTRY_HTTP_ADDR: '127.0.0.1:0' },
     after: (fn) => t.after(fn),
   });

@@ -103,7 +103,7 @@ test('the Dockerfile builds with buildah bud (BASE_IMAGE build arg, npm through 
     assert.equal(cfg.User, '1000:1000', 'runs as uid 1000 (the base\'s node user), numerically');
     assert.deepEqual(Object.keys(cfg.Volumes ?? {}), ['/var/lib/registry']);
     assert.deepEqual(Object.keys(cfg.ExposedPorts ?? {}), ['5000/tcp']);
-    assert.deepEqual(cfg.Entrypoint, ['node', '/app/dist/bundle/main.js']);
+    assert.deepEqual(cfg.Entrypoint, ['node', '--max-semi-space-size=16', '/app/dist/bundle/main.js']);
     assert.deepEqual(cfg.Cmd, ['serve']);
     assert.equal(cfg.Healthcheck?.Test[0], 'CMD');
     assert.ok(cfg.Healthcheck?.Test.includes('healthcheck'), `HEALTHCHECK runs berth healthcheck: ${JSON.stringify(cfg.Healthcheck)}`);
