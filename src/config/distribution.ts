@@ -33,7 +33,7 @@ export interface MapSink {
 }
 
 /** Distribution's storage drivers that berth has not registered (yet): refused as "not supported yet". */
-const UNSUPPORTED_DRIVERS = ['s3', 's3-aws', 'azure', 'gcs', 'swift', 'oss'];
+const UNSUPPORTED_DRIVERS = ['s3-aws', 'azure', 'gcs', 'swift', 'oss'];
 
 const section: Decision = { section: true };
 const keep: Decision = { keep: true };

@@ -43,11 +43,11 @@ test('check-config on a config.yml: exit 0, "FILE: ok", and one warning line wit
 });
 
 test('check-config on a config.yml: refused keys and bad values, with Distribution paths, exit 1', async (t) => {
-  const file = await configFile(t, 'version: 0.1\nstorage:\n  s3: { bucket: b }\nauth:\n  silly: { realm: r }\nhttp:\n  addr: nowhere\n');
+  const file = await configFile(t, 'version: 0.1\nstorage:\n  azure: { bucket: b }\nauth:\n  silly: { realm: r }\nhttp:\n  addr: nowhere\n');
   const r = await run(['check-config', file], { REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE: '/le' });
   assert.equal(r.code, 1);
   assert.deepEqual(r.stdout.trimEnd().split('\n'), [
-    `${file}:3:3  storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)`,
+    `${file}:3:3  storage.azure  storage driver "azure" is not supported yet (berth has filesystem, inmemory and s3)`,
     `${file}:5:3  auth.silly  auth type "silly" is not supported: berth implements htpasswd and token only, and refuses to start rather than serve without the access control this config asks for`,
     `${file}:7:9  http.addr  expected host:port like 127.0.0.1:5000, [::1]:5000 or :5000, found "nowhere" (missing :port)`,
     "env REGISTRY_HTTP_TLS_LETSENCRYPT_CACHEFILE  http.tls.letsencrypt  Let's Encrypt is not supported: give http.tls.certificate and http.tls.key",

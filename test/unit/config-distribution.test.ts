@@ -71,7 +71,7 @@ test('detection: a top-level version key makes a config.yml; without it the file
 
 test('version: only 0.1, at its position', () => {
   for (const [v, found] of [['0.2', 'number 0.2'], ['"1.0"', 'string "1.0"'], ['', 'nothing'], ['[0.1]', 'a list']]) {
-    assert.deepEqual(problems(`version: ${v}\nstorage: { s3: {} }\n`), [
+    assert.deepEqual(problems(`version: ${v}\nstorage: { azure: {} }\n`), [
       `${FILE}:1:${v === '' ? 1 : 10}  version  expected 0.1 (the only Distribution config.yml version), found ${found}`,
     ], v);
   }
@@ -187,7 +187,7 @@ policy: { repository: { classes: [image] } }
 test('refused: security-relevant keys berth cannot honour are errors at their line:col, all at once', () => {
   assert.deepEqual(problems(`version: 0.1
 storage:
-  s3: { bucket: b }
+  azure: { bucket: b }
 auth:
   silly: { realm: https://auth }
 http:
@@ -203,7 +203,7 @@ redis:
 proxy:
   remoteurl: https://registry-1.docker.io
 `), [
-    `${FILE}:3:3  storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)`,
+    `${FILE}:3:3  storage.azure  storage driver "azure" is not supported yet (berth has filesystem, inmemory and s3)`,
     `${FILE}:5:3  auth.silly  auth type "silly" is not supported: berth implements htpasswd and token only, and refuses to start rather than serve without the access control this config asks for`,
     `${FILE}:7:3  http.net  unix sockets are not supported yet`,
     `${FILE}:12:17  http.tls.clientauth  expected one of none, request-client-cert, require-any-client-cert, verify-client-cert-if-given, require-and-verify-client-cert, found string "verify-all"`,
@@ -212,8 +212,8 @@ proxy:
     `${FILE}:17:3  proxy.remoteurl  pull-through cache (proxy.remoteurl) is not supported yet: berth would serve as an ordinary push registry instead`,
   ]);
   for (const [yaml, want] of [
-    ['storage: { azure: {} }', `${FILE}:2:12  storage.azure  storage driver "azure" is not supported yet (berth has filesystem and inmemory)`],
-    ['storage: { nosuch: {} }', `${FILE}:2:12  storage.nosuch  unknown storage driver "nosuch" (berth has filesystem and inmemory)`],
+    ['storage: { azure: {} }', `${FILE}:2:12  storage.azure  storage driver "azure" is not supported yet (berth has filesystem, inmemory and s3)`],
+    ['storage: { nosuch: {} }', `${FILE}:2:12  storage.nosuch  unknown storage driver "nosuch" (berth has filesystem, inmemory and s3)`],
     ['auth: silly', `${FILE}:2:7  auth.silly  auth type "silly" is not supported: berth implements htpasswd and token only, and refuses to start rather than serve without the access control this config asks for`],
     ['http: { tls: { letsencrypt: { cachefile: /le, email: a@b } } }', `${FILE}:2:16  http.tls.letsencrypt  Let's Encrypt is not supported: give http.tls.certificate and http.tls.key`],
     ['http: { tls: { certificate: /c } }', `${FILE}:2:16  http.tls.key  missing: required with http.tls.certificate`],
@@ -333,13 +333,13 @@ test('env, config.yml style: refused and invalid values name the variable', () =
     REGISTRY_HTTP_ADDR: 'nope',
     REGISTRY_NOTIFICATIONS_ENDPOINTS_1_NAME: 'x',
     REGISTRY_NOTIFICATIONS_ENDPOINTS_X_NAME: 'x',
-    REGISTRY_STORAGE_S3_BUCKET: 'b',
+    REGISTRY_STORAGE_AZURE_BUCKET: 'b',
   }), [
     'env REGISTRY_NOTIFICATIONS_ENDPOINTS_1_NAME  notifications.endpoints.1  undefined index 1: the list has 0 items (append at 0)',
     'env REGISTRY_NOTIFICATIONS_ENDPOINTS_X_NAME  notifications.endpoints.X  non-numeric list index "X"',
     // refusals come from the mapping, in document order (variables append keys in name order)
     'env REGISTRY_AUTH_SILLY_REALM  auth.silly  auth type "silly" is not supported: berth implements htpasswd and token only, and refuses to start rather than serve without the access control this config asks for',
-    'env REGISTRY_STORAGE_S3_BUCKET  storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)',
+    'env REGISTRY_STORAGE_AZURE_BUCKET  storage.azure  storage driver "azure" is not supported yet (berth has filesystem, inmemory and s3)',
     'env REGISTRY_HTTP_ADDR  http.addr  expected host:port like 127.0.0.1:5000, [::1]:5000 or :5000, found "nope" (missing :port)',
   ]);
   assert.deepEqual(load('version: 0.1\n', { REGISTRY_VERSION: '0.2' }).warnings, ['ignoring environment variable REGISTRY_VERSION: the version cannot be overridden']);
@@ -390,7 +390,7 @@ test('env, gateway.yml style: a section variable replaces what it covers; refuse
   assert.equal(loadConfigFromString('tls: {}\n', gw, { REGISTRY_HTTP_TLS_MINIMUMTLS: 'tls1.0' }, warnings).tls?.minimumtls, 'tls1.2');
   assert.deepEqual(warnings, [`${gw}: ignoring 1 Distribution setting berth does not honour: http.tls.minimumtls [env REGISTRY_HTTP_TLS_MINIMUMTLS] (tls1.0 is below berth's minimum: using tls1.2)`]);
   try {
-    loadConfigFromString('', gw, { REGISTRY_AUTH: 'silly', REGISTRY_HTTP_NET: 'unix', REGISTRY_PROXY_REMOTEURL: 'https://r', REGISTRY_STORAGE: 's3' });
+    loadConfigFromString('', gw, { REGISTRY_AUTH: 'silly', REGISTRY_HTTP_NET: 'unix', REGISTRY_PROXY_REMOTEURL: 'https://r', REGISTRY_STORAGE: 'azure' });
     assert.fail('no error');
   } catch (err) {
     assert.ok(err instanceof ConfigError);
@@ -398,7 +398,7 @@ test('env, gateway.yml style: a section variable replaces what it covers; refuse
       'env REGISTRY_AUTH  auth.silly  auth type "silly" is not supported: berth implements htpasswd and token only, and refuses to start rather than serve without the access control this config asks for',
       'env REGISTRY_HTTP_NET  http.net  unix sockets are not supported yet',
       'env REGISTRY_PROXY_REMOTEURL  proxy.remoteurl  pull-through cache (proxy.remoteurl) is not supported yet: berth would serve as an ordinary push registry instead',
-      'env REGISTRY_STORAGE  storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)',
+      'env REGISTRY_STORAGE  storage.azure  storage driver "azure" is not supported yet (berth has filesystem, inmemory and s3)',
     ]);
   }
 });

@@ -130,7 +130,7 @@ const ERRORS: [name: string, yaml: string, want: string[]][] = [
     `${FILE}:2:1  lisen  unknown key, expected one of: listen, tls, auth, headers, upstreams, clients, urls, proxy, registry, log`,
   ]],
   ['unknown nested key', 'registry:\n  storage:\n    nosuchdriver: { bucket: x }\n', [
-    `${FILE}:3:5  registry.storage.nosuchdriver  unknown key, expected one of: filesystem, inmemory, delete, maintenance, redirect, cache`,
+    `${FILE}:3:5  registry.storage.nosuchdriver  unknown key, expected one of: filesystem, inmemory, s3, delete, maintenance, redirect, cache`,
   ]],
   ['key under inmemory', 'registry: { storage: { inmemory: { size: 1 } } }', [
     `${FILE}:1:36  registry.storage.inmemory.size  unknown key, expected an empty mapping`,

@@ -156,9 +156,9 @@ describe('one file for both (issue 15 point 11)', () => {
   });
 
   it('gateway.yml: pasted keys are named registry.<key>; a key set twice is refused', () => {
-    assert.deepEqual(problems('listen: ":5000"\nregistry:\n  version: 0.1\n  http: { addr: 5000 }\n  storage: { s3: {} }\n'), [
+    assert.deepEqual(problems('listen: ":5000"\nregistry:\n  version: 0.1\n  http: { addr: 5000 }\n  storage: { azure: {} }\n'), [
       `${GW}:4:11  registry.http.addr  also set as listen at line 1: give it once`,
-      `${GW}:5:14  registry.storage.s3  storage driver "s3" is not supported yet (berth has filesystem and inmemory)`,
+      `${GW}:5:14  registry.storage.azure  storage driver "azure" is not supported yet (berth has filesystem, inmemory and s3)`,
     ]);
     assert.deepEqual(problems('registry:\n  version: 0.1\n  log: { level: loud }\n'), [
       `${GW}:3:17  registry.log.level  expected one of trace, debug, info, warn, error, fatal, silent, found string "loud"`,

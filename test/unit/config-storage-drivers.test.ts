@@ -82,14 +82,14 @@ test('createDriver(storage.driver, storage.parameters) builds the configured dri
 });
 
 test('an unknown driver: the message lists the registered drivers (gateway.yml and config.yml)', () => {
-  assert.deepEqual(problems('registry:\n  storage:\n    s3: { bucket: b }\n'), [
-    `${FILE}:3:5  registry.storage.s3  unknown key, expected one of: filesystem, inmemory, teststore, delete, maintenance, redirect, cache`,
+  assert.deepEqual(problems('registry:\n  storage:\n    azure: { bucket: b }\n'), [
+    `${FILE}:3:5  registry.storage.azure  unknown key, expected one of: filesystem, inmemory, s3, teststore, delete, maintenance, redirect, cache`,
   ]);
   assert.deepEqual(problems('version: 0.1\nstorage:\n  nosuch: {}\n'), [
-    `${FILE}:3:3  storage.nosuch  unknown storage driver "nosuch" (berth has filesystem, inmemory and teststore)`,
+    `${FILE}:3:3  storage.nosuch  unknown storage driver "nosuch" (berth has filesystem, inmemory, s3 and teststore)`,
   ]);
-  assert.deepEqual(problems('version: 0.1\nstorage:\n  s3: {}\n'), [
-    `${FILE}:3:3  storage.s3  storage driver "s3" is not supported yet (berth has filesystem, inmemory and teststore)`,
+  assert.deepEqual(problems('version: 0.1\nstorage:\n  azure: {}\n'), [
+    `${FILE}:3:3  storage.azure  storage driver "azure" is not supported yet (berth has filesystem, inmemory, s3 and teststore)`,
   ]);
   assert.deepEqual(problems('registry:\n  storage:\n    teststore: {}\n    filesystem: {}\n'), [
     `${FILE}:4:5  registry.storage  expected exactly one driver, found: teststore, filesystem`,

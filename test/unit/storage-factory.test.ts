@@ -72,21 +72,27 @@ describe('createDriver', () => {
   });
 
   it('an unknown driver name lists the registered ones', () => {
-    assert.throws(() => createDriver('s3', { bucket: 'b' }),
-      paramError('registry.storage', /unknown storage driver "s3"; expected one of: filesystem, inmemory$/));
+    assert.throws(() => createDriver('azure', { bucket: 'b' }),
+      paramError('registry.storage', /unknown storage driver "azure"; expected one of: filesystem, inmemory, s3$/));
   });
 });
 
 describe('the driver registry', () => {
   it('lists the built-in drivers and their parameter tables', () => {
-    assert.deepEqual(driverNames(), ['filesystem', 'inmemory']);
+    assert.deepEqual(driverNames(), ['filesystem', 'inmemory', 's3']);
     assert.deepEqual(driverParameters('filesystem'), [
       { name: 'rootdirectory', kind: 'path', default: './data' },
       { name: 'maxthreads', kind: 'int', default: 100, min: 25 },
       { name: 'directio', kind: 'bool', default: true },
     ]);
     assert.deepEqual(driverParameters('inmemory'), []);
-    assert.equal(driverParameters('s3'), undefined);
+    assert.equal(driverParameters('azure'), undefined);
+    assert.deepEqual(driverParameters('s3')?.map((p) => p.name), [
+      'accesskey', 'secretkey', 'sessiontoken', 'region', 'regionendpoint', 'forcepathstyle', 'bucket', 'rootdirectory',
+      'encrypt', 'keyid', 'secure', 'skipverify', 'v4auth', 'chunksize', 'multipartcopychunksize',
+      'multipartcopymaxconcurrency', 'multipartcopythresholdsize', 'storageclass', 'objectacl', 'useragent', 'loglevel',
+    ]);
+    assert.equal(dataDirectory('s3', { region: 'r', bucket: 'b' }), undefined);
     assert.equal(dataDirectory('filesystem', { rootdirectory: '/srv/registry' }), '/srv/registry');
     assert.equal(dataDirectory('inmemory', {}), undefined);
   });
@@ -97,7 +103,7 @@ describe('the driver registry', () => {
       parameters: [{ name: 'size', kind: 'int', default: 1, min: 1 }],
       create(params) { seen.push(params); return new InMemoryDriver(); },
     });
-    assert.deepEqual(driverNames(), ['filesystem', 'inmemory', 'test-mem']);
+    assert.deepEqual(driverNames(), ['filesystem', 'inmemory', 's3', 'test-mem']);
     const { lines, log } = captureLog();
     const d = createDriver('test-mem', { size: '3' }, log);
     await d.putContent('/a', Buffer.from('1'));

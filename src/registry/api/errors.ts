@@ -73,6 +73,9 @@ export function toOciError(err: unknown): OciError {
   if (err instanceof TagInvalidError) return new OciError('TAG_INVALID', { tag: err.tag });
   if (err instanceof OperationUnsupportedError) return new OciError('UNSUPPORTED', { reason: err.message });
   if (err instanceof PaginationNumberInvalidError) return new OciError('PAGINATION_NUMBER_INVALID', { n: err.n });
+  // The store is down, slow or refusing (storage/driver.ts StorageUnavailableError, checked by its code so api
+  // imports no storage module): the request may succeed later.
+  if ((err as { code?: unknown } | null)?.code === 'STORAGE_UNAVAILABLE') return new OciError('UNAVAILABLE', undefined, 503, { 'Retry-After': '5' });
   return new OciError('UNKNOWN');        // never put err.message of a 5xx in the body
 }
 

@@ -74,3 +74,12 @@ export class UnsupportedError extends StorageDriverError {
     super('STORAGE_UNSUPPORTED', `unsupported: ${what}`, driver);
   }
 }
+/**
+ * The backend cannot be reached or failed (network error, timeout, 5xx after retries, refused credentials):
+ * the operation may succeed later. The API answers 503 UNAVAILABLE; nothing was made visible.
+ */
+export class StorageUnavailableError extends StorageDriverError {
+  constructor(message: string, driver = '', options?: { cause?: unknown }) {
+    super('STORAGE_UNAVAILABLE', message, driver, options);
+  }
+}

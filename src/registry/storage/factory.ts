@@ -10,6 +10,7 @@ import { registeredDriver, registeredNames, type DriverRegistration } from './re
 // The built-in drivers: each registers itself when imported (as Distribution's blank imports do).
 import './drivers/filesystem.js';
 import './drivers/inmemory.js';
+import './drivers/s3.js';
 
 export { FilesystemDriver } from './drivers/filesystem.js';
 export { InMemoryDriver } from './drivers/inmemory.js';

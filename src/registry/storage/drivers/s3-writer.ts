@@ -1,0 +1,185 @@
+// The S3 driver's FileWriter: streams into a multipart upload in parts of `chunksize` with at most one part
+// buffered (the write callback waits for the part to be stored: backpressure), and makes the object visible
+// only at commit(). Content smaller than one part is one PutObject. It must not hold more than one buffer.
+import { Writable } from 'node:stream';
+import { PathNotFoundError, type FileWriter, type OpOptions } from '../driver.js';
+import type { PutObjectCommandInput } from '@aws-sdk/client-s3';   // types only: the SDK loads on first use
+import type { S3Connection } from './s3-client.js';
+
+/** Options every object write carries (encryption, storage class, ACL), as Distribution sets them. */
+export type PutOptions = Pick<PutObjectCommandInput, 'ContentType' | 'ACL' | 'StorageClass' | 'ServerSideEncryption' | 'SSEKMSKeyId'>;
+
+/** What the writer needs of its driver (s3.ts's S3Driver). */
+export interface S3WriterTarget {
+  readonly bucket: string;
+  readonly chunkSize: number;
+  readonly put: PutOptions;
+  readonly params: { readonly multipartcopychunksize: number };
+  key(p: string): string;
+  call<T>(path: string, fn: (c: S3Connection) => Promise<T>): Promise<T>;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Appending (`base` bytes already stored): below one part the prior content is read into the buffer and
+ * re-written with the new bytes; from one part up it becomes the first parts of the new multipart upload by
+ * UploadPartCopy (server side), as Distribution's driver resumes. Phase 1 of #17: each PATCH completes its
+ * upload, so a chunked upload costs one server-side copy of what was stored before per PATCH.
+ */
+export class S3Writer implements FileWriter {
+  readonly stream: Writable;
+  private buf?: Buffer;
+  private fill = 0;
+  private accepted = 0;
+  private dirty = false;
+  private uploadId?: string;
+  private parts: { PartNumber: number; ETag: string }[] = [];
+  private state: 'open' | 'committed' | 'cancelled' = 'open';
+  private inflight: Promise<void> = Promise.resolve();
+
+  constructor(private readonly d: S3WriterTarget, private readonly path: string, private readonly base: number,
+    private readonly existed: boolean, prior: Buffer | undefined, signal?: AbortSignal) {
+    if (prior && prior.length) {
+      this.buf = Buffer.allocUnsafeSlow(d.chunkSize);
+      prior.copy(this.buf);
+      this.fill = prior.length;
+    }
+    const self = this;
+    this.stream = new Writable({
+      signal,
+      write(chunk: Buffer, _enc, cb) {
+        if (self.state !== 'open') { cb(new Error(`writer for ${path} is closed`)); return; }
+        const p = self.inflight = self.take(chunk);
+        p.then(() => cb(), cb);
+      },
+    });
+    this.stream.on('error', () => {});   // errors reach the pipeline; never crash on a stray one
+  }
+
+  get size(): number { return this.base + this.accepted; }
+
+  /** True when the prior content is copied server side (it is at least one part) rather than buffered. */
+  private get copyPrior(): boolean { return this.base >= this.d.chunkSize; }
+
+  private async take(chunk: Buffer): Promise<void> {
+    let at = 0;
+    while (at < chunk.length) {
+      this.buf ??= Buffer.allocUnsafeSlow(this.d.chunkSize);
+      const n = Math.min(chunk.length - at, this.buf.length - this.fill);
+      chunk.copy(this.buf, this.fill, at, at + n);
+      this.fill += n;
+      this.accepted += n;
+      this.dirty = true;
+      at += n;
+      if (this.fill === this.buf.length) await this.flushPart();
+    }
+  }
+
+  private async ensureUpload(o?: OpOptions): Promise<string> {
+    if (this.uploadId) return this.uploadId;
+    const Key = this.d.key(this.path);
+    const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.CreateMultipartUploadCommand({
+      Bucket: this.d.bucket, Key, ...this.d.put,
+    }), { abortSignal: o?.signal }));
+    this.uploadId = r.UploadId!;
+    if (this.copyPrior) {
+      const source = `${this.d.bucket}/${encodeURIComponent(Key).replaceAll('%2F', '/')}`;
+      for (const [a, b] of copyRanges(this.base, this.d.params.multipartcopychunksize)) {
+        const PartNumber = this.parts.length + 1;
+        const p = await this.d.call(this.path, (c) => c.client.send(new c.commands.UploadPartCopyCommand({
+          Bucket: this.d.bucket, Key, UploadId: this.uploadId, PartNumber, CopySource: source, CopySourceRange: `bytes=${a}-${b - 1}`,
+        }), { abortSignal: o?.signal }));
+        this.parts.push({ PartNumber, ETag: p.CopyPartResult!.ETag! });
+      }
+    }
+    return this.uploadId;
+  }
+
+  /** Stores the buffer as the next part; the buffer is reused only after the store answered. */
+  private async flushPart(o?: OpOptions): Promise<void> {
+    const UploadId = await this.ensureUpload(o);
+    const PartNumber = this.parts.length + 1;
+    const body = this.buf!.subarray(0, this.fill);
+    const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.UploadPartCommand({
+      Bucket: this.d.bucket, Key: this.d.key(this.path), UploadId, PartNumber, Body: body, ContentLength: body.length,
+    }), { abortSignal: o?.signal }));
+    this.parts.push({ PartNumber, ETag: r.ETag! });
+    this.fill = 0;
+  }
+
+  private async settle(): Promise<void> {
+    const s = this.stream;
+    if (!s.destroyed && !s.writableFinished) {
+      if (s.errored) throw s.errored;
+      await new Promise<void>((resolve, reject) => {
+        s.once('finish', resolve);
+        s.once('error', reject);
+        s.end();
+      });
+    }
+    await this.inflight.catch(() => {});   // a failed part stays in the buffer and is sent again below
+  }
+
+  async commit(o?: OpOptions): Promise<void> {
+    if (this.state === 'committed') return;
+    if (this.state === 'cancelled') throw new Error(`writer for ${this.path} was cancelled`);
+    await this.settle();
+    const Key = this.d.key(this.path);
+    if (!this.uploadId && !(this.copyPrior && this.dirty)) {
+      if (this.dirty || !this.existed || this.base === 0) {
+        const body = this.buf ? this.buf.subarray(0, this.fill) : Buffer.alloc(0);
+        await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
+          Bucket: this.d.bucket, Key, Body: body, ContentLength: body.length, ...this.d.put,
+        }), { abortSignal: o?.signal }));
+      }
+    } else {
+      try {
+        if (this.fill > 0 || !this.uploadId) await this.flushPart(o);
+        const UploadId = this.uploadId!;
+        await this.d.call(this.path, (c) => c.client.send(new c.commands.CompleteMultipartUploadCommand({
+          Bucket: this.d.bucket, Key, UploadId, MultipartUpload: { Parts: this.parts },
+        }), { abortSignal: o?.signal }));
+      } catch (err) {
+        await this.abort();
+        throw err;
+      }
+    }
+    this.state = 'committed';
+    this.buf = undefined;
+  }
+
+  private async abort(): Promise<void> {
+    if (!this.uploadId) return;
+    const UploadId = this.uploadId;
+    this.uploadId = undefined;
+    await this.d.call(this.path, (c) => c.client.send(new c.commands.AbortMultipartUploadCommand({
+      Bucket: this.d.bucket, Key: this.d.key(this.path), UploadId,
+    }))).catch((err) => { if (!(err instanceof PathNotFoundError)) throw err; });
+  }
+
+  async cancel(_o?: OpOptions): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'cancelled';
+    if (!this.stream.destroyed) this.stream.destroy();
+    await this.inflight.catch(() => {});
+    this.buf = undefined;
+    await this.abort();
+    await this.d.call(this.path, (c) => c.client.send(new c.commands.DeleteObjectCommand({
+      Bucket: this.d.bucket, Key: this.d.key(this.path),
+    })));
+  }
+}
+
+/** [start, end) ranges of about `chunk` bytes covering `size`, none but the last under 5 MiB (a short
+ *  remainder joins the range before it). */
+export function copyRanges(size: number, chunk: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let a = 0; a < size; a += chunk) out.push([a, Math.min(size, a + chunk)]);
+  if (out.length > 1 && out[out.length - 1][1] - out[out.length - 1][0] < 5 * MiB) {
+    const last = out.pop()!;
+    out[out.length - 1][1] = last[1];
+  }
+  return out;
+}
+

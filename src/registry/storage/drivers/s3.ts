@@ -1,0 +1,344 @@
+// The S3 driver (after Distribution's s3-aws): the same keys (`<rootdirectory>/docker/registry/v2/...`), so
+// registry:2 and berth can share a bucket. It registers "s3" with Distribution's parameters; the AWS SDK is
+// loaded (s3-client.ts, import()) on the first operation, never at start. It knows no registry layout.
+import { Readable, addAbortSignal } from 'node:stream';
+import {
+  InvalidPathError, PathNotFoundError, StorageDriverError,
+  type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
+} from '../driver.js';
+import { StorageParameterError, comparePaths, isAncestor, isValidComponent, readSpan } from '../base.js';
+import { parseParameters, type ParsedParameters } from '../parameters.js';
+import { registerDriver } from '../registration.js';
+import type { ClientParameters, S3Connection } from './s3-client.js';
+import { S3Writer, copyRanges, type PutOptions } from './s3-writer.js';
+
+const NAME = 's3';
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+/** Presigned URLs live as long as Distribution's (20 minutes). */
+const REDIRECT_EXPIRY_S = 20 * 60;
+
+/** Distribution's s3-aws parameters and defaults (docs/content/storage-drivers/s3.md); forcepathstyle and
+ *  loglevel are Distribution 3's, sessiontoken and objectacl 2.8's. region and bucket are required. */
+export const S3_PARAMETERS = [
+  { name: 'accesskey', kind: 'string' },
+  { name: 'secretkey', kind: 'string' },
+  { name: 'sessiontoken', kind: 'string' },
+  { name: 'region', kind: 'string' },
+  { name: 'regionendpoint', kind: 'string' },
+  { name: 'forcepathstyle', kind: 'bool' },
+  { name: 'bucket', kind: 'string' },
+  { name: 'rootdirectory', kind: 'string', default: '' },
+  { name: 'encrypt', kind: 'bool', default: false },
+  { name: 'keyid', kind: 'string' },
+  { name: 'secure', kind: 'bool', default: true },
+  { name: 'skipverify', kind: 'bool', default: false },
+  { name: 'v4auth', kind: 'bool', default: true },
+  { name: 'chunksize', kind: 'int', default: 10 * MiB, min: 5 * MiB, max: 5 * GiB },
+  { name: 'multipartcopychunksize', kind: 'int', default: 32 * MiB, min: 5 * MiB, max: 5 * GiB },
+  { name: 'multipartcopymaxconcurrency', kind: 'int', default: 100, min: 1 },
+  { name: 'multipartcopythresholdsize', kind: 'int', default: 32 * MiB, min: 0, max: 5 * GiB },
+  { name: 'storageclass', kind: 'string', default: 'STANDARD' },
+  { name: 'objectacl', kind: 'string', default: 'private' },
+  { name: 'useragent', kind: 'string' },
+  { name: 'loglevel', kind: 'string', default: 'off' },
+] as const;
+export type S3Parameters = ParsedParameters<typeof S3_PARAMETERS>;
+
+const STORAGE_CLASSES = ['STANDARD', 'REDUCED_REDUNDANCY', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'NONE'];
+const ACLS = ['private', 'public-read', 'public-read-write', 'authenticated-read', 'aws-exec-read', 'bucket-owner-read', 'bucket-owner-full-control'];
+
+registerDriver(NAME, {
+  parameters: S3_PARAMETERS,
+  create(params) { return new S3Driver(checkS3Parameters(params)); },
+});
+
+/** parseParameters plus the checks across keys, each error naming its config key. */
+export function checkS3Parameters(params: Readonly<Record<string, unknown>>): S3Parameters {
+  const p = parseParameters(NAME, S3_PARAMETERS, params);
+  const err = (key: string, message: string) => new StorageParameterError(`registry.storage.s3.${key}`, message, NAME);
+  if (!p.region) throw err('region', 'required');
+  if (!p.bucket) throw err('bucket', 'required');
+  if (!p.v4auth) throw err('v4auth', 'v2 signatures are not supported: set true');
+  if (!!p.accesskey !== !!p.secretkey) throw err(p.accesskey ? 'secretkey' : 'accesskey', 'accesskey and secretkey go together');
+  if (!STORAGE_CLASSES.includes(p.storageclass.toUpperCase())) throw err('storageclass', `expected one of: ${STORAGE_CLASSES.join(', ')}`);
+  if (!ACLS.includes(p.objectacl)) throw err('objectacl', `expected one of: ${ACLS.join(', ')}`);
+  if (p.regionendpoint && !/^(https?:\/\/)?[^\s/]+(\/.*)?$/.test(p.regionendpoint)) throw err('regionendpoint', 'expected a URL such as http://host:port');
+  return p;
+}
+
+
+export class S3Driver implements StorageDriver {
+  readonly name = NAME;
+  readonly bucket: string;
+  readonly chunkSize: number;
+  readonly put: PutOptions;
+  private readonly rootKey: string;
+  private conn?: Promise<S3Connection>;
+
+  constructor(readonly params: S3Parameters) {
+    this.bucket = params.bucket!;
+    this.chunkSize = params.chunksize;
+    this.rootKey = params.rootdirectory.replace(/\/+$/, '').replace(/^\/+/, '');
+    const sc = params.storageclass.toUpperCase();
+    this.put = {
+      ContentType: 'application/octet-stream',
+      ACL: params.objectacl as PutOptions['ACL'],
+      ...(sc === 'NONE' ? {} : { StorageClass: sc as PutOptions['StorageClass'] }),
+      ...(params.encrypt ? { ServerSideEncryption: (params.keyid ? 'aws:kms' : 'AES256') as PutOptions['ServerSideEncryption'] } : {}),
+      ...(params.encrypt && params.keyid ? { SSEKMSKeyId: params.keyid } : {}),
+    };
+  }
+
+  /** The SDK client, loaded and built on first use. */
+  connection(): Promise<S3Connection> {
+    this.conn ??= import('./s3-client.js').then((m) => m.connect(clientParameters(this.params)));
+    return this.conn;
+  }
+
+  /** Closes the client's sockets (tests; a serving process keeps it for its lifetime). */
+  async close(): Promise<void> {
+    if (this.conn) (await this.conn).destroy();
+  }
+
+  /** The object key of a path: Distribution's s3Path (`TrimLeft(TrimRight(root,"/")+p, "/")`). */
+  key(p: string): string { return this.rootKey ? `${this.rootKey}${p}` : p.slice(1); }
+
+  /** The key prefix of a directory's children. */
+  private dirPrefix(p: string): string { return p === '/' ? (this.rootKey ? this.rootKey + '/' : '') : this.key(p) + '/'; }
+
+  private pathOf(key: string): string { return '/' + key.slice(this.rootKey ? this.rootKey.length + 1 : 0); }
+
+  /** Runs one SDK call, mapping its errors (path: for the message and PathNotFoundError). */
+  async call<T>(path: string, fn: (c: S3Connection) => Promise<T>): Promise<T> {
+    const c = await this.connection();
+    try {
+      return await fn(c);
+    } catch (err) {
+      if (err instanceof StorageDriverError) throw err;
+      throw (await import('./s3-client.js')).mapS3Error(err, path, NAME);
+    }
+  }
+
+  async getContent(p: string, o?: OpOptions): Promise<Buffer> {
+    return this.call(p, async (c) => {
+      const r = await c.client.send(new c.commands.GetObjectCommand({ Bucket: this.bucket, Key: this.key(p) }), { abortSignal: o?.signal });
+      return Buffer.from(await r.Body!.transformToByteArray());
+    });
+  }
+
+  async putContent(p: string, data: Uint8Array, o?: OpOptions): Promise<void> {
+    await this.call(p, (c) => c.client.send(new c.commands.PutObjectCommand({
+      Bucket: this.bucket, Key: this.key(p), Body: data, ContentLength: data.length, ...this.put,
+    }), { abortSignal: o?.signal }));
+  }
+
+  async head(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date } | undefined> {
+    try {
+      return await this.call(p, async (c) => {
+        const r = await c.client.send(new c.commands.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(p) }), { abortSignal: o?.signal });
+        return { size: r.ContentLength ?? 0, modTime: r.LastModified ?? new Date(0) };
+      });
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async reader(p: string, o?: OpOptions & { offset?: number; length?: number }): Promise<Readable> {
+    const span = readSpan(p, o, NAME);
+    let range: string | undefined;
+    if (span.offset !== 0 || o?.length !== undefined) {
+      const h = await this.head(p, o);
+      if (!h) throw new PathNotFoundError(p, NAME);
+      const end = span.end(h.size);
+      if (end <= span.offset) return Readable.from([]);
+      range = `bytes=${span.offset}-${end - 1}`;
+    }
+    return this.call(p, async (c) => {
+      const r = await c.client.send(new c.commands.GetObjectCommand({ Bucket: this.bucket, Key: this.key(p), Range: range }), { abortSignal: o?.signal });
+      const body = r.Body as unknown as Readable;
+      return o?.signal ? addAbortSignal(o.signal, body) : body;
+    });
+  }
+
+  async writer(p: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter> {
+    const h = o?.append ? await this.head(p, o) : undefined;
+    const prior = h && h.size > 0 && h.size < this.chunkSize ? await this.getContent(p, o) : undefined;
+    return new S3Writer(this, p, prior?.length ?? h?.size ?? 0, !!h, prior, o?.signal);
+  }
+
+  async stat(p: string, o?: OpOptions): Promise<FileInfo> {
+    const h = await this.head(p, o);
+    if (h) return { path: p, size: h.size, modTime: h.modTime, isDir: false };
+    const r = await this.call(p, (c) => c.client.send(new c.commands.ListObjectsV2Command({
+      Bucket: this.bucket, Prefix: this.key(p) + '/', MaxKeys: 1,
+    }), { abortSignal: o?.signal }));
+    if (!r.KeyCount) throw new PathNotFoundError(p, NAME);
+    return { path: p, size: 0, modTime: new Date(0), isDir: true };
+  }
+
+  /** The direct children of directory `p` (files and subdirectories, names sorted); empty when none. */
+  private async children(p: string, o?: OpOptions): Promise<FileInfo[]> {
+    const prefix = this.dirPrefix(p);
+    const out: FileInfo[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.call(p, (c) => c.client.send(new c.commands.ListObjectsV2Command({
+        Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token,
+      }), { abortSignal: o?.signal }));
+      for (const obj of r.Contents ?? []) {
+        const name = obj.Key!.slice(prefix.length);
+        if (isValidComponent(name)) out.push({ path: this.pathOf(obj.Key!), size: obj.Size ?? 0, modTime: obj.LastModified ?? new Date(0), isDir: false });
+      }
+      for (const cp of r.CommonPrefixes ?? []) {
+        const name = cp.Prefix!.slice(prefix.length, -1);
+        if (isValidComponent(name)) out.push({ path: this.pathOf(cp.Prefix!.slice(0, -1)), size: 0, modTime: new Date(0), isDir: true });
+      }
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort((a, b) => comparePaths(a.path, b.path) || Number(a.isDir) - Number(b.isDir));
+  }
+
+  async list(p: string, o?: OpOptions): Promise<string[]> {
+    const kids = await this.children(p, o);
+    if (kids.length === 0 && p !== '/') throw new PathNotFoundError(p, NAME);
+    return [...new Set(kids.map((k) => k.path))];
+  }
+
+  async move(from: string, to: string, o?: OpOptions): Promise<void> {
+    const h = await this.head(from, o);
+    if (!h) throw new PathNotFoundError(from, NAME);
+    if (from === to) return;
+    if (isAncestor(from, to)) throw new InvalidPathError(to, NAME);
+    const source = `${this.bucket}/${encodeURIComponent(this.key(from)).replaceAll('%2F', '/')}`;
+    if (h.size <= this.params.multipartcopythresholdsize) {
+      await this.call(from, (c) => c.client.send(new c.commands.CopyObjectCommand({
+        Bucket: this.bucket, Key: this.key(to), CopySource: source, ...this.put,
+      }), { abortSignal: o?.signal }));
+    } else {
+      await this.multipartCopy(source, to, h.size, o);
+    }
+    await this.call(from, (c) => c.client.send(new c.commands.DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(from) })));
+  }
+
+  /** Copies `size` bytes of `source` to `to` as a multipart upload of UploadPartCopy ranges (Distribution's
+   *  move above multipartcopythresholdsize), at most multipartcopymaxconcurrency (capped at 16) at once. */
+  private async multipartCopy(source: string, to: string, size: number, o?: OpOptions): Promise<void> {
+    const ranges = copyRanges(size, this.params.multipartcopychunksize);
+    const Key = this.key(to);
+    const { UploadId } = await this.call(to, (c) => c.client.send(new c.commands.CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...this.put })));
+    try {
+      const parts: { PartNumber: number; ETag: string }[] = new Array(ranges.length);
+      let next = 0;
+      const worker = async () => {
+        while (next < ranges.length) {
+          const i = next++;
+          const [a, b] = ranges[i];
+          const r = await this.call(to, (c) => c.client.send(new c.commands.UploadPartCopyCommand({
+            Bucket: this.bucket, Key, UploadId, PartNumber: i + 1, CopySource: source, CopySourceRange: `bytes=${a}-${b - 1}`,
+          }), { abortSignal: o?.signal }));
+          parts[i] = { PartNumber: i + 1, ETag: r.CopyPartResult!.ETag! };
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(ranges.length, this.params.multipartcopymaxconcurrency, 16) }, worker));
+      await this.call(to, (c) => c.client.send(new c.commands.CompleteMultipartUploadCommand({
+        Bucket: this.bucket, Key, UploadId, MultipartUpload: { Parts: parts },
+      })));
+    } catch (err) {
+      await this.call(to, (c) => c.client.send(new c.commands.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }))).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Deletes every object at or under `p` (DeleteObjects, 1000 a batch) and aborts the multipart uploads there. */
+  async delete(p: string, o?: OpOptions): Promise<void> {
+    const key = this.key(p);
+    const under = (k: string) => k === key || k.startsWith(key + '/');
+    let found = 0;
+    let token: string | undefined;
+    do {
+      const r = await this.call(p, (c) => c.client.send(new c.commands.ListObjectsV2Command({
+        Bucket: this.bucket, Prefix: key, ContinuationToken: token,
+      }), { abortSignal: o?.signal }));
+      const keys = (r.Contents ?? []).map((c) => c.Key!).filter(under);
+      found += keys.length;
+      for (let i = 0; i < keys.length; i += 1000) {
+        const batch = keys.slice(i, i + 1000);
+        const d = await this.call(p, (c) => c.client.send(new c.commands.DeleteObjectsCommand({
+          Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        })));
+        const failed = (d.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+        if (failed.length) throw new StorageDriverError('STORAGE_DELETE_FAILED', `delete ${p}: ${failed.length} objects not deleted (${failed[0].Code}: ${failed[0].Key})`, NAME);
+      }
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    found += await this.abortUploads(p, under);
+    if (found === 0) throw new PathNotFoundError(p, NAME);
+  }
+
+  /** Aborts the multipart uploads whose key satisfies `match` under path `p`'s key; returns how many. */
+  async abortUploads(p: string, match: (key: string) => boolean): Promise<number> {
+    let n = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const r = await this.call(p, (c) => c.client.send(new c.commands.ListMultipartUploadsCommand({
+        Bucket: this.bucket, Prefix: this.key(p), KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
+      })));
+      for (const u of r.Uploads ?? []) {
+        if (!match(u.Key!)) continue;
+        await this.call(p, (c) => c.client.send(new c.commands.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key!, UploadId: u.UploadId! })))
+          .catch((err) => { if (!(err instanceof PathNotFoundError)) throw err; });
+        n++;
+      }
+      keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
+      uploadIdMarker = r.IsTruncated ? r.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return n;
+  }
+
+  async redirectURL(p: string, method: 'GET' | 'HEAD'): Promise<string | null> {
+    return this.call(p, (c) => {
+      const input = { Bucket: this.bucket, Key: this.key(p) };
+      return c.presign(method === 'GET' ? new c.commands.GetObjectCommand(input) : new c.commands.HeadObjectCommand(input), REDIRECT_EXPIRY_S);
+    });
+  }
+
+  async *walk(p: string, o?: OpOptions & { startAfter?: string }): AsyncGenerator<FileInfo> {
+    const kids = await this.children(p, o);
+    if (kids.length === 0 && p !== '/') throw new PathNotFoundError(p, NAME);
+    yield* this.walkKids(kids, o?.startAfter, o);
+  }
+
+  private async *walkKids(kids: FileInfo[], startAfter: string | undefined, o?: OpOptions): AsyncGenerator<FileInfo> {
+    for (const fi of kids) {
+      o?.signal?.throwIfAborted();
+      if (startAfter !== undefined && comparePaths(fi.path, startAfter) <= 0) {
+        if (fi.isDir && (fi.path === startAfter || isAncestor(fi.path, startAfter))) {
+          yield* this.walkKids(await this.children(fi.path, o), startAfter, o);
+        }
+        continue;
+      }
+      yield fi;
+      if (fi.isDir) yield* this.walkKids(await this.children(fi.path, o), undefined, o);
+    }
+  }
+}
+
+function clientParameters(p: S3Parameters): ClientParameters {
+  let endpoint = p.regionendpoint || undefined;
+  if (endpoint && !/^https?:\/\//.test(endpoint)) endpoint = `${p.secure ? 'https' : 'http'}://${endpoint}`;
+  if (!endpoint && !p.secure) endpoint = `http://s3.${p.region}.amazonaws.com`;
+  return {
+    region: p.region!,
+    endpoint,
+    // Distribution 2.8 forces path style whenever regionendpoint is set; forcepathstyle (Distribution 3) overrides.
+    forcePathStyle: p.forcepathstyle ?? !!p.regionendpoint,
+    accessKey: p.accesskey || undefined,
+    secretKey: p.secretkey || undefined,
+    sessionToken: p.sessiontoken || undefined,
+    skipVerify: p.skipverify,
+    userAgent: p.useragent || undefined,
+  };
+}

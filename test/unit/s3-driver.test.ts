@@ -1,0 +1,84 @@
+// The s3 driver's pure parts, without a store: its parameters (Distribution's keys, defaults, the checks across
+// keys), the key mapping (Distribution's s3Path), the multipart copy ranges, the SDK error mapping and its 503,
+// and that only s3-client.ts loads the SDK (so other drivers never pay for it).
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
+import { copyRanges } from '../../src/registry/storage/drivers/s3-writer.js';
+import { mapS3Error } from '../../src/registry/storage/drivers/s3-client.js';
+import { StorageUnavailableError } from '../../src/registry/storage/driver.js';
+import { toOciError } from '../../src/registry/api/errors.js';
+
+const MiB = 1024 * 1024;
+const base = { region: 'us-east-1', bucket: 'b' };
+const keyError = (key: string, re?: RegExp) => (err: unknown) => {
+  const e = err as { code?: string; key?: string; message?: string };
+  assert.equal(e.code, 'STORAGE_INVALID_PARAMETER');
+  assert.equal(e.key, key);
+  if (re) assert.match(e.message ?? '', re);
+  return true;
+};
+
+test('parameters: Distribution defaults; strings from REGISTRY_STORAGE_S3_* are parsed', () => {
+  const p = checkS3Parameters(base);
+  assert.equal(p.chunksize, 10 * MiB);
+  assert.equal(p.multipartcopychunksize, 32 * MiB);
+  assert.equal(p.multipartcopymaxconcurrency, 100);
+  assert.equal(p.multipartcopythresholdsize, 32 * MiB);
+  assert.equal(p.secure, true);
+  assert.equal(p.v4auth, true);
+  assert.equal(p.rootdirectory, '');
+  assert.equal(p.storageclass, 'STANDARD');
+  const s = checkS3Parameters({ ...base, chunksize: '5242880', secure: 'false', encrypt: 'true' });
+  assert.deepEqual([s.chunksize, s.secure, s.encrypt], [5 * MiB, false, true]);
+});
+
+test('parameters: each problem names its key', () => {
+  assert.throws(() => checkS3Parameters({ bucket: 'b' }), keyError('registry.storage.s3.region', /required/));
+  assert.throws(() => checkS3Parameters({ region: 'r' }), keyError('registry.storage.s3.bucket', /required/));
+  assert.throws(() => checkS3Parameters({ ...base, v4auth: false }), keyError('registry.storage.s3.v4auth'));
+  assert.throws(() => checkS3Parameters({ ...base, chunksize: 5 * MiB - 1 }), keyError('registry.storage.s3.chunksize'));
+  assert.throws(() => checkS3Parameters({ ...base, accesskey: 'a' }), keyError('registry.storage.s3.secretkey'));
+  assert.throws(() => checkS3Parameters({ ...base, storageclass: 'cold' }), keyError('registry.storage.s3.storageclass'));
+  assert.throws(() => checkS3Parameters({ ...base, nosuch: 1 }), keyError('registry.storage.s3.nosuch'));
+});
+
+test("keys are Distribution's s3Path: TrimLeft(TrimRight(rootdirectory, '/') + path, '/')", () => {
+  const key = (root: string) => new S3Driver(checkS3Parameters({ ...base, rootdirectory: root })).key('/docker/registry/v2/blobs');
+  assert.equal(key(''), 'docker/registry/v2/blobs');
+  assert.equal(key('/'), 'docker/registry/v2/blobs');
+  assert.equal(key('/reg'), 'reg/docker/registry/v2/blobs');
+  assert.equal(key('reg/'), 'reg/docker/registry/v2/blobs');
+  assert.equal(key('/a/b/'), 'a/b/docker/registry/v2/blobs');
+});
+
+test('multipart copy ranges: cover the size, none but the last below 5 MiB', () => {
+  assert.deepEqual(copyRanges(10 * MiB, 32 * MiB), [[0, 10 * MiB]]);
+  assert.deepEqual(copyRanges(64 * MiB, 32 * MiB), [[0, 32 * MiB], [32 * MiB, 64 * MiB]]);
+  assert.deepEqual(copyRanges(65 * MiB, 32 * MiB), [[0, 32 * MiB], [32 * MiB, 65 * MiB]]);
+  assert.deepEqual(copyRanges(70 * MiB, 32 * MiB), [[0, 32 * MiB], [32 * MiB, 64 * MiB], [64 * MiB, 70 * MiB]]);
+});
+
+test('SDK errors: missing → PathNotFound; network, 5xx and refusals → STORAGE_UNAVAILABLE → 503 UNAVAILABLE', () => {
+  const sdk = (name: string, status?: number, code?: string) => Object.assign(new Error(name), { name, code, $metadata: { httpStatusCode: status } });
+  const code = (e: unknown) => (e as { code?: string }).code;
+  assert.equal(code(mapS3Error(sdk('NoSuchKey', 404), '/a', 's3')), 'STORAGE_PATH_NOT_FOUND');
+  assert.equal(code(mapS3Error(sdk('NotFound', 404), '/a', 's3')), 'STORAGE_PATH_NOT_FOUND');
+  for (const e of [sdk('Error', undefined, 'ECONNREFUSED'), sdk('TimeoutError'), sdk('InternalError', 500), sdk('ServiceUnavailable', 503),
+    sdk('NoSuchBucket', 404), sdk('InvalidAccessKeyId', 403), sdk('SignatureDoesNotMatch', 403)]) {
+    assert.equal(code(mapS3Error(e, '/a', 's3')), 'STORAGE_UNAVAILABLE', e.name);
+  }
+  const abort = Object.assign(new Error('aborted'), { name: 'AbortError' });
+  assert.equal(mapS3Error(abort, '/a', 's3'), abort);
+  const oci = toOciError(new StorageUnavailableError('down', 's3'));
+  assert.deepEqual([oci.code, oci.status, oci.headers], ['UNAVAILABLE', 503, { 'Retry-After': '5' }]);
+});
+
+test('only s3-client.ts imports the AWS SDK at run time (type imports are erased)', () => {
+  const dir = join(import.meta.dirname, '../../src');
+  const files = readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.ts'));
+  const importers = files.filter((f) => /^import (?!type )[^;]*from '@aws-sdk\//m.test(readFileSync(join(dir, f), 'utf8')));
+  assert.deepEqual(importers.map((f) => f.split('\\').join('/')), ['registry/storage/drivers/s3-client.ts']);
+});
