@@ -12,18 +12,21 @@ import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { createRegistryApp, type RegistryApp } from '../../src/registry/api/app.js';
 import { API_VERSION, API_VERSION_HEADER } from '../../src/registry/api/headers.js';
 import type { DescriptorCache } from '../../src/registry/cache/descriptor-cache.js';
+import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
+import { s3Parameters, s3Prefix, s3Store } from './s3.js';
 
 export interface TestRegistry {
   url: string;          // http://127.0.0.1:PORT
-  root: string;         // storage root dir, '' for inmemory
+  root: string;         // storage root dir, '' for inmemory, the key prefix (rootdirectory) for s3
   app: RegistryApp;
   close(): Promise<void>;
 }
 
 export interface StartRegistryOptions {
   deleteEnabled?: boolean;   // default TRUE here (Distribution defaults to false) so content-management tests work
-  driver?: 'filesystem' | 'inmemory';
-  root?: string;        // reuse a dir (not removed on close)
+  /** s3: the test store of test/support/s3.ts (Ceph RGW), a fresh key prefix deleted on close unless `root` is given. */
+  driver?: 'filesystem' | 'inmemory' | 's3';
+  root?: string;        // reuse a dir or an s3 prefix (not removed on close)
   readonly?: boolean;
   log?: Logger;
   /** A blob-descriptor cache in front of blob lookups (the app closes it on close). */
@@ -32,11 +35,12 @@ export interface StartRegistryOptions {
   notifications?: NotificationsConfig;
 }
 
-export function testRegistryConfig(o: { driver: 'filesystem' | 'inmemory'; root: string; deleteEnabled: boolean; readonly: boolean }): RegistryConfig {
+export function testRegistryConfig(o: { driver: 'filesystem' | 'inmemory' | 's3'; root: string; deleteEnabled: boolean; readonly: boolean;
+  s3?: Record<string, unknown> }): RegistryConfig {
   return {
     storage: {
       driver: o.driver,
-      parameters: o.driver === 'filesystem' ? { rootdirectory: o.root, maxthreads: 100 } : {},
+      parameters: o.driver === 'filesystem' ? { rootdirectory: o.root, maxthreads: 100 } : o.driver === 's3' ? o.s3 ?? {} : {},
       delete: { enabled: o.deleteEnabled },
       maintenance: {
         uploadpurging: { enabled: false, age: 168 * 3600_000, interval: 24 * 3600_000, dryrun: false },
@@ -49,9 +53,10 @@ export function testRegistryConfig(o: { driver: 'filesystem' | 'inmemory'; root:
 
 export async function startRegistry(opts: StartRegistryOptions = {}): Promise<TestRegistry> {
   const driver = opts.driver ?? 'filesystem';
-  const ownRoot = driver === 'filesystem' && !opts.root;
-  const root = driver === 'inmemory' ? '' : (opts.root ?? await mkdtemp(join(tmpdir(), 'berth-reg-')));
-  const base = testRegistryConfig({ driver, root, deleteEnabled: opts.deleteEnabled ?? true, readonly: opts.readonly ?? false });
+  const ownRoot = driver !== 'inmemory' && !opts.root;
+  const root = driver === 'inmemory' ? '' : (opts.root ?? (driver === 's3' ? s3Prefix('reg') : await mkdtemp(join(tmpdir(), 'berth-reg-'))));
+  const s3 = driver === 's3' ? s3Parameters(await s3Store(), root) : undefined;
+  const base = testRegistryConfig({ driver, root, deleteEnabled: opts.deleteEnabled ?? true, readonly: opts.readonly ?? false, s3 });
   const cfg: RegistryConfig = opts.notifications ? { ...base, notifications: opts.notifications } : base;
   const app = await createRegistryApp(cfg, { log: opts.log ?? silentLogger(), descriptorCache: opts.descriptorCache });
   const server: Server = createServer((req, res) => {
@@ -79,7 +84,19 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await app.close();
-      if (ownRoot) await rm(root, { recursive: true, force: true });
+      if (ownRoot && driver === 's3') await deleteS3Prefix(s3!);
+      else if (ownRoot) await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Deletes everything under an s3 test prefix (objects and multipart uploads). */
+async function deleteS3Prefix(params: Record<string, unknown>): Promise<void> {
+  const d = new S3Driver(checkS3Parameters(params));
+  try {
+    for (const p of await d.list('/').catch(() => [])) await d.delete(p).catch(() => {});
+    await d.abortUploads('/', () => true);
+  } finally {
+    await d.close();
+  }
 }
