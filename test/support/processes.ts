@@ -170,7 +170,13 @@ export async function startBerth(o: BerthOptions = {}): Promise<ServerProcess> {
 
 /** Starts CNCF Distribution (`docker-registry serve config.yml`, Debian's registry:2 build) on 127.0.0.1:0.
  *  It logs `listening on 127.0.0.1:PORT` (the bound port) on stderr. */
-export async function startDistribution(o: { root?: string; deleteEnabled?: boolean; extraYaml?: string } = {}): Promise<ServerProcess> {
+export async function startDistribution(o: {
+  root?: string; deleteEnabled?: boolean; extraYaml?: string;
+  /** Replaces the filesystem driver entry under `storage:` (indented lines, e.g. an `  s3:` block). */
+  storageYaml?: string;
+  /** Added to the environment; an undefined value removes the variable (e.g. AWS_CA_BUNDLE for its s3 driver). */
+  env?: NodeJS.ProcessEnv;
+} = {}): Promise<ServerProcess> {
   const confDir = await mkdtemp(join(tmpdir(), 'distribution-conf-'));
   const root = o.root ?? await mkdtemp(join(tmpdir(), 'distribution-data-'));
   const file = join(confDir, 'config.yml');
@@ -181,8 +187,7 @@ export async function startDistribution(o: { root?: string; deleteEnabled?: bool
     '  accesslog:',
     '    disabled: true',
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${JSON.stringify(resolve(root))}`,
+    ...(o.storageYaml ? [o.storageYaml] : ['  filesystem:', `    rootdirectory: ${JSON.stringify(resolve(root))}`]),
     '  delete:',
     `    enabled: ${o.deleteEnabled ?? true}`,
     '  maintenance:',
@@ -196,6 +201,7 @@ export async function startDistribution(o: { root?: string; deleteEnabled?: bool
   ].join('\n'));
   return spawnServer({
     cmd: 'docker-registry', args: ['serve', file], what: 'docker-registry', root,
+    env: o.env,
     readyPattern: /listening on (127\.0\.0\.1:\d+)/, toUrl: (m) => `http://${m[1]}`,
     cleanupDirs: o.root ? [confDir] : [confDir, root],
   });
