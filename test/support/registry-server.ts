@@ -27,6 +27,8 @@ export interface StartRegistryOptions {
   /** s3: the test store of test/support/s3.ts (Ceph RGW), a fresh key prefix deleted on close unless `root` is given. */
   driver?: 'filesystem' | 'inmemory' | 's3';
   root?: string;        // reuse a dir or an s3 prefix (not removed on close)
+  /** s3: these parameters instead of the test store's (e.g. an endpoint nobody listens on); nothing is deleted on close. */
+  s3Parameters?: Record<string, unknown>;
   readonly?: boolean;
   log?: Logger;
   /** A blob-descriptor cache in front of blob lookups (the app closes it on close). */
@@ -53,9 +55,9 @@ export function testRegistryConfig(o: { driver: 'filesystem' | 'inmemory' | 's3'
 
 export async function startRegistry(opts: StartRegistryOptions = {}): Promise<TestRegistry> {
   const driver = opts.driver ?? 'filesystem';
-  const ownRoot = driver !== 'inmemory' && !opts.root;
+  const ownRoot = driver !== 'inmemory' && !opts.root && !opts.s3Parameters;
   const root = driver === 'inmemory' ? '' : (opts.root ?? (driver === 's3' ? s3Prefix('reg') : await mkdtemp(join(tmpdir(), 'berth-reg-'))));
-  const s3 = driver === 's3' ? s3Parameters(await s3Store(), root) : undefined;
+  const s3 = driver === 's3' ? opts.s3Parameters ?? s3Parameters(await s3Store(), root) : undefined;
   const base = testRegistryConfig({ driver, root, deleteEnabled: opts.deleteEnabled ?? true, readonly: opts.readonly ?? false, s3 });
   const cfg: RegistryConfig = opts.notifications ? { ...base, notifications: opts.notifications } : base;
   const app = await createRegistryApp(cfg, { log: opts.log ?? silentLogger(), descriptorCache: opts.descriptorCache });
