@@ -9,11 +9,11 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { OpOptions, StorageDriver } from '../storage/driver.js';
+import type { FileWriter, OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import { blobDataPath, type BlobStore } from './blob-store.js';
 import { HashingWriter, type Algorithm, type Digest } from './digest.js';
-import { contentIfExists, deleteIfExists, isNotFound, sizeIfExists } from './driver-util.js';
+import { contentIfExists, deleteIfExists, fileIfExists, isNotFound, sizeIfExists } from './driver-util.js';
 import {
   ClientDisconnectError, DigestMismatchError, isDisconnect, RegistryError, SizeInvalidError, UploadRangeError, UploadUnknownError,
 } from './errors.js';
@@ -183,7 +183,7 @@ export class UploadStore implements Uploads {
     const known = this.states.startedAt(key);
     const [started, size] = await Promise.all([
       known ?? contentIfExists(this.driver, pathFor({ kind: 'uploadStartedAt', name: this.name, id }), o),
-      sizeIfExists(this.driver, pathFor({ kind: 'uploadData', name: this.name, id }), o),
+      sizeIfExists(this.driver, pathFor({ kind: 'uploadData', name: this.name, id }), { signal: o?.signal, pending: true }),
     ]);
     if (started === undefined || size === undefined) {
       this.states.forget(key);
@@ -260,7 +260,7 @@ class UploadSession {
     const w = await this.driver.writer(this.dataPath, { append: true, signal: o.signal });
     const base = w.size;
     if (o.start !== undefined && o.start !== base) {   // the one start check, against what storage holds
-      await w.commit().catch(() => undefined);         // nothing written: the session and its hash stay as they were
+      await closeWriter(w).catch(() => undefined);     // nothing written: the session and its hash stay as they were
       this.size = base;
       throw new UploadRangeError(base, String(o.start), { repo: this.name, id: this.id });
     }
@@ -276,11 +276,11 @@ class UploadSession {
         throw new SizeInvalidError(`received ${received} bytes, declared ${o.length}`);
       }
     } catch (err) {
-      await w.commit().catch(() => undefined);   // keep what reached storage; size comes from stat later
+      await closeWriter(w).catch(() => undefined);   // keep what reached storage; size comes from stat later
       this.size = base;
       throw err;
     }
-    await w.commit(o);
+    await closeWriter(w, o);
     this.size = base + received;
     if (hash && st) this.states.set(this.key, { size: this.size, algorithm: st.algorithm, hash });
   }
@@ -291,8 +291,14 @@ class UploadSession {
    * deleted (as Distribution does) and DigestMismatchError is thrown; nothing becomes visible.
    */
   async commit(digest: Digest, o?: OpOptions): Promise<BlobDescriptor> {
-    const size = await sizeIfExists(this.driver, this.dataPath, o);
-    if (size === undefined) throw new UploadUnknownError(this.id);
+    const fi = await fileIfExists(this.driver, this.dataPath, { signal: o?.signal, pending: true });
+    if (fi === undefined) throw new UploadUnknownError(this.id);
+    let size = fi.size;
+    if (fi.pending) {   // closed but not committed (S3's open multipart upload): make it readable first
+      const w = await this.driver.writer(this.dataPath, { append: true, signal: o?.signal });
+      await w.commit(o);
+      size = w.size;
+    }
     const st = this.states.get(this.key);
     const hex = st && st.size === size && st.algorithm === digest.algorithm
       ? st.hash.copy().digest('hex')
@@ -328,4 +334,10 @@ class UploadSession {
     for await (const chunk of r) hash.update(chunk as Buffer);
     return hash.digest('hex');
   }
+}
+
+/** Ends a PATCH's writer so the next PATCH continues it: close() where the driver has it (S3 keeps its multipart
+ *  upload open), else commit(). */
+function closeWriter(w: FileWriter, o?: OpOptions): Promise<void> {
+  return w.close ? w.close(o) : w.commit(o);
 }

@@ -124,6 +124,7 @@ export function wrapDriver(driver: StorageDriver, log?: Logger): StorageDriver {
     commit: (o) => call('writer.commit', path, undefined, () => w.commit(o)),
     // cancel must work after an abort: it is how callers clean up, so no signal check here.
     cancel: (o) => call('writer.cancel', path, undefined, () => w.cancel(o)),
+    ...(w.close ? { close: (o?: OpOptions) => call('writer.close', path, undefined, () => w.close!(o)) } : {}),
   });
 
   return {

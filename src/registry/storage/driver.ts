@@ -5,7 +5,12 @@ import type { Readable, Writable } from 'node:stream';
 
 export interface OpOptions { signal?: AbortSignal }
 
-export interface FileInfo { path: string; size: number; modTime: Date; isDir: boolean }
+export interface FileInfo {
+  path: string; size: number; modTime: Date; isDir: boolean;
+  /** Only from stat(p, { pending: true }): the size includes a closed, uncommitted writer's content (S3's open
+   *  multipart upload), which reader()/getContent() do not see until a writer(p, { append: true }) commits. */
+  pending?: boolean;
+}
 
 /**
  * A writer for one path. Feed `stream` with stream.pipeline; ending the stream only flushes.
@@ -18,6 +23,12 @@ export interface FileWriter {
   readonly stream: Writable;
   commit(o?: OpOptions): Promise<void>;
   cancel(o?: OpOptions): Promise<void>;
+  /**
+   * Distribution's Close: persists what was written so that writer(p, { append: true }), in any process,
+   * continues from `size`, without necessarily making it visible (S3: the multipart upload stays open). Ends the
+   * writer like commit(). Absent where committing is as cheap (filesystem, inmemory): callers then commit().
+   */
+  close?(o?: OpOptions): Promise<void>;
 }
 
 /**
@@ -39,7 +50,8 @@ export interface StorageDriver {
   putContent(path: string, data: Uint8Array, o?: OpOptions): Promise<void>;
   reader(path: string, o?: OpOptions & { offset?: number; length?: number }): Promise<Readable>;
   writer(path: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter>;
-  stat(path: string, o?: OpOptions): Promise<FileInfo>;
+  /** With `pending`, a file that exists only as a closed, uncommitted writer is reported too (FileInfo.pending). */
+  stat(path: string, o?: OpOptions & { pending?: boolean }): Promise<FileInfo>;
   list(path: string, o?: OpOptions): Promise<string[]>;
   move(from: string, to: string, o?: OpOptions): Promise<void>;
   delete(path: string, o?: OpOptions): Promise<void>;

@@ -8,7 +8,7 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { wrapDriver } from '../../../src/registry/storage/base.js';
 import { waitUntil } from '../wait.js';
-import type { FileInfo, StorageDriver } from '../../../src/registry/storage/driver.js';
+import type { FileInfo, FileWriter, StorageDriver } from '../../../src/registry/storage/driver.js';
 
 export interface DriverHandle {
   /** A fresh, empty driver (the suite wraps it with wrapDriver itself). */
@@ -240,6 +240,41 @@ export function runDriverSuite(name: string, makeDriver: () => Promise<DriverHan
       await pipeline(Readable.from([Buffer.from('new')]), w3.stream);
       await w3.commit();
       assert.equal((await d.getContent('/ap/data')).toString(), 'new');
+    });
+
+    test('writer: close() then writer(append) continues across writers and processes; commit makes it visible', async (d) => {
+      // close() is Distribution's Close (S3: the multipart upload stays open); drivers without it commit.
+      const close = (w: FileWriter) => (w.close ? w.close() : w.commit());
+      const h = createHash('sha256');
+      let total = 0;
+      for (const n of [3 * MiB, 7 * MiB, 10 * MiB + 1, 1, 0, 6 * MiB]) {
+        const piece = randomBytes(n);
+        const w = await d.writer('/cl/data', { append: true });
+        assert.equal(w.size, total, `before appending ${n} bytes`);
+        await pipeline(Readable.from(n ? [piece] : []), w.stream);
+        await close(w);
+        total += n;
+        h.update(piece);
+        assert.equal((await d.stat('/cl/data', { pending: true })).size, total, `after appending ${n} bytes`);
+      }
+      const w = await d.writer('/cl/data', { append: true });
+      assert.equal(w.size, total);
+      await w.commit();
+      assert.equal((await d.stat('/cl/data')).size, total);
+      assert.equal((await d.stat('/cl/data', { pending: true })).pending ?? false, false, 'nothing pending after commit');
+      assert.deepEqual(await sha256Of(await d.reader('/cl/data')), { hex: h.digest('hex'), size: total });
+    });
+
+    test('writer: delete() of its directory discards a closed writer, leaving nothing behind', async (d, dn) => {
+      const w = await d.writer('/cld/u/data', { append: true });
+      await pipeline(Readable.from([randomBytes(12 * MiB)]), w.stream);
+      await (w.close ? w.close() : w.commit());
+      await d.putContent('/cld/u/startedat', Buffer.from('now'));
+      await d.delete('/cld/u');
+      await assert.rejects(d.stat('/cld/u/data', { pending: true }), hasCode('STORAGE_PATH_NOT_FOUND', dn));
+      const again = await d.writer('/cld/u/data', { append: true });
+      assert.equal(again.size, 0, 'a new writer starts empty');
+      await again.cancel();
     });
 
     test('writer: cancel removes the file, is safe twice, and leaves nothing behind', async (d, dn) => {

@@ -45,19 +45,19 @@ export class FsWriter implements FileWriter {
       this.final = (await this.fh.stat()).size;
       this.state = 'committed';
     } finally {
-      await this.close();
+      await this.release();
     }
   }
 
   async cancel(_o?: OpOptions): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'cancelled';
-    await this.close();
+    await this.release();
     await fsp.rm(this.file, { force: true });
   }
 
   /** Destroys the stream (it waits for its write or sync in flight), then closes the handle. */
-  private close(): Promise<void> {
+  private release(): Promise<void> {
     return this.closed ??= (async () => {
       if (!this.stream.destroyed) this.stream.destroy();
       await waitClosed(this.stream);

@@ -22,11 +22,26 @@ export interface S3WriterTarget {
 const MiB = 1024 * 1024;
 
 /**
- * Appending (`base` bytes already stored): below one part the prior content is read into the buffer and
- * re-written with the new bytes; from one part up it becomes the first parts of the new multipart upload by
- * UploadPartCopy (server side), as Distribution's driver resumes. Phase 1 of #17: each PATCH completes its
- * upload, so a chunked upload costs one server-side copy of what was stored before per PATCH.
+ * Appending to a committed object (`base` bytes): below one part the prior content is read into the buffer and
+ * re-written with the new bytes; from one part up it becomes the first parts of a new multipart upload by
+ * UploadPartCopy (server side), as Distribution's driver resumes. Appending to a closed writer (`pending`)
+ * continues its multipart upload: its tail (less than one part) is read into the buffer, nothing is copied.
  */
+export interface Part { PartNumber: number; ETag: string }
+
+/** What a writer starts from: `base` bytes stored before; `prior`: those of them it re-sends (an object smaller
+ *  than one part, or a closed writer's tail); `pending`: it continues a closed writer's multipart upload. */
+export interface WriterStart {
+  base: number;
+  existed: boolean;
+  prior?: Buffer;
+  pending?: { uploadId?: string; parts: Part[] };
+}
+
+/** The hidden object holding a closed writer's bytes after its last full part ("~" is not a path character, so
+ *  list() and walk() never show it). */
+export const TAIL = '~tail';
+
 export class S3Writer implements FileWriter {
   readonly stream: Writable;
   private buf?: Buffer;
@@ -34,14 +49,25 @@ export class S3Writer implements FileWriter {
   private accepted = 0;
   private dirty = false;
   private uploadId?: string;
-  private parts: { PartNumber: number; ETag: string }[] = [];
+  private parts: Part[] = [];
   private state: 'open' | 'committed' | 'cancelled' = 'open';
   private inflight: Promise<void> = Promise.resolve();
 
-  constructor(private readonly d: S3WriterTarget, private readonly path: string, private readonly base: number,
-    private readonly existed: boolean, prior: Buffer | undefined, signal?: AbortSignal) {
+  private readonly base: number;
+  private readonly existed: boolean;
+  private readonly pending: boolean;
+
+  constructor(private readonly d: S3WriterTarget, private readonly path: string, start: WriterStart, signal?: AbortSignal) {
+    this.base = start.base;
+    this.existed = start.existed;
+    this.pending = !!start.pending;
+    if (start.pending) {
+      this.uploadId = start.pending.uploadId;
+      this.parts = [...start.pending.parts];
+    }
+    const prior = start.prior;
     if (prior && prior.length) {
-      this.buf = Buffer.allocUnsafeSlow(d.chunkSize);
+      this.buf = Buffer.allocUnsafeSlow(Math.max(d.chunkSize, prior.length));
       prior.copy(this.buf);
       this.fill = prior.length;
     }
@@ -60,7 +86,7 @@ export class S3Writer implements FileWriter {
   get size(): number { return this.base + this.accepted; }
 
   /** True when the prior content is copied server side (it is at least one part) rather than buffered. */
-  private get copyPrior(): boolean { return this.base >= this.d.chunkSize; }
+  private get copyPrior(): boolean { return !this.pending && this.base >= this.d.chunkSize; }
 
   private async take(chunk: Buffer): Promise<void> {
     let at = 0;
@@ -121,13 +147,37 @@ export class S3Writer implements FileWriter {
     await this.inflight.catch(() => {});   // a failed part stays in the buffer and is sent again below
   }
 
+  /**
+   * Persists what was written without completing the multipart upload, so writer(p, { append: true }) in any
+   * process continues it: full parts are in the upload, the rest goes to the tail object. Without a multipart
+   * upload (less than one part in all) this is commit(): one PutObject.
+   */
+  async close(o?: OpOptions): Promise<void> {
+    if (this.state === 'committed') return;
+    if (this.state === 'cancelled') throw new Error(`writer for ${this.path} was cancelled`);
+    await this.settle();
+    if (!this.dirty && (this.pending || this.existed)) { this.end(); return; }   // nothing new: the store is as it was
+    if (!this.uploadId && !(this.copyPrior && this.dirty)) return this.commit(o);
+    await this.ensureUpload(o);
+    const body = this.buf ? this.buf.subarray(0, this.fill) : Buffer.alloc(0);
+    await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
+      Bucket: this.d.bucket, Key: this.d.key(this.path) + TAIL, Body: body, ContentLength: body.length, ...this.d.put,
+    }), { abortSignal: o?.signal }));
+    this.end();
+  }
+
+  private end(): void {
+    this.state = 'committed';
+    this.buf = undefined;
+  }
+
   async commit(o?: OpOptions): Promise<void> {
     if (this.state === 'committed') return;
     if (this.state === 'cancelled') throw new Error(`writer for ${this.path} was cancelled`);
     await this.settle();
     const Key = this.d.key(this.path);
     if (!this.uploadId && !(this.copyPrior && this.dirty)) {
-      if (this.dirty || !this.existed || this.base === 0) {
+      if (this.dirty || this.pending || !this.existed || this.base === 0) {
         const body = this.buf ? this.buf.subarray(0, this.fill) : Buffer.alloc(0);
         await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
           Bucket: this.d.bucket, Key, Body: body, ContentLength: body.length, ...this.d.put,
@@ -145,8 +195,14 @@ export class S3Writer implements FileWriter {
         throw err;
       }
     }
-    this.state = 'committed';
-    this.buf = undefined;
+    if (this.pending) await this.deleteTail();
+    this.end();
+  }
+
+  private async deleteTail(): Promise<void> {
+    await this.d.call(this.path, (c) => c.client.send(new c.commands.DeleteObjectCommand({
+      Bucket: this.d.bucket, Key: this.d.key(this.path) + TAIL,
+    })));
   }
 
   private async abort(): Promise<void> {
@@ -168,6 +224,7 @@ export class S3Writer implements FileWriter {
     await this.d.call(this.path, (c) => c.client.send(new c.commands.DeleteObjectCommand({
       Bucket: this.d.bucket, Key: this.d.key(this.path),
     })));
+    if (this.pending) await this.deleteTail();
   }
 }
 

@@ -10,7 +10,7 @@ import { StorageParameterError, comparePaths, isAncestor, isValidComponent, read
 import { parseParameters, type ParsedParameters } from '../parameters.js';
 import { registerDriver } from '../registration.js';
 import type { ClientParameters, S3Connection } from './s3-client.js';
-import { S3Writer, copyRanges, type PutOptions } from './s3-writer.js';
+import { S3Writer, TAIL, copyRanges, type Part, type PutOptions } from './s3-writer.js';
 
 const NAME = 's3';
 const MiB = 1024 * 1024;
@@ -163,12 +163,57 @@ export class S3Driver implements StorageDriver {
   }
 
   async writer(p: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter> {
+    if (o?.append) {
+      const pend = await this.pendingState(p, o);
+      if (pend) {
+        const prior = pend.tailSize > 0 ? await this.getContent(p + TAIL, o) : undefined;
+        return new S3Writer(this, p, { base: pend.size, existed: true, prior, pending: { uploadId: pend.uploadId, parts: pend.parts } }, o?.signal);
+      }
+    }
     const h = o?.append ? await this.head(p, o) : undefined;
     const prior = h && h.size > 0 && h.size < this.chunkSize ? await this.getContent(p, o) : undefined;
-    return new S3Writer(this, p, prior?.length ?? h?.size ?? 0, !!h, prior, o?.signal);
+    return new S3Writer(this, p, { base: prior?.length ?? h?.size ?? 0, existed: !!h, prior }, o?.signal);
   }
 
-  async stat(p: string, o?: OpOptions): Promise<FileInfo> {
+  /**
+   * A closed, uncommitted writer at `p`: its multipart upload (the newest on the key, found by
+   * ListMultipartUploads as Distribution finds it) with its parts, and its tail object; undefined when neither exists.
+   */
+  async pendingState(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date; uploadId?: string; parts: Part[]; tailSize: number } | undefined> {
+    const key = this.key(p);
+    const [tail, uploads] = await Promise.all([
+      this.head(p + TAIL, o),
+      this.call(p, (c) => c.client.send(new c.commands.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }), { abortSignal: o?.signal })),
+    ]);
+    const upload = (uploads.Uploads ?? []).filter((u) => u.Key === key)
+      .sort((a, b) => (b.Initiated?.getTime() ?? 0) - (a.Initiated?.getTime() ?? 0))[0];
+    if (!tail && !upload) return undefined;
+    const parts: Part[] = [];
+    let size = tail?.size ?? 0;
+    let modTime = tail?.modTime ?? upload?.Initiated ?? new Date(0);
+    if (upload) {
+      let marker: string | undefined;
+      do {
+        const r = await this.call(p, (c) => c.client.send(new c.commands.ListPartsCommand({
+          Bucket: this.bucket, Key: key, UploadId: upload.UploadId, PartNumberMarker: marker,
+        }), { abortSignal: o?.signal }));
+        for (const part of r.Parts ?? []) {
+          parts.push({ PartNumber: part.PartNumber!, ETag: part.ETag! });
+          size += part.Size ?? 0;
+          if (part.LastModified && part.LastModified > modTime) modTime = part.LastModified;
+        }
+        marker = r.IsTruncated ? r.NextPartNumberMarker : undefined;
+      } while (marker);
+    }
+    parts.sort((a, b) => a.PartNumber - b.PartNumber);
+    return { size, modTime, uploadId: upload?.UploadId, parts, tailSize: tail?.size ?? 0 };
+  }
+
+  async stat(p: string, o?: OpOptions & { pending?: boolean }): Promise<FileInfo> {
+    if (o?.pending) {
+      const pend = await this.pendingState(p, o);
+      if (pend) return { path: p, size: pend.size, modTime: pend.modTime, isDir: false, pending: true };
+    }
     const h = await this.head(p, o);
     if (h) return { path: p, size: h.size, modTime: h.modTime, isDir: false };
     const r = await this.call(p, (c) => c.client.send(new c.commands.ListObjectsV2Command({
@@ -254,7 +299,7 @@ export class S3Driver implements StorageDriver {
   /** Deletes every object at or under `p` (DeleteObjects, 1000 a batch) and aborts the multipart uploads there. */
   async delete(p: string, o?: OpOptions): Promise<void> {
     const key = this.key(p);
-    const under = (k: string) => k === key || k.startsWith(key + '/');
+    const under = (k: string) => k === key || k === key + TAIL || k.startsWith(key + '/');
     let found = 0;
     let token: string | undefined;
     do {
