@@ -139,6 +139,12 @@ async function lastModified(driver: StorageDriver, name: string, id: string, o: 
   try {
     let latest = (await driver.stat(dir, o)).modTime;
     for await (const f of driver.walk(dir, o)) if (f.modTime > latest) latest = f.modTime;
+    // A closed, uncommitted writer (S3's open multipart upload) is not in walk(): its last write counts too.
+    const data = await driver.stat(pathFor({ kind: 'uploadData', name, id }), { ...o, pending: true }).catch((err) => {
+      if (err instanceof PathNotFoundError) return undefined;
+      throw err;
+    });
+    if (data && data.modTime > latest) latest = data.modTime;
     return latest;
   } catch (err) {
     if (err instanceof PathNotFoundError) return null;
