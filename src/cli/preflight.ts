@@ -13,7 +13,7 @@ import { accessPreflight } from './access-command.js';
 import { problemAt } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { silentLogger } from '../log/logger.js';
-import { dataDirectory } from '../registry/storage/factory.js';
+import { checkStore, dataDirectory } from '../registry/storage/factory.js';
 import { accessCode, accessMode, explainDenied } from './permissions.js';
 
 /** Every problem found (none when `serve` can read and write what the config names), and the warnings
@@ -47,6 +47,8 @@ export async function preflight(config: Config): Promise<{ problems: ConfigProbl
     const readonly = config.registry.storage.maintenance.readonly.enabled;
     const why = root === undefined ? undefined : await storageRootProblem(root, !readonly);
     if (why) problems.push(problemAt(config, `registry.storage.${driver}.rootdirectory`, why));
+    const refused = await checkStore(driver, parameters);   // object stores: credentials and bucket (reads only)
+    if (refused) problems.push(problemAt(config, `registry.storage.${driver}.${refused.key}`, refused.message));
   }
   return { problems, warnings };
 }

@@ -47,6 +47,12 @@ export function dataDirectory(name: string, params: Readonly<Record<string, unkn
   return registration(name).dataDirectory?.(params);
 }
 
+/** What the store says about driver `name`'s parameters (wrong credentials, a missing bucket), for serve and
+ *  check-config; undefined when the driver has no such check, the store accepts them, or it cannot be reached. */
+export async function checkStore(name: string, params: Readonly<Record<string, unknown>>): Promise<{ key: string; message: string } | undefined> {
+  return registration(name).check?.(params);
+}
+
 function registration(name: string): DriverRegistration {
   const r = typeof name === 'string' ? registeredDriver(name) : undefined;
   if (!r) {

@@ -16,6 +16,9 @@ export interface DriverRegistration {
   /** The local directory the driver keeps its data in, for files that belong beside it (the notifications
    *  journal); absent or undefined when the data is not in a local directory. */
   dataDirectory?(params: Readonly<Record<string, unknown>>): string | undefined;
+  /** Asks the store whether it accepts these parameters (credentials, bucket), reading only: a problem at
+   *  `registry.storage.<name>.<key>`, or undefined when it accepts them or cannot be reached (checked elsewhere). */
+  check?(params: Readonly<Record<string, unknown>>): Promise<{ key: string; message: string } | undefined>;
 }
 
 const drivers = new Map<string, DriverRegistration>();

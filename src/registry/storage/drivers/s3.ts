@@ -51,7 +51,29 @@ const ACLS = ['private', 'public-read', 'public-read-write', 'authenticated-read
 registerDriver(NAME, {
   parameters: S3_PARAMETERS,
   create(params) { return new S3Driver(checkS3Parameters(params)); },
+  check: checkStoreAccess,
 });
+
+/** One ListObjectsV2 under the root (GET, so the store answers with an error code): refused credentials or a
+ *  missing bucket become a problem at their key; anything else (unreachable, slow) is left to the health check. */
+async function checkStoreAccess(params: Readonly<Record<string, unknown>>): Promise<{ key: string; message: string } | undefined> {
+  const d = new S3Driver(checkS3Parameters(params));
+  try {
+    const c = await d.connection();
+    await c.client.send(new c.commands.ListObjectsV2Command({ Bucket: d.bucket, Prefix: d.key('/'), MaxKeys: 1 }), { abortSignal: AbortSignal.timeout(15_000) });
+    return undefined;
+  } catch (err) {
+    const name = (err as { name?: string }).name ?? '';
+    const where = d.params.regionendpoint || `region ${d.params.region}`;
+    if (name === 'InvalidAccessKeyId') return { key: 'accesskey', message: `the store at ${where} does not know this access key (${name})` };
+    if (name === 'SignatureDoesNotMatch') return { key: 'secretkey', message: `the store at ${where} refused the secret key (${name})` };
+    if (name === 'NoSuchBucket') return { key: 'bucket', message: `bucket ${JSON.stringify(d.bucket)} does not exist at ${where}` };
+    if (name === 'AccessDenied') return { key: 'bucket', message: `the store at ${where} denies these credentials access to bucket ${JSON.stringify(d.bucket)} (${name})` };
+    return undefined;
+  } finally {
+    await d.close();
+  }
+}
 
 /** parseParameters plus the checks across keys, each error naming its config key. */
 export function checkS3Parameters(params: Readonly<Record<string, unknown>>): S3Parameters {
