@@ -1,7 +1,7 @@
 // The checking wrapper every driver goes through (after distribution's storagedriver/base): one path
 // pattern for all drivers, the driver name on every driver error, a debug line with the duration of
 // each call. It adds no storage semantics of its own, so drivers stay plain.
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
 import {
   InvalidOffsetError, InvalidPathError, StorageDriverError,
@@ -166,4 +166,19 @@ export function wrapDriver(driver: StorageDriver, log?: Logger): StorageDriver {
       dlog?.debug({ op: 'walk', path: p, entries: count, durationMs: Math.round((performance.now() - start) * 1000) / 1000 }, 'storage call');
     }
   }
+}
+
+/**
+ * Ends a writer's stream and waits until its last write was handled ('finish'), for a writer's commit: a stream
+ * already finished or destroyed returns at once, one that failed rethrows its error. (fs-writer.ts keeps its own:
+ * its stream is never destroyed before commit, and it ends only a stream not yet ended.)
+ */
+export async function finishStream(s: Writable): Promise<void> {
+  if (s.destroyed || s.writableFinished) return;
+  if (s.errored) throw s.errored;
+  await new Promise<void>((resolve, reject) => {
+    s.once('finish', resolve);
+    s.once('error', reject);
+    s.end();
+  });
 }

@@ -6,7 +6,7 @@ import {
   InvalidPathError, PathNotFoundError,
   type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
 } from '../driver.js';
-import { comparePaths, isAncestor, readSpan } from '../base.js';
+import { comparePaths, finishStream, isAncestor, readSpan } from '../base.js';
 import { parseParameters } from '../parameters.js';
 import { registerDriver } from '../registration.js';
 
@@ -219,15 +219,7 @@ class MemWriter implements FileWriter {
   async commit(_o?: OpOptions): Promise<void> {
     if (this.state === 'committed') return;
     if (this.state === 'cancelled') throw new Error(`writer for ${this.path} was cancelled`);
-    const s = this.stream;
-    if (!s.destroyed && !s.writableFinished) {
-      if (s.errored) throw s.errored;
-      await new Promise<void>((resolve, reject) => {
-        s.once('finish', resolve);
-        s.once('error', reject);
-        s.end();
-      });
-    }
+    await finishStream(this.stream);
     this.state = 'committed';
     this.d._commit(this.path, Buffer.concat([this.base, ...this.chunks]));
     this.chunks.length = 0;

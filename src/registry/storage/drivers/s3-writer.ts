@@ -2,6 +2,7 @@
 // buffered (the write callback waits for the part to be stored: backpressure), and makes the object visible
 // only at commit(). Content smaller than one part is one PutObject. It must not hold more than one buffer.
 import { Writable } from 'node:stream';
+import { finishStream } from '../base.js';
 import { PathNotFoundError, type FileWriter, type OpOptions } from '../driver.js';
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';   // types only: the SDK loads on first use
 import type { S3Connection } from './s3-client.js';
@@ -135,15 +136,7 @@ export class S3Writer implements FileWriter {
   }
 
   private async settle(): Promise<void> {
-    const s = this.stream;
-    if (!s.destroyed && !s.writableFinished) {
-      if (s.errored) throw s.errored;
-      await new Promise<void>((resolve, reject) => {
-        s.once('finish', resolve);
-        s.once('error', reject);
-        s.end();
-      });
-    }
+    await finishStream(this.stream);
     await this.inflight.catch(() => {});   // a failed part stays in the buffer and is sent again below
   }
 
