@@ -4,12 +4,13 @@
 // owner and mode, and the fix. The built CLI as a process (`npm run build` first). Root bypasses permission
 // bits, so as root berth runs as nobody (uid/gid 65534, spawn's uid/gid options) on files root owns; as another
 // user, on files of mode 0 it owns (the fix is then a chmod).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { chmod, chown, copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { BERTH_MAIN, REPO_ROOT, assertBuilt, type CliRun } from '../support/processes.js';
 import { withDeadline } from '../support/wait.js';
 
@@ -18,11 +19,54 @@ const NOBODY = 65534;
 /** Who berth runs as in these tests, and its ids as berth prints them. */
 const AS = ROOT ? { uid: NOBODY, gid: NOBODY } : { uid: process.getuid!(), gid: process.getgid!() };
 
+const run = promisify(execFile);
+interface Runtime { node: string; main: string; cwd: string }
+
+/** Whether AS can execute `node` and read the bundle and one of its external packages (what a start needs). */
+async function reachable(r: Runtime): Promise<boolean> {
+  const probe = ['test -x "$1" && test -r "$2" && test -r "$3"', 'sh', r.node, r.main, join(r.cwd, 'node_modules', 'yaml', 'package.json')];
+  return run('/bin/sh', ['-c', ...probe], { uid: AS.uid, gid: AS.gid, timeout: 10_000 }).then(() => true, () => false);
+}
+
+/**
+ * node and the built CLI at paths AS can reach. As root they may not be: CI installs Node 24 under $HOME/.cache
+ * (/root is 0700) and the clone may sit below a private directory, and then spawning as nobody fails with EACCES
+ * before berth runs. Then a copy is staged in a 0755 temp dir: node, package.json (the bundle is ESM by it),
+ * dist/bundle and node_modules (hard links when on one filesystem, else copies), removed after the file's tests.
+ */
+let runtime: Promise<Runtime> | undefined;
+let staging: string | undefined;
+after(async () => { if (staging) await rm(staging, { recursive: true, force: true }); });
+function runtimeForAs(): Promise<Runtime> {
+  runtime ??= (async () => {
+    const direct = { node: process.execPath, main: BERTH_MAIN, cwd: REPO_ROOT };
+    if (!ROOT || await reachable(direct)) return direct;
+    const dir = staging = await mkdtemp(join(tmpdir(), 'berth-perm-runtime-'));
+    await chmod(dir, 0o755);
+    const node = join(dir, 'node');
+    await link(process.execPath, node).catch(async () => { await copyFile(process.execPath, node); await chmod(node, 0o755); });
+    await mkdir(join(dir, 'dist'), { mode: 0o755 });
+    await copyFile(join(REPO_ROOT, 'package.json'), join(dir, 'package.json'));
+    await chmod(join(dir, 'package.json'), 0o644);
+    for (const [from, to] of [[join(REPO_ROOT, 'dist', 'bundle'), join(dir, 'dist', 'bundle')], [join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules')]]) {
+      await run('cp', ['-al', from, to], { timeout: 120_000 }).catch(async () => {
+        await rm(to, { recursive: true, force: true });
+        await run('cp', ['-a', from, to], { timeout: 120_000 });
+      });
+    }
+    const staged = { node, main: join(dir, 'dist', 'bundle', 'main.js'), cwd: dir };
+    if (!await reachable(staged)) throw new Error(`uid ${AS.uid} cannot run ${node} ${staged.main} even from the staged copy in ${dir}`);
+    return staged;
+  })();
+  return runtime;
+}
+
 /** The built CLI, as AS (uid/gid options when root), clean environment, bounded. */
 async function runAs(args: string[], timeoutMs = 20_000): Promise<CliRun> {
   assertBuilt();
-  const child = spawn(process.execPath, [BERTH_MAIN, ...args], {
-    cwd: REPO_ROOT, env: { PATH: process.env.PATH }, ...(ROOT ? { uid: AS.uid, gid: AS.gid } : {}),
+  const r = await runtimeForAs();
+  const child = spawn(r.node, [r.main, ...args], {
+    cwd: r.cwd, env: { PATH: process.env.PATH }, ...(ROOT ? { uid: AS.uid, gid: AS.gid } : {}),
   });
   let stdout = ''; let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
