@@ -36,6 +36,8 @@ export interface S3Connection {
   destroy(): void;
 }
 
+const SILENT = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
 /** Builds the client: static credentials when given (else the SDK's default chain), path style, a bounded
  *  keep-alive agent, checksums only where the API requires them (RGW and other S3 stores reject the rest). */
 export function connect(p: ClientParameters): S3Connection {
@@ -51,6 +53,10 @@ export function connect(p: ClientParameters): S3Connection {
     responseChecksumValidation: 'WHEN_REQUIRED',
     followRegionRedirects: false,
     maxAttempts: 3,
+    // The SDK's default (no logger) warns on the console when a streamed request fails; the writer aborts its
+    // streamed part on purpose when a PATCH ends mid-part (s3-writer.ts), so those are expected, and errors reach
+    // berth's log through the driver's error mapping instead.
+    logger: SILENT,
     customUserAgent: p.userAgent || undefined,
     requestHandler: {
       httpAgent: new HttpAgent(agentOptions),
