@@ -1,0 +1,72 @@
+// Helpers for tests that run several berth processes ("replicas") on one S3 key prefix of the test Ceph RGW
+// (test/support/s3.ts): the gateway.yml of such a replica (optionally with a shared redis as Distribution
+// configures it: `redis:` plus `storage.cache.blobdescriptor: redis`), a driver on the same prefix to look at
+// the store directly (raw keys, including the hidden `~tail` objects, and open multipart uploads), and the
+// removal of a test's prefix afterwards.
+import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
+import type { S3Settings } from './s3.js';
+
+export interface ReplicaYamlOptions {
+  /** `host:port` of a redis shared by the replicas: adds `redis.addr` and `storage.cache.blobdescriptor: redis`. */
+  redisAddr?: string;
+  /** Default warn. */
+  logLevel?: string;
+  /** Default true: blob GETs stream through berth (the test client never follows a presigned redirect). */
+  redirectDisabled?: boolean;
+  readonly?: boolean;
+}
+
+export function replicaYaml(s: S3Settings, root: string, o: ReplicaYamlOptions = {}): string {
+  return [
+    'listen: 127.0.0.1:0', 'upstreams:', '  v2: embedded', 'registry:', '  storage:', '    s3:',
+    `      region: ${s.region}`, `      regionendpoint: ${s.endpoint}`, `      bucket: ${s.bucket}`, `      rootdirectory: ${root}`,
+    `      accesskey: ${s.accessKey}`, `      secretkey: ${s.secretKey}`, `      secure: ${s.endpoint.startsWith('https:')}`,
+    '    delete:', '      enabled: true',
+    '    redirect:', `      disable: ${o.redirectDisabled ?? true}`,
+    ...(o.readonly ? ['    maintenance:', '      readonly:', '        enabled: true'] : []),
+    ...(o.redisAddr ? ['    cache:', '      blobdescriptor: redis', '  redis:', `    addr: ${o.redisAddr}`] : []),
+    'log:', `  level: ${o.logLevel ?? 'warn'}`, '',
+  ].join('\n');
+}
+
+/** A driver on the test's prefix (close() it). */
+export function prefixDriver(s: S3Settings, root: string): S3Driver {
+  return new S3Driver(checkS3Parameters({
+    region: s.region, regionendpoint: s.endpoint, bucket: s.bucket, accesskey: s.accessKey, secretkey: s.secretKey,
+    rootdirectory: root, secure: s.endpoint.startsWith('https:'),
+  }));
+}
+
+/** Every object key under the prefix (relative to it, e.g. `/docker/registry/v2/…`, `~tail` objects included). */
+export async function rawKeys(d: S3Driver): Promise<string[]> {
+  const c = await d.connection();
+  const prefix = d.key('/');
+  const out: string[] = [];
+  let token: string | undefined;
+  for (let page = 0; page < 1000; page++) {
+    const r = await c.client.send(new c.commands.ListObjectsV2Command({ Bucket: d.bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of r.Contents ?? []) out.push(o.Key!.slice(prefix.length - 1));
+    token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    if (!token) return out;
+  }
+  throw new Error('rawKeys: more than 1000 pages');
+}
+
+/** Keys of the multipart uploads open under the prefix (relative to it). */
+export async function openMultipartUploads(d: S3Driver): Promise<string[]> {
+  const c = await d.connection();
+  const prefix = d.key('/');
+  const r = await c.client.send(new c.commands.ListMultipartUploadsCommand({ Bucket: d.bucket, Prefix: prefix }));
+  return (r.Uploads ?? []).map((u) => u.Key!.slice(prefix.length - 1));
+}
+
+/** Deletes everything under the prefix: objects, tails, open multipart uploads. Never throws. */
+export async function removePrefix(s: S3Settings, root: string): Promise<void> {
+  const d = prefixDriver(s, root);
+  try {
+    for (const p of await d.list('/').catch(() => [])) await d.delete(p).catch(() => undefined);
+    await d.abortUploads('/', () => true).catch(() => undefined);
+  } finally {
+    await d.close();
+  }
+}
