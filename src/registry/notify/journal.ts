@@ -333,17 +333,23 @@ export class FileJournal implements Journal {
     const { index, reason } = cutIndex(this.base, this.ends, this.times, this.limits, this.now());
     if (index === 0) return;
     const newBase = this.ends[index - 1];
-    const lost = losses(this.limits.readers ?? [], (r) => this.offset(r), this.ends, index);
-    await this.rewriteFrom(newBase);
-    this.ends = this.ends.slice(index);
-    this.times = this.times.slice(index);
-    if (lost.size > 0) this.limits.onDrop?.(lost, reason);
+    const oldBase = this.base;
+    // The losses are counted and reported at the instant the cut becomes visible (base raised, in the same
+    // synchronous step), not before the rewrite: a queue that delivered a batch and moved its offset while the
+    // file was being copied must not be charged for it, and one whose POST is still in flight is charged and
+    // takes back what it then delivers (queue.ts): both read offset() and the counter at one consistent moment.
+    await this.rewriteFrom(newBase, () => {
+      const lost = losses(this.limits.readers ?? [], (r) => Math.max(this.offsets[r] ?? 0, oldBase), this.ends, index);
+      this.ends = this.ends.slice(index);
+      this.times = this.times.slice(index);
+      if (lost.size > 0) this.limits.onDrop?.(lost, reason);
+    });
   }
 
   /** The file without everything before `newBase`: copy the rest to a tmp file, fsync, store offsets for
    *  it, rename it over events.jsonl. A crash before the rename leaves the old file, whose entries the new
    *  offsets cannot point into cleanly: open() resets them (redelivery, never a skip). */
-  private async rewriteFrom(newBase: number): Promise<void> {
+  private async rewriteFrom(newBase: number, swapped: () => void): Promise<void> {
     const file = join(this.dir, 'events.jsonl');
     const tmp = await open(`${file}.tmp`, 'w+');
     try {
@@ -364,6 +370,7 @@ export class FileJournal implements Journal {
         this.fh = tmp;
         this.size = keep;
         this.base = newBase;
+        swapped();
         if (this.reading.has(old)) this.retired.add(old);
         else await old.close().catch(() => undefined);
       });
