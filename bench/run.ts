@@ -1,6 +1,8 @@
-// `npm run bench [-- --quick] [--repeats N] [--profile]`: berth (built CLI, TLS + htpasswd) against the classic
-// stack (nginx per Distribution's recipe → Distribution 2.8.2 + redis cache), side by side, same machine, same
-// run. Prints a markdown table and writes bench-results/latest.{json,md}. Measures only: asserts no thresholds,
+// `npm run bench [-- --quick] [--repeats N] [--profile] [--s3] [--skip-s3]`: berth (built CLI, TLS + htpasswd) against
+// the classic stack (nginx per Distribution's recipe → Distribution 2.8.2 + redis cache), side by side, same machine,
+// same run. Prints a markdown table and writes bench-results/latest.{json,md}. `--s3`: only the S3 section
+// (bench/s3.ts: berth and Distribution on the tests' Ceph RGW, started if it is not running), written to
+// bench-results/latest-s3.{json,md}; `--quick` runs the filesystem workloads and then a small S3 section (CI). Measures only: asserts no thresholds,
 // changes nothing in src/. Needs the Debian tools from scripts/bench-deps.sh. All servers on loopback, temp dirs.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -15,11 +17,14 @@ import { blobDigest, MiB, writeBenchImage, type BenchImage, type LayerSize } fro
 import { berthLaunchFlags, berthSupportsTlsAuth, meter, rssMiB, startAnchor, startBerth, tempDir, type Creds, type Stack, type Tls } from './stacks.js';
 import { blobGet, chunkedUpload, mbPerS, monolithicUpload, pushSmallImage, skopeoPull, skopeoPush, headLoad, wrk } from './workloads.js';
 import { summarizeProfile } from './profile.js';
+import { runS3Section, s3Markdown, s3RowLine } from './s3.js';
 
 const { values: args } = parseArgs({ options: {
   quick: { type: 'boolean', default: false },
   repeats: { type: 'string' },
   profile: { type: 'boolean', default: false },     // berth under --cpu-prof, manifest GET only; prints hot functions
+  s3: { type: 'boolean', default: false },          // only the S3 section (full sizes unless --quick)
+  'skip-s3': { type: 'boolean', default: false },   // --quick without its S3 section
   'profile-head': { type: 'boolean', default: false }, // with --profile: blob HEAD (undici loader) instead
   only: { type: 'string' },                          // comma-separated workload ids (debugging)
   out: { type: 'string', default: join(REPO_ROOT, 'bench-results') },
@@ -67,6 +72,7 @@ async function main(): Promise<void> {
     const berthOpts = { dir, root: '', tls, creds, secure, logLevel, nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] };
 
     if (args.profile) { await profile(berthOpts, creds, dir, profDir); return; }
+    if (args.s3) { await s3Section(dir, tls, creds); return; }
 
     const rows: Row[] = [];
     const sides = (r: number): Array<'berth' | 'anchor'> => (r % 2 === 0 ? ['berth', 'anchor'] : ['anchor', 'berth']);
@@ -209,9 +215,26 @@ async function main(): Promise<void> {
     await writeFile(join(args.out!, 'latest.md'), md);
     process.stdout.write(md);
     log(`done in ${result.durationS.toFixed(0)} s; wrote ${join(args.out!, 'latest.json')} and latest.md`);
+    if (quick && !args['skip-s3']) {
+      for (const s of stacks.splice(0)) await s.stop();
+      await s3Section(dir, tls, creds);
+    }
   } finally {
     await cleanup();
   }
+}
+
+/** The S3 section (bench/s3.ts): runs it, prints its markdown and writes bench-results/latest-s3.{json,md}. */
+async function s3Section(dir: string, tls: Tls, creds: Creds): Promise<void> {
+  const res = await runS3Section({ dir, tls, creds, quick, repeats: R, log, only: only ? want : undefined });
+  for (const r of res.rows) log(s3RowLine(r, res));
+  const v = versions();
+  const md = `${s3Markdown(res, v)}\nMachine: ${machine().cores} × ${machine().cpu}, Node ${process.version}; skopeo ${v.skopeo}.\n`;
+  await mkdir(args.out!, { recursive: true });
+  await writeFile(join(args.out!, 'latest-s3.json'), JSON.stringify({ date: new Date().toISOString(), machine: machine(), versions: v, ...res }, null, 2) + '\n');
+  await writeFile(join(args.out!, 'latest-s3.md'), md);
+  process.stdout.write(md);
+  log(`S3 section done in ${res.durationS.toFixed(0)} s; wrote ${join(args.out!, 'latest-s3.json')} and latest-s3.md`);
 }
 
 function blank(): Side { return { values: [], cpuS: [], peakRssMiB: [] }; }

@@ -37,10 +37,10 @@ process.once('exit', () => {
   }
 });
 
-interface Proc { child: ChildProcess; pid: number; out(): string; mute(): void; exited: Promise<void>; waitFor(re: RegExp, ms: number): Promise<RegExpMatchArray>; stop(sig?: NodeJS.Signals): Promise<void> }
+export interface Proc { child: ChildProcess; pid: number; out(): string; mute(): void; exited: Promise<void>; waitFor(re: RegExp, ms: number): Promise<RegExpMatchArray>; stop(sig?: NodeJS.Signals): Promise<void> }
 
-function spawnProc(cmd: string, args: string[], cwd = REPO_ROOT): Proc {
-  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnProc(cmd: string, args: string[], cwd = REPO_ROOT, env?: NodeJS.ProcessEnv): Proc {
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   live.add(child);
   let tail = ''; let watching = true;
   const waiters = new Set<() => void>();
@@ -174,7 +174,9 @@ export function berthLaunchFlags(): string[] {
   return env === undefined ? BERTH_LAUNCH_FLAGS : env.split(' ').filter(Boolean);
 }
 
-export async function startBerth(o: { dir: string; root: string; tls: Tls; creds: Creds; secure: boolean; logLevel: string; nodeArgs?: string[] }): Promise<Stack> {
+/** berth on `o.root` (filesystem), or on the driver `o.storage` names (lines under `registry.storage:` in place of
+ *  the filesystem line, e.g. an s3 block and `redirect:`; bench/s3-stacks.ts). */
+export async function startBerth(o: { dir: string; root: string; tls: Tls; creds: Creds; secure: boolean; logLevel: string; nodeArgs?: string[]; storage?: string[] }): Promise<Stack> {
   await mkdir(o.root, { recursive: true });
   const conf = join(o.dir, `gateway-${Date.now()}.yml`);
   await writeFile(conf, [
@@ -186,7 +188,7 @@ export async function startBerth(o: { dir: string; root: string; tls: Tls; creds
     'upstreams: { v2: embedded }',
     'registry:',
     '  storage:',
-    `    filesystem: { rootdirectory: ${JSON.stringify(o.root)} }`,
+    ...(o.storage ?? [`    filesystem: { rootdirectory: ${JSON.stringify(o.root)} }`]),
     '    delete: { enabled: true }',
     '    maintenance: { uploadpurging: { enabled: false } }',
     `log: { level: ${o.logLevel} }`,
