@@ -43,6 +43,15 @@ export interface WriterStart {
  *  list() and walk() never show it). */
 export const TAIL = '~tail';
 
+/**
+ * The tail's metadata key (x-amz-meta-berth-parts): how many parts the multipart upload had when the tail was
+ * written. A writer that continues the upload sends the tail's bytes first, in its first new part, and deletes the
+ * tail only at commit; if its process dies in between (kill -9 mid-PATCH), the upload has more parts than the tail
+ * names, and the tail's bytes are in them: such a tail is stale and is not counted (pendingState), or the size
+ * would count those bytes twice and the client would resume past what is stored.
+ */
+export const TAIL_PARTS = 'berth-parts';
+
 export class S3Writer implements FileWriter {
   readonly stream: Writable;
   private buf?: Buffer;
@@ -155,6 +164,7 @@ export class S3Writer implements FileWriter {
     const body = this.buf ? this.buf.subarray(0, this.fill) : Buffer.alloc(0);
     await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
       Bucket: this.d.bucket, Key: this.d.key(this.path) + TAIL, Body: body, ContentLength: body.length, ...this.d.put,
+      Metadata: { [TAIL_PARTS]: String(this.parts.length) },
     }), { abortSignal: o?.signal }));
     this.end();
   }

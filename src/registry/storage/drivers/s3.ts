@@ -10,7 +10,7 @@ import { StorageParameterError, comparePaths, isAncestor, isValidComponent, read
 import { parseParameters, type ParsedParameters } from '../parameters.js';
 import { registerDriver } from '../registration.js';
 import type { ClientParameters, S3Connection } from './s3-client.js';
-import { S3Writer, TAIL, copyRanges, type Part, type PutOptions } from './s3-writer.js';
+import { S3Writer, TAIL, TAIL_PARTS, copyRanges, type Part, type PutOptions } from './s3-writer.js';
 
 const NAME = 's3';
 const MiB = 1024 * 1024;
@@ -203,16 +203,16 @@ export class S3Driver implements StorageDriver {
    */
   async pendingState(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date; uploadId?: string; parts: Part[]; tailSize: number } | undefined> {
     const key = this.key(p);
-    const [tail, uploads] = await Promise.all([
-      this.head(p + TAIL, o),
+    const [tailHead, uploads] = await Promise.all([
+      this.headTail(p, o),
       this.call(p, (c) => c.client.send(new c.commands.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }), { abortSignal: o?.signal })),
     ]);
     const upload = (uploads.Uploads ?? []).filter((u) => u.Key === key)
       .sort((a, b) => (b.Initiated?.getTime() ?? 0) - (a.Initiated?.getTime() ?? 0))[0];
-    if (!tail && !upload) return undefined;
+    if (!tailHead && !upload) return undefined;
     const parts: Part[] = [];
-    let size = tail?.size ?? 0;
-    let modTime = tail?.modTime ?? upload?.Initiated ?? new Date(0);
+    let size = 0;
+    let modTime = upload?.Initiated ?? new Date(0);
     if (upload) {
       let marker: string | undefined;
       do {
@@ -228,7 +228,31 @@ export class S3Driver implements StorageDriver {
       } while (marker);
     }
     parts.sort((a, b) => a.PartNumber - b.PartNumber);
+    // A tail written when the upload had another number of parts than now is stale (TAIL_PARTS): a writer that
+    // continued the upload died before its commit (its bytes are in the parts), or a commit completed the upload
+    // and died before deleting the tail (no upload left: the object itself is the truth). A tail without the count
+    // is taken as is.
+    const tail = tailHead && (tailHead.parts === undefined || tailHead.parts === parts.length) ? tailHead : undefined;
+    if (!tail && !upload) return undefined;
+    if (tail) {
+      size += tail.size;
+      if (tail.modTime > modTime) modTime = tail.modTime;
+    }
     return { size, modTime, uploadId: upload?.UploadId, parts, tailSize: tail?.size ?? 0 };
+  }
+
+  /** The tail object of a closed writer at `p`: size, time and the part count it was written at (TAIL_PARTS). */
+  private async headTail(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date; parts?: number } | undefined> {
+    try {
+      return await this.call(p, async (c) => {
+        const r = await c.client.send(new c.commands.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(p) + TAIL }), { abortSignal: o?.signal });
+        const n = r.Metadata?.[TAIL_PARTS];
+        return { size: r.ContentLength ?? 0, modTime: r.LastModified ?? new Date(0), parts: n !== undefined && /^\d+$/.test(n) ? Number(n) : undefined };
+      });
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return undefined;
+      throw err;
+    }
   }
 
   async stat(p: string, o?: OpOptions & { pending?: boolean }): Promise<FileInfo> {
