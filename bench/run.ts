@@ -2,8 +2,10 @@
 // the classic stack (nginx per Distribution's recipe → Distribution 2.8.2 + redis cache), side by side, same machine,
 // same run. Prints a markdown table and writes bench-results/latest.{json,md}. `--s3`: only the S3 section
 // (bench/s3.ts: berth and Distribution on the tests' Ceph RGW, started if it is not running), written to
-// bench-results/latest-s3.{json,md}; `--quick` runs the filesystem workloads and then a small S3 section (CI). Measures only: asserts no thresholds,
-// changes nothing in src/. Needs the Debian tools from scripts/bench-deps.sh. All servers on loopback, temp dirs.
+// bench-results/latest-s3.{json,md}; with --profile, berth on S3 under --cpu-prof with its S3 requests timed
+// (bench/s3-profile.ts). `--quick` runs the filesystem workloads, then a small S3 section (CI; --skip-s3 leaves it
+// out). Measures only: asserts no thresholds, changes nothing in src/. Needs the Debian tools from
+// scripts/bench-deps.sh. All servers on loopback, temp dirs.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +20,7 @@ import { berthLaunchFlags, berthSupportsTlsAuth, meter, rssMiB, startAnchor, sta
 import { blobGet, chunkedUpload, mbPerS, monolithicUpload, pushSmallImage, skopeoPull, skopeoPush, headLoad, wrk } from './workloads.js';
 import { summarizeProfile } from './profile.js';
 import { runS3Section, s3Markdown, s3RowLine } from './s3.js';
+import { profileS3 } from './s3-profile.js';
 
 const { values: args } = parseArgs({ options: {
   quick: { type: 'boolean', default: false },
@@ -25,6 +28,7 @@ const { values: args } = parseArgs({ options: {
   profile: { type: 'boolean', default: false },     // berth under --cpu-prof, manifest GET only; prints hot functions
   s3: { type: 'boolean', default: false },          // only the S3 section (full sizes unless --quick)
   'skip-s3': { type: 'boolean', default: false },   // --quick without its S3 section
+  's3-config': { type: 'string' },                  // with --s3 --profile: copy5g (multipartcopythresholdsize 5 GiB)
   'profile-head': { type: 'boolean', default: false }, // with --profile: blob HEAD (undici loader) instead
   only: { type: 'string' },                          // comma-separated workload ids (debugging)
   out: { type: 'string', default: join(REPO_ROOT, 'bench-results') },
@@ -71,6 +75,7 @@ async function main(): Promise<void> {
     const profDir = join(dir, 'cpuprof');
     const berthOpts = { dir, root: '', tls, creds, secure, logLevel, nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [] };
 
+    if (args.profile && args.s3) { await profileS3({ dir, tls, creds, quick, log, out: args.out!, config: args['s3-config'] }); return; }
     if (args.profile) { await profile(berthOpts, creds, dir, profDir); return; }
     if (args.s3) { await s3Section(dir, tls, creds); return; }
 

@@ -24,10 +24,10 @@ function s3Block(s: S3Settings, root: string, c: S3Config, indent: string): stri
 }
 
 /** berth, plain HTTP without auth (as Distribution below: the point is the storage path), on S3 under `root`. */
-export async function startBerthS3(o: { dir: string; s3: S3Settings; root: string; config: S3Config; tls: Tls; creds: Creds; nodeArgs?: string[]; logLevel?: string }): Promise<Stack> {
+export async function startBerthS3(o: { dir: string; s3: S3Settings; root: string; config: S3Config; tls: Tls; creds: Creds; nodeArgs?: string[]; logLevel?: string; logFile?: string }): Promise<Stack> {
   const local = await mkdtemp(join(o.dir, 'berth-s3-'));
   const s = await startBerth({ dir: o.dir, root: local, tls: o.tls, creds: o.creds, secure: false, logLevel: o.logLevel ?? 'info',
-    nodeArgs: o.nodeArgs, storage: s3Block(o.s3, o.root, o.config, '    ') });
+    nodeArgs: o.nodeArgs, logFile: o.logFile, storage: s3Block(o.s3, o.root, o.config, '    ') });
   return { ...s, async stop() { await s.stop(); await rm(local, { recursive: true, force: true }); } };
 }
 
@@ -42,7 +42,7 @@ export async function startDistributionS3(o: { dir: string; s3: S3Settings; root
     'http:', '  addr: 127.0.0.1:0', '  secret: berth-bench-secret', ''].join('\n'));
   const env = { ...process.env };
   delete env.AWS_CA_BUNDLE;
-  const p = spawnProc('docker-registry', ['serve', conf], undefined, env);
+  const p = spawnProc('docker-registry', ['serve', conf], { env });
   try {
     const m = await p.waitFor(/listening on (127\.0\.0\.1:\d+)/, 30_000);
     const url = `http://${m[1]}`;

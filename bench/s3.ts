@@ -15,8 +15,8 @@ import { meter, type Creds, type Stack, type Tls } from './stacks.js';
 import { chunkedUpload, mbPerS, monolithicUpload, skopeoPull, skopeoPush } from './workloads.js';
 
 const GiB = 1024 * MiB;
-const DEFAULTS: S3Config = { id: 'defaults', label: 'Distribution\'s defaults (multipartcopythresholdsize 32 MiB)', redirect: false };
-const COPY5G: S3Config = { id: 'copy5g', label: 'multipartcopythresholdsize 5 GiB (CopyObject always)', copyThreshold: 5 * GiB, redirect: false };
+export const DEFAULTS: S3Config = { id: 'defaults', label: 'Distribution\'s defaults (multipartcopythresholdsize 32 MiB)', redirect: false };
+export const COPY5G: S3Config = { id: 'copy5g', label: 'multipartcopythresholdsize 5 GiB (CopyObject always)', copyThreshold: 5 * GiB, redirect: false };
 
 export interface Side { values: number[]; cpuS: number[]; peakRssMiB: number[]; extra?: unknown[] }
 export interface S3Row {
@@ -35,13 +35,19 @@ export const median = (xs: number[]) => { if (!xs.length) return NaN; const s = 
 const layersOf = (n: number, randomMiB: number, textMiB: number): LayerSize[] => Array.from({ length: n }, () => ({ randomMiB, textMiB }));
 const sizeLabel = (b: number) => (b >= GiB ? `${+(b / GiB).toFixed(2)} GiB` : `${Math.round(b / MiB)} MiB`);
 
+/** Workload sizes; `osdMiB`: the OSD size asked for if this process starts the store (full mode only: the quick
+ *  mode runs in CI right before the tests, which get the script's default store). */
+export function s3Sizes(quick: boolean) {
+  return quick
+    ? { image: { label: '~25 MB image, 3 layers', layers: layersOf(3, 8, 2) }, raw: 32 * MiB, chunked: 48 * MiB, conc: 32 * MiB, osdMiB: undefined }
+    : { image: { label: '~1 GB image, 10 layers', layers: layersOf(10, 95, 12) }, raw: 200 * MiB, chunked: GiB, conc: GiB, osdMiB: 12_288 };
+}
+
 export async function runS3Section(o: {
   dir: string; tls: Tls; creds: Creds; quick: boolean; repeats: number; log: (s: string) => void; only?: (id: string) => boolean;
 }): Promise<S3Result> {
   const t0 = Date.now();
-  const P = o.quick
-    ? { image: { label: '~25 MB image, 3 layers', layers: layersOf(3, 8, 2) }, raw: 32 * MiB, chunked: 48 * MiB, conc: 32 * MiB, osdMiB: undefined }
-    : { image: { label: '~1 GB image, 10 layers', layers: layersOf(10, 95, 12) }, raw: 200 * MiB, chunked: GiB, conc: GiB, osdMiB: 12_288 };
+  const P = s3Sizes(o.quick);
   const want = o.only ?? (() => true);
   const log = o.log;
   const s3 = await benchStore(P.osdMiB);

@@ -3,7 +3,7 @@
 // redis blob-descriptor cache). Measures their processes through /proc (CPU ticks, VmRSS/VmHWM). It kills
 // only the PIDs it spawned and removes only the dirs it made; it never changes the servers' code or config.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,8 +39,10 @@ process.once('exit', () => {
 
 export interface Proc { child: ChildProcess; pid: number; out(): string; mute(): void; exited: Promise<void>; waitFor(re: RegExp, ms: number): Promise<RegExpMatchArray>; stop(sig?: NodeJS.Signals): Promise<void> }
 
-export function spawnProc(cmd: string, args: string[], cwd = REPO_ROOT, env?: NodeJS.ProcessEnv): Proc {
-  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
+/** `o.env` replaces the environment; `o.logFile` receives everything the process prints (also after mute()). */
+export function spawnProc(cmd: string, args: string[], o: { env?: NodeJS.ProcessEnv; logFile?: string } = {}): Proc {
+  const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: o.env } : {}) });
+  if (o.logFile) { const f = createWriteStream(o.logFile); child.stdout!.pipe(f); child.stderr!.pipe(f, { end: false }); }
   live.add(child);
   let tail = ''; let watching = true;
   const waiters = new Set<() => void>();
@@ -176,7 +178,7 @@ export function berthLaunchFlags(): string[] {
 
 /** berth on `o.root` (filesystem), or on the driver `o.storage` names (lines under `registry.storage:` in place of
  *  the filesystem line, e.g. an s3 block and `redirect:`; bench/s3-stacks.ts). */
-export async function startBerth(o: { dir: string; root: string; tls: Tls; creds: Creds; secure: boolean; logLevel: string; nodeArgs?: string[]; storage?: string[] }): Promise<Stack> {
+export async function startBerth(o: { dir: string; root: string; tls: Tls; creds: Creds; secure: boolean; logLevel: string; nodeArgs?: string[]; storage?: string[]; logFile?: string }): Promise<Stack> {
   await mkdir(o.root, { recursive: true });
   const conf = join(o.dir, `gateway-${Date.now()}.yml`);
   await writeFile(conf, [
@@ -198,7 +200,7 @@ export async function startBerth(o: { dir: string; root: string; tls: Tls; creds
   // A/B runs (bench/RESULTS.md): BENCH_BERTH_NODE_ARGS replaces the launch flags (BERTH_LAUNCH_FLAGS; '' for
   // none); BENCH_BERTH_MAIN runs another build's bundle (a copy under dist/, so node_modules resolve).
   const main = process.env.BENCH_BERTH_MAIN ?? BERTH_MAIN;
-  const p = spawnProc(process.execPath, [...berthLaunchFlags(), ...(o.nodeArgs ?? []), main, 'serve', '--config', conf]);
+  const p = spawnProc(process.execPath, [...berthLaunchFlags(), ...(o.nodeArgs ?? []), main, 'serve', '--config', conf], { logFile: o.logFile });
   const m = await p.waitFor(/listening on (https?:\/\/[^\s"',]+)/, 30_000);
   const line = performance.now() - t0;
   const url = m[1]!.replace(/\/$/, '');
