@@ -73,9 +73,10 @@ function covered(calls: Call[], a: number, b: number): number {
 
 function phaseReport(name: string, bytes: number, wallS: number, cpuS: number, calls: Call[], a: number, b: number): string {
   const mine = calls.filter((c) => c.start >= a && c.start <= b);
-  const by = new Map<string, { n: number; s: number; max: number; mb: number; firstByteS: number }>();
+  const by = new Map<string, { n: number; s: number; max: number; mb: number; firstByteS: number; calls: Call[] }>();
   for (const c of mine) {
-    const e = by.get(c.op) ?? { n: 0, s: 0, max: 0, mb: 0, firstByteS: 0 };
+    const e = by.get(c.op) ?? { n: 0, s: 0, max: 0, mb: 0, firstByteS: 0, calls: [] };
+    e.calls.push(c);
     const d = (c.end - c.start) / 1000;
     e.n++; e.s += d; e.max = Math.max(e.max, d); e.mb += (c.bytesIn + c.bytesOut) / 1e6; e.firstByteS += (c.headers - c.start) / 1000;
     by.set(c.op, e);
@@ -84,9 +85,10 @@ function phaseReport(name: string, bytes: number, wallS: number, cpuS: number, c
   const lines = [
     `${name}: ${wallS.toFixed(1)} s wall, ${mbPerS(bytes, wallS).toFixed(1)} MB/s, berth CPU ${cpuS.toFixed(1)} s (${(cpuS / (bytes / 2 ** 30)).toFixed(2)} s per GiB)`,
     `  a request open at the store ${busy.toFixed(1)} s of ${wallS.toFixed(1)} (no request open: ${(wallS - busy).toFixed(1)} s)`,
-    '  op                        count   total s   max s   MB moved   MB/s while open',
+    '  (total s: the calls\' durations added up; wall s: the time at least one of them was open)',
+    '  op                        count   total s  wall s   max s   MB moved   MB/s per call',
     ...[...by].sort((p, q) => q[1].s - p[1].s).map(([op, e]) =>
-      `  ${op.padEnd(24)} ${String(e.n).padStart(6)} ${e.s.toFixed(2).padStart(9)} ${e.max.toFixed(2).padStart(7)} ${e.mb.toFixed(0).padStart(10)} ${(e.mb > 1 ? (e.mb / e.s).toFixed(0) : '–').padStart(17)}`),
+      `  ${op.padEnd(24)} ${String(e.n).padStart(6)} ${e.s.toFixed(2).padStart(9)} ${covered(e.calls, a, b).toFixed(2).padStart(7)} ${e.max.toFixed(2).padStart(7)} ${e.mb.toFixed(0).padStart(10)} ${(e.mb > 1 ? (e.mb / e.s).toFixed(0) : '–').padStart(15)}`),
     '',
   ];
   return lines.join('\n');
