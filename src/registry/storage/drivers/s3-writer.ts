@@ -1,7 +1,15 @@
-// The S3 driver's FileWriter: streams into a multipart upload in parts of `chunksize` with at most one part
-// buffered (the write callback waits for the part to be stored: backpressure), and makes the object visible
-// only at commit(). Content smaller than one part is one PutObject. It must not hold more than one buffer.
-import { Writable } from 'node:stream';
+// The S3 driver's FileWriter: streams into a multipart upload in parts of `chunksize`, and makes the object
+// visible only at commit(). Content smaller than one part is one PutObject. It holds one buffer of one part.
+//
+// Each part is sent while its bytes arrive: an UploadPart of `chunksize` bytes whose body is fed as the request
+// body comes in (backpressure: the write callback waits for that body to drain), so the client's upload and the
+// store's overlap instead of alternating (receive a part, then send it). The same bytes are also kept in the one
+// part buffer until the store acknowledges the part: a streamed request cannot be retried (the SDK does not
+// retry streaming bodies), so a part whose stream fails is sent again from the buffer, with the SDK's retries.
+// A writer that ends mid-part aborts that part's request (the store keeps nothing of an incomplete part) and
+// stores the buffer as it must: a shorter part of its own (5 MiB and up), the tail object, or the last part.
+// Streamed parts also skip the SHA-256 of the payload the SDK computes for buffered bodies on http endpoints.
+import { PassThrough, Writable } from 'node:stream';
 import { finishStream } from '../base.js';
 import { PathNotFoundError, type FileWriter, type OpOptions } from '../driver.js';
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';   // types only: the SDK loads on first use
@@ -21,6 +29,18 @@ export interface S3WriterTarget {
 }
 
 const MiB = 1024 * 1024;
+/** S3's smallest part but the last. */
+const MIN_PART = 5 * MiB;
+
+/** The part being streamed to the store. */
+interface StreamedPart {
+  readonly number: number;
+  readonly body: PassThrough;
+  readonly ac: AbortController;
+  /** The part's ETag; rejects when the request failed or was aborted (then `failed` is true). */
+  readonly done: Promise<string>;
+  failed: boolean;
+}
 
 /**
  * Appending to a committed object (`base` bytes): below one part the prior content is read into the buffer and
@@ -62,6 +82,7 @@ export class S3Writer implements FileWriter {
   private parts: Part[] = [];
   private state: 'open' | 'committed' | 'cancelled' = 'open';
   private inflight: Promise<void> = Promise.resolve();
+  private cur?: StreamedPart;
 
   private readonly base: number;
   private readonly existed: boolean;
@@ -101,15 +122,77 @@ export class S3Writer implements FileWriter {
   private async take(chunk: Buffer): Promise<void> {
     let at = 0;
     while (at < chunk.length) {
+      if (this.state === 'cancelled') return;
       this.buf ??= Buffer.allocUnsafeSlow(this.d.chunkSize);
       const n = Math.min(chunk.length - at, this.buf.length - this.fill);
       chunk.copy(this.buf, this.fill, at, at + n);
+      const from = this.fill;
       this.fill += n;
       this.accepted += n;
       this.dirty = true;
       at += n;
-      if (this.fill === this.buf.length) await this.flushPart();
+      await this.feed(from);
+      if (this.fill === this.buf.length) await this.finishPart();
     }
+  }
+
+  /**
+   * Sends buf[from, fill) on the part in flight, first starting one when it is due: at once when the multipart
+   * upload exists (or the prior content is copied into one), else when the buffer holds MIN_PART bytes (less may
+   * stay a single PutObject, and a multipart upload is only worth it from there).
+   */
+  private async feed(from: number): Promise<void> {
+    const part = this.cur;
+    if (!part) {
+      if (!this.uploadId && !this.copyPrior && this.fill < Math.min(MIN_PART, this.buf!.length)) return;
+      await this.startPart();
+      return;
+    }
+    if (part.failed) return;   // sent again from the buffer when the part is full
+    if (!part.body.write(this.buf!.subarray(from, this.fill))) await drained(part);
+  }
+
+  /** Starts the next part's UploadPart with a streamed body of one buffer's length, fed with the buffer so far. */
+  private async startPart(): Promise<void> {
+    const UploadId = await this.ensureUpload();
+    const body = new PassThrough();
+    const ac = new AbortController();
+    const number = this.parts.length + 1;
+    const length = this.buf!.length;
+    const done = this.d.call(this.path, (c) => c.client.send(new c.commands.UploadPartCommand({
+      Bucket: this.d.bucket, Key: this.d.key(this.path), UploadId, PartNumber: number, Body: body, ContentLength: length,
+    }), { abortSignal: ac.signal })).then((r) => r.ETag!);
+    const part: StreamedPart = { number, body, ac, done, failed: false };
+    done.catch(() => { part.failed = true; body.destroy(); });
+    this.cur = part;
+    if (!body.write(this.buf!.subarray(0, this.fill))) await drained(part);
+  }
+
+  /** The buffer is full: the streamed part completes (or, if its stream failed or none ran, the buffer is sent). */
+  private async finishPart(): Promise<void> {
+    const part = this.cur;
+    this.cur = undefined;
+    if (part && !part.failed) {
+      part.body.end();
+      const ETag = await part.done.catch(() => undefined);
+      if (ETag !== undefined) {
+        this.parts.push({ PartNumber: part.number, ETag });
+        this.fill = 0;
+        return;
+      }
+    }
+    await this.flushPart();
+  }
+
+  /** Aborts the part in flight (the writer ends mid-part, or is cancelled): the store keeps nothing of it. */
+  private async abortStreamed(): Promise<void> {
+    const part = this.cur;
+    if (!part) return;
+    this.cur = undefined;
+    part.failed = true;
+    part.ac.abort();
+    part.body.destroy();
+    await part.done.catch(() => {});
   }
 
   private async ensureUpload(o?: OpOptions): Promise<string> {
@@ -132,7 +215,8 @@ export class S3Writer implements FileWriter {
     return this.uploadId;
   }
 
-  /** Stores the buffer as the next part; the buffer is reused only after the store answered. */
+  /** Stores the buffer as the next part (a Buffer body: the SDK retries it); the buffer is reused only after
+   *  the store answered. */
   private async flushPart(o?: OpOptions): Promise<void> {
     const UploadId = await this.ensureUpload(o);
     const PartNumber = this.parts.length + 1;
@@ -160,12 +244,18 @@ export class S3Writer implements FileWriter {
     await this.settle();
     if (!this.dirty && (this.pending || this.existed)) { this.end(); return; }   // nothing new: the store is as it was
     if (!this.uploadId && !(this.copyPrior && this.dirty)) return this.commit(o);
+    await this.abortStreamed();
     await this.ensureUpload(o);
-    const body = this.buf ? this.buf.subarray(0, this.fill) : Buffer.alloc(0);
-    await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
-      Bucket: this.d.bucket, Key: this.d.key(this.path) + TAIL, Body: body, ContentLength: body.length, ...this.d.put,
-      Metadata: { [TAIL_PARTS]: String(this.parts.length) },
-    }), { abortSignal: o?.signal }));
+    // From MIN_PART up the rest is a (shorter) part of its own; below, the tail object. No new tail leaves an
+    // earlier one stale (its part count is behind), so it is never counted again.
+    if (this.fill >= MIN_PART) await this.flushPart(o);
+    if (this.fill > 0) {
+      const body = this.buf!.subarray(0, this.fill);
+      await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
+        Bucket: this.d.bucket, Key: this.d.key(this.path) + TAIL, Body: body, ContentLength: body.length, ...this.d.put,
+        Metadata: { [TAIL_PARTS]: String(this.parts.length) },
+      }), { abortSignal: o?.signal }));
+    }
     this.end();
   }
 
@@ -188,6 +278,7 @@ export class S3Writer implements FileWriter {
       }
     } else {
       try {
+        await this.abortStreamed();
         if (this.fill > 0 || !this.uploadId) await this.flushPart(o);
         const UploadId = this.uploadId!;
         await this.d.call(this.path, (c) => c.client.send(new c.commands.CompleteMultipartUploadCommand({
@@ -221,7 +312,9 @@ export class S3Writer implements FileWriter {
     if (this.state !== 'open') return;
     this.state = 'cancelled';
     if (!this.stream.destroyed) this.stream.destroy();
+    await this.abortStreamed();
     await this.inflight.catch(() => {});
+    await this.abortStreamed();   // one the last write may have started meanwhile
     this.buf = undefined;
     await this.abort();
     await this.d.call(this.path, (c) => c.client.send(new c.commands.DeleteObjectCommand({
@@ -229,6 +322,15 @@ export class S3Writer implements FileWriter {
     })));
     if (this.pending) await this.deleteTail();
   }
+}
+
+/** Resolves when the part's body can take more, or its request ended (then nobody reads the body any more). */
+function drained(part: StreamedPart): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { part.body.off('drain', done); resolve(); };
+    part.body.once('drain', done);
+    part.done.then(done, done);
+  });
 }
 
 /** [start, end) ranges of about `chunk` bytes covering `size`, none but the last under 5 MiB (a short

@@ -1,0 +1,106 @@
+// The S3 writer's streamed parts (s3-writer.ts), on the real Ceph RGW: each part is sent while its bytes arrive
+// and kept in the one part buffer until the store acknowledges it. These are the edges of that: a writer that ends
+// mid-part (the streamed request is aborted; the rest becomes a shorter part of its own from 5 MiB, the tail object
+// below), content between 5 MiB and one part committed at once, a cancel while a part streams, and a write that
+// spans several parts in uneven chunks. Every case checks the exact bytes and that no multipart upload is left.
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, test } from 'node:test';
+import { randomBlob } from '../support/oci-client.js';
+import { s3Prefix, s3Skip, s3Store } from '../support/s3.js';
+import { openMultipartUploads, prefixDriver, rawKeys, removePrefix } from '../support/s3-replicas.js';
+import type { S3Driver } from '../../src/registry/storage/drivers/s3.js';
+
+const MiB = 1024 * 1024;
+const skip = await s3Skip();
+
+/** `data` in chunks of `size` bytes (the last shorter), as a request body arrives. */
+function chunked(data: Buffer, size: number): Readable {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < data.length; at += size) parts.push(data.subarray(at, at + size));
+  return Readable.from(parts);
+}
+
+async function withDriver(tag: string, fn: (d: S3Driver) => Promise<void>): Promise<void> {
+  const s = await s3Store();
+  const root = s3Prefix(tag);
+  const d = prefixDriver(s, root);
+  try {
+    await fn(d);
+  } finally {
+    await d.close();
+    await removePrefix(s, root);
+  }
+}
+
+describe('s3 writer: streamed parts (chunksize 10 MiB)', { skip }, () => {
+  test('a write across several parts in uneven chunks commits the exact bytes; nothing is left open', async () => {
+    await withDriver('w-multi', async (d) => {
+      const data = randomBlob(31 * MiB + 7);
+      const w = await d.writer('/a/data');
+      await pipeline(chunked(data, 777_777), w.stream);
+      assert.equal(w.size, data.length);
+      await w.commit();
+      assert.ok((await d.getContent('/a/data')).equals(data));
+      assert.deepEqual(await openMultipartUploads(d), []);
+      assert.deepEqual(await rawKeys(d), ['/a/data']);
+    });
+  });
+
+  test('between 5 MiB and one part, committed at once: the aborted streamed part is sent again as the only part', async () => {
+    await withDriver('w-short', async (d) => {
+      const data = randomBlob(7 * MiB + 1);
+      const w = await d.writer('/b/data');
+      await pipeline(chunked(data, 64 * 1024), w.stream);
+      await w.commit();
+      assert.ok((await d.getContent('/b/data')).equals(data));
+      assert.deepEqual(await openMultipartUploads(d), []);
+    });
+  });
+
+  test('a writer closed mid-part keeps the rest as a part of its own from 5 MiB (no tail), as the tail below', async () => {
+    await withDriver('w-close', async (d) => {
+      const p = '/c/data';
+      const one = randomBlob(17 * MiB);         // one part + 7 MiB: a second, shorter part, no tail
+      const two = randomBlob(2 * MiB + 5);      // under 5 MiB: the tail
+      const three = randomBlob(12 * MiB + 9);
+      let w = await d.writer(p);
+      await pipeline(chunked(one, 1 << 20), w.stream);
+      await w.close!();
+      let pend = await d.pendingState(p);
+      assert.equal(pend?.parts.length, 2);
+      assert.equal(pend?.tailSize, 0);
+      assert.equal(pend?.size, 17 * MiB);
+      assert.ok(!(await rawKeys(d)).includes(`${p}~tail`), 'no tail object');
+
+      w = await d.writer(p, { append: true });
+      assert.equal(w.size, 17 * MiB);
+      await pipeline(chunked(two, 1 << 20), w.stream);
+      await w.close!();
+      pend = await d.pendingState(p);
+      assert.equal(pend?.parts.length, 2);
+      assert.equal(pend?.tailSize, two.length);
+      assert.equal((await d.stat(p, { pending: true })).size, one.length + two.length);
+
+      w = await d.writer(p, { append: true });
+      await pipeline(chunked(three, 300_001), w.stream);
+      await w.commit();
+      assert.ok((await d.getContent(p)).equals(Buffer.concat([one, two, three])));
+      assert.deepEqual(await rawKeys(d), [p], 'the commit removed the tail');
+      assert.deepEqual(await openMultipartUploads(d), []);
+    });
+  });
+
+  test('cancel while a part streams: no object, no tail, no open multipart upload', async () => {
+    await withDriver('w-cancel', async (d) => {
+      const w = await d.writer('/e/data');
+      const data = randomBlob(13 * MiB);
+      await new Promise<void>((resolve, reject) => w.stream.write(data, (err) => (err ? reject(err) : resolve())));
+      assert.equal((await d.pendingState('/e/data'))?.parts.length, 1, 'the first part was stored');
+      await w.cancel();
+      assert.deepEqual(await openMultipartUploads(d), []);
+      assert.deepEqual(await rawKeys(d), []);
+    });
+  });
+});
