@@ -10,11 +10,9 @@ import { describe, test } from 'node:test';
 import { createClient } from 'redis';
 import { request } from '../support/http.js';
 import { descriptor, makeImageManifest, manifestBytes, MT, pushBlob, pushManifest, randomBlob, sha256 } from '../support/oci-client.js';
-import { startBerth, type ServerProcess } from '../support/processes.js';
-import { redisSkip, startRedis } from '../support/redis-server.js';
-import { s3Prefix, s3Skip, s3Store } from '../support/s3.js';
-import { openMultipartUploads, prefixDriver, rawKeys, removePrefix, replicaYaml } from '../support/s3-replicas.js';
-import { forwardTcpToUnix } from '../support/tcp-forward.js';
+import { redisSkip } from '../support/redis-server.js';
+import { s3Skip } from '../support/s3.js';
+import { openMultipartUploads, rawKeys, replicaSet } from '../support/s3-replicas.js';
 
 const skip = (await s3Skip()) || redisSkip();
 const ACCEPT = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerList].join(', ');
@@ -34,15 +32,10 @@ async function pushDistinct(base: string, name: string, tag: string, n: number):
 
 describe('s3: several replicas with a shared redis', { skip }, () => {
   test('8 concurrent pushes of one tag through 3 replicas leave one consistent tag', async () => {
-    const s = await s3Store();
-    const root = s3Prefix('tag-race');
-    const redis = await startRedis();
-    const tcp = await forwardTcpToUnix(redis.socket);
-    const procs: ServerProcess[] = [];
-    const d = prefixDriver(s, root);
+    const set = await replicaSet('tag-race', { redis: true });
+    const { driver: d, redis } = set;
     try {
-      const yaml = replicaYaml(s, root, { redisAddr: tcp.addr });
-      procs.push(...await Promise.all([0, 1, 2].map(() => startBerth({ configYaml: yaml }))));
+      const procs = await set.start(3);
       const name = 'race/app';
       const tag = 'latest';
       const images = await Promise.all(Array.from({ length: 8 }, (_, i) => pushDistinct(procs[i % 3]!.url, name, tag, i)));
@@ -80,7 +73,7 @@ describe('s3: several replicas with a shared redis', { skip }, () => {
       assert.deepEqual(keys.filter((k) => k.includes('/_uploads/') || k.endsWith('~tail')), [], 'no upload session left');
       assert.deepEqual(await openMultipartUploads(d), []);
       // The replicas share one descriptor cache: all three wrote under one prefix (derived from the same s3 config).
-      const admin = createClient({ socket: { path: redis.socket, reconnectStrategy: false } });
+      const admin = createClient({ socket: { path: redis!.socket, reconnectStrategy: false } });
       admin.on('error', () => {});
       await admin.connect();
       try {
@@ -93,11 +86,7 @@ describe('s3: several replicas with a shared redis', { skip }, () => {
       assert.equal(keys.filter((k) => k.includes('/_manifests/tags/')).length, 1 + 8,
         'the tag: its current link and one index link per pushed manifest');
     } finally {
-      await Promise.all(procs.map((p) => p.close()));
-      await d.close();
-      await tcp.close();
-      await redis.close();
-      await removePrefix(s, root);
+      await set.close();
     }
   });
 });

@@ -16,9 +16,9 @@ import { LEASE_STALE_MS } from '../../src/registry/core/writer-lease.js';
 import { pathFor } from '../../src/registry/storage/paths.js';
 import { request } from '../support/http.js';
 import { MT, pushBlob, pushImage, randomBlob, sha256, startUpload } from '../support/oci-client.js';
-import { runCli, startBerth, type ServerProcess } from '../support/processes.js';
-import { s3Prefix, s3Skip, s3Store } from '../support/s3.js';
-import { openMultipartUploads, prefixDriver, rawKeys, removePrefix, replicaYaml } from '../support/s3-replicas.js';
+import { runCli, type ServerProcess } from '../support/processes.js';
+import { s3Skip } from '../support/s3.js';
+import { openMultipartUploads, rawKeys, replicaSet } from '../support/s3-replicas.js';
 import { waitUntil } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
@@ -28,18 +28,14 @@ const holderOf = (p: ServerProcess) => `${hostname().replace(/[^A-Za-z0-9._-]/g,
 
 describe('s3: berth gc across replicas', { skip }, () => {
   test('refuses under a live replica\'s lease, runs after SIGTERM and after a SIGKILLed lease went stale; --dry-run deletes nothing', async () => {
-    const s = await s3Store();
-    const root = s3Prefix('gc');
-    const procs: ServerProcess[] = [];
-    const d = prefixDriver(s, root);
+    const set = await replicaSet('gc');
+    const d = set.driver;
     const dir = await mkdtemp(join(tmpdir(), 'berth-s3-gc-'));
-    const yaml = replicaYaml(s, root);
     const file = join(dir, 'gateway.yml');
-    await writeFile(file, yaml);
     const gc = (...args: string[]) => runCli(['gc', '--config', file, ...args], {}, 60_000);
     try {
-      const [a, b] = await Promise.all([startBerth({ configYaml: yaml }), startBerth({ configYaml: yaml })]);
-      procs.push(a, b);
+      await writeFile(file, set.yaml);
+      const [a, b] = await set.start(2);
       const name = 'gc/app';
       const kept = await pushImage(a.url, name, 'keep');
       const untagged = await pushImage(b.url, name);   // by digest: no tag names it
@@ -114,8 +110,7 @@ describe('s3: berth gc across replicas', { skip }, () => {
       assert.equal(again.code, 0, again.stderr);
       assert.equal(again.stdout, 'gc: 1 repositories, 1 manifests, 3 blobs marked; deleted 0 manifests, 0 blobs, 0 upload sessions\n');
 
-      const c = await startBerth({ configYaml: yaml });
-      procs.push(c);
+      const [c] = await set.start(1);
       const m = await request(`${c.url}/v2/${name}/manifests/keep`, { headers: { accept: ACCEPT } });
       assert.equal(m.status, 200);
       assert.ok(m.body.equals(kept.bytes));
@@ -130,10 +125,8 @@ describe('s3: berth gc across replicas', { skip }, () => {
       assert.equal((await request(`${c.url}/v2/${name}/manifests/${untagged.digest}`, { method: 'HEAD', headers: { accept: ACCEPT } })).status, 404);
       assert.equal((await request(`${c.url}/v2/${name}/blobs/uploads/${uploadId}`)).status, 404, 'the swept upload is unknown');
     } finally {
-      await Promise.all(procs.map((p) => p.close()));
-      await d.close();
       await rm(dir, { recursive: true, force: true });
-      await removePrefix(s, root);
+      await set.close();
     }
   });
 });

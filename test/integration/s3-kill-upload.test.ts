@@ -13,11 +13,9 @@ import { createClient } from 'redis';
 import { pathFor } from '../../src/registry/storage/paths.js';
 import { request } from '../support/http.js';
 import { locationPath, randomBlob, sha256, startUpload, withQuery } from '../support/oci-client.js';
-import { startBerth, type ServerProcess } from '../support/processes.js';
-import { redisSkip, startRedis } from '../support/redis-server.js';
+import { redisSkip } from '../support/redis-server.js';
 import { s3Prefix, s3Skip, s3Store } from '../support/s3.js';
-import { openMultipartUploads, prefixDriver, rawKeys, removePrefix, replicaYaml } from '../support/s3-replicas.js';
-import { forwardTcpToUnix } from '../support/tcp-forward.js';
+import { openMultipartUploads, prefixDriver, rawKeys, removePrefix, replicaSet } from '../support/s3-replicas.js';
 import { waitUntil, withDeadline } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
@@ -71,16 +69,10 @@ describe('s3: a writer that dies after storing a part', { skip }, () => {
     const how = shared ? 'with a shared redis (the dead replica\'s upload lock expires first)' : 'without redis';
     test(`kill -9 of a replica mid-PATCH, ${how}: the other reports the stored offset, the client resumes there and commits`,
       { skip: shared && redisSkip() }, async () => {
-      const s = await s3Store();
-      const root = s3Prefix('kill-upload');
-      const procs: ServerProcess[] = [];
-      const d = prefixDriver(s, root);
-      const redis = shared ? await startRedis() : undefined;
-      const tcp = redis && await forwardTcpToUnix(redis.socket);
-      const yaml = replicaYaml(s, root, { redisAddr: tcp?.addr });
+      const set = await replicaSet('kill-upload', { redis: shared });
+      const { driver: d, redis } = set;
       try {
-        const [a, b] = await Promise.all([startBerth({ configYaml: yaml }), startBerth({ configYaml: yaml })]);
-        procs.push(a, b);
+        const [a, b] = await set.start(2);
         const name = 'kill/x';
         const blob = randomBlob(53 * MiB + 7);
         const digest = sha256(blob);
@@ -116,16 +108,16 @@ describe('s3: a writer that dies after storing a part', { skip }, () => {
         assert.ok((await rawKeys(d)).includes(`${dataPath}~tail`), 'the tail of the first PATCH is still there (stale)');
 
         if (redis) {   // A held the session's lock in redis while it wrote: the key outlives A until its TTL runs out
-        const admin = createClient({ socket: { path: redis.socket, reconnectStrategy: false } });
-        admin.on('error', () => {});
-        await admin.connect();
-        try {
-          assert.equal((await admin.keys(`*upload-lock::${name}::${id}`)).length, 1);
-        } finally {
-          admin.destroy();
+          const admin = createClient({ socket: { path: redis.socket, reconnectStrategy: false } });
+          admin.on('error', () => {});
+          await admin.connect();
+          try {
+            assert.equal((await admin.keys(`*upload-lock::${name}::${id}`)).length, 1);
+          } finally {
+            admin.destroy();
+          }
         }
-      }
-      // The client asks B where the upload stands: the two parts (20 MiB), not parts plus the stale tail (23 MiB).
+        // The client asks B where the upload stands: the two parts (20 MiB), not parts plus the stale tail (23 MiB).
         const status = await request(`${b.url}${loc}`);
         assert.equal(status.status, 204, status.text());
         assert.equal(status.headers.range, `0-${20 * MiB - 1}`);
@@ -141,8 +133,7 @@ describe('s3: a writer that dies after storing a part', { skip }, () => {
         assert.equal(put.status, 201, put.text());
         assert.equal(put.headers['docker-content-digest'], digest);
 
-        const a2 = await startBerth({ configYaml: yaml });
-        procs.push(a2);
+        const [a2] = await set.start(1);
         for (const via of [a2, b]) {
           const got = await request(`${via.url}/v2/${name}/blobs/${digest}`);
           assert.equal(got.status, 200);
@@ -151,11 +142,7 @@ describe('s3: a writer that dies after storing a part', { skip }, () => {
         assert.deepEqual((await rawKeys(d)).filter((k) => k.includes('/_uploads/')), [], 'nothing left of the session');
         assert.deepEqual(await openMultipartUploads(d), []);
       } finally {
-        await Promise.all(procs.map((p) => p.close()));
-        await d.close();
-        await tcp?.close();
-        await redis?.close();
-        await removePrefix(s, root);
+        await set.close();
       }
     });
   }

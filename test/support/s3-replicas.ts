@@ -1,10 +1,14 @@
 // Helpers for tests that run several berth processes ("replicas") on one S3 key prefix of the test Ceph RGW
-// (test/support/s3.ts): the gateway.yml of such a replica (optionally with a shared redis as Distribution
+// (test/support/s3.ts): a replica set (a fresh prefix, optionally a redis-server reached over TCP, the processes,
+// all removed by close()), the gateway.yml of such a replica (optionally with a shared redis as Distribution
 // configures it: `redis:` plus `storage.cache.blobdescriptor: redis`), a driver on the same prefix to look at
 // the store directly (raw keys, including the hidden `~tail` objects, and open multipart uploads), and the
 // removal of a test's prefix afterwards.
 import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
-import type { S3Settings } from './s3.js';
+import { startBerth, type ServerProcess } from './processes.js';
+import { startRedis, type TestRedis } from './redis-server.js';
+import { s3Prefix, s3Store, type S3Settings } from './s3.js';
+import { forwardTcpToUnix, type TcpForward } from './tcp-forward.js';
 
 export interface ReplicaYamlOptions {
   /** `host:port` of a redis shared by the replicas: adds `redis.addr` and `storage.cache.blobdescriptor: redis`. */
@@ -69,4 +73,54 @@ export async function removePrefix(s: S3Settings, root: string): Promise<void> {
   } finally {
     await d.close();
   }
+}
+
+export interface ReplicaSet {
+  s: S3Settings;
+  root: string;
+  /** Every replica's gateway.yml (also a `berth gc --config` file). */
+  yaml: string;
+  /** A driver on the prefix, to look at the store directly. */
+  driver: S3Driver;
+  redis?: TestRedis;
+  /** Every process started by start() (a test may add its own to have them closed too). */
+  procs: ServerProcess[];
+  /** Starts n replicas at once. */
+  start(n: number): Promise<ServerProcess[]>;
+  /** Stops the processes, redis and its forwarder, and removes the prefix. */
+  close(): Promise<void>;
+}
+
+/** A fresh prefix `/<tag>-<random>` for replicas; with `redis`, a redis-server they share (`redis.addr` over TCP). */
+export async function replicaSet(tag: string, o: { redis?: boolean } = {}): Promise<ReplicaSet> {
+  const s = await s3Store();
+  const root = s3Prefix(tag);
+  const redis = o.redis ? await startRedis() : undefined;
+  let tcp: TcpForward | undefined;
+  try {
+    tcp = redis && await forwardTcpToUnix(redis.socket);
+  } catch (err) {
+    await redis?.close();
+    throw err;
+  }
+  const yaml = replicaYaml(s, root, { redisAddr: tcp?.addr });
+  const driver = prefixDriver(s, root);
+  const procs: ServerProcess[] = [];
+  return {
+    s, root, yaml, driver, redis, procs,
+    async start(n) {
+      const started = await Promise.allSettled(Array.from({ length: n }, () => startBerth({ configYaml: yaml })));
+      for (const r of started) if (r.status === 'fulfilled') procs.push(r.value);
+      const failed = started.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      return started.map((r) => (r as PromiseFulfilledResult<ServerProcess>).value);
+    },
+    async close() {
+      await Promise.all(procs.map((p) => p.close()));
+      await driver.close();
+      await tcp?.close();
+      await redis?.close();
+      await removePrefix(s, root);
+    },
+  };
 }

@@ -13,9 +13,11 @@ import { cachedRepository } from '../cache/cached-repository.js';
 import type { DescriptorCache } from '../cache/descriptor-cache.js';
 import { createDescriptorCache } from '../cache/factory.js';
 import { keyPrefixFor, type RedisCacheOptions } from '../cache/redis.js';
+import { RedisUploadLock } from '../cache/redis-upload-lock.js';
 import type { RepositoryDecorator } from '../core/repository.js';
 import { StorageRegistry } from '../core/storage-registry.js';
 import { limitUploadSessions, UploadSessionLimits } from '../core/upload-limits.js';
+import { lockUploads } from '../core/upload-lock.js';
 import { startUploadPurger } from '../core/upload-purger.js';
 import { acquireWriterLease } from '../core/writer-lease.js';
 import { listen } from '../notify/repository-listener.js';
@@ -55,6 +57,11 @@ export async function createRegistryApp(
   const notifier = cfg.notifications && await createNotifier(notifierOptionsFromConfig(cfg, opts.log));   // undefined without enabled endpoints
   // Innermost first: notifications see what the cache-fronted repository answered.
   const decorators: RepositoryDecorator[] = [];
+  // Innermost: with a shared redis, one request at a time writes an upload session across replicas (core/upload-lock.ts).
+  const uploadLock = cfg.redis && !readonly
+    ? new RedisUploadLock({ ...redisOptionsFromConfig(cfg.redis), keyPrefix: redisKeyPrefix(cfg) }, opts.log.child({ module: 'upload-lock' }))
+    : undefined;
+  if (uploadLock) decorators.push(lockUploads(uploadLock));
   if (descriptors) decorators.push(cachedRepository(descriptors, cacheLog));
   if (notifier) decorators.push(listen(notifier, log.child({ module: 'notifications' })));
   // Outermost: a POST over the per-user or per-address bound is refused before anything else runs.
@@ -101,7 +108,7 @@ export async function createRegistryApp(
       closed = true;
       purger?.stop();
       await notifier?.close();   // undelivered events stay journaled for the next start
-      await Promise.all([descriptors?.close(), lease?.release()]);
+      await Promise.all([descriptors?.close(), uploadLock?.close(), lease?.release()]);
     },
   };
 }

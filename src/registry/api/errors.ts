@@ -4,7 +4,7 @@
 import {
   BlobUnknownError, DigestInvalidError, DigestMismatchError, ManifestBlobUnknownError, ManifestInvalidError,
   ManifestTooLargeError, ManifestUnknownError, NameInvalidError, NameUnknownError, OperationUnsupportedError,
-  PaginationNumberInvalidError, SizeInvalidError, TagInvalidError, UploadInvalidError, UploadLimitError, UploadRangeError,
+  PaginationNumberInvalidError, SizeInvalidError, TagInvalidError, UploadInvalidError, UploadBusyError, UploadLimitError, UploadRangeError,
   UploadUnknownError,
 } from '../core/errors.js';
 import { uploadHeaders } from './headers.js';
@@ -60,6 +60,7 @@ export function toOciError(err: unknown): OciError {
     return new OciError('BLOB_UPLOAD_INVALID', { expectedStart: err.expectedStart }, 416, where);
   }
   if (err instanceof UploadInvalidError) return new OciError('BLOB_UPLOAD_INVALID', { reason: err.message });
+  if (err instanceof UploadBusyError) return new OciError('TOOMANYREQUESTS', { reason: err.message, uploadId: err.id }, 429, { 'Retry-After': String(err.retryAfter) });
   if (err instanceof UploadLimitError) return new OciError('TOOMANYREQUESTS', { reason: err.message }, 429, { 'Retry-After': String(err.retryAfter) });
   if (err instanceof DigestMismatchError) return new OciError('DIGEST_INVALID', { expected: err.expected, actual: err.actual });
   if (err instanceof DigestInvalidError) return new OciError('DIGEST_INVALID', { digest: err.digest, reason: err.message });

@@ -46,6 +46,16 @@ export class UploadLimitError extends RegistryError {
     super(`too many open upload sessions for this ${scope} (limit ${limit})`);
   }
 }
+/**
+ * Another request (in this or another replica) holds the upload session's lock (core/upload-lock.ts) for longer
+ * than a request waits, or this request lost the lock while it ran: nothing was appended by this request after
+ * that, and the session stays at its stored size. `retryAfter` (seconds) is a hint for the client.
+ */
+export class UploadBusyError extends RegistryError {
+  constructor(readonly id: string, readonly retryAfter: number, reason = 'another request is writing to this upload session') {
+    super(reason);
+  }
+}
 export class UploadInvalidError extends RegistryError {
   constructor(reason: string) { super(reason); }
 }
