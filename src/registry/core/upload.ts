@@ -3,9 +3,10 @@
 // store and linked into the repository. Must not trust in-memory state blindly: after a restart (or
 // when another process appended) the stored bytes are re-hashed at commit, as Distribution does.
 //
-// Concurrency: one in-process async lock per upload id (UploadStates.locked). Two *processes* sharing
-// a storage dir get no mutual exclusion for the same upload id (same as registry:2 without redis
-// locks); commits stay safe because moves and link writes are atomic and idempotent.
+// Concurrency: one in-process async lock per upload id (UploadStates.locked). Several *processes* sharing
+// a store are serialised per upload id only by the redis upload lock (core/upload-lock.ts, with registry.redis):
+// without it, two PATCHes of one session at one offset in two processes both write, and a process whose running
+// hash covers the stored size trusts it at commit even if the other's bytes replaced some of its parts.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
