@@ -5,11 +5,18 @@ interface Profile { nodes: Node[]; startTime: number; endTime: number; samples?:
 
 const short = (url: string) => url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, 'node_modules/').replace(/^.*\/dist\//, 'dist/');
 
-export function summarizeProfile(json: string, top = 25): string {
+/** `window`: only the samples taken in [from, to], µs of the monotonic clock (V8's timestamps: on Linux the
+ *  clock of process.hrtime, so another process's `process.hrtime.bigint() / 1000n` marks a phase). */
+export function summarizeProfile(json: string, top = 25, window?: { from: number; to: number }): string {
   const p = JSON.parse(json) as Profile;
   const self = new Map<number, number>();                 // node id → µs
   if (p.samples && p.timeDeltas) {
-    for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0));
+    let t = p.startTime;
+    for (let i = 0; i < p.samples.length; i++) {
+      t += p.timeDeltas[i] ?? 0;
+      if (window && (t < window.from || t > window.to)) continue;
+      self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0));
+    }
   } else {
     const per = (p.endTime - p.startTime) / Math.max(1, p.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0));
     for (const n of p.nodes) self.set(n.id, (n.hitCount ?? 0) * per);

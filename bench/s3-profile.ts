@@ -106,11 +106,14 @@ export async function profileS3(o: { dir: string; tls: Tls; creds: Creds; quick:
   const digest = await blobDigest(700, P.chunked);
   const berth = await startBerthS3({ dir: o.dir, s3: { ...s3, endpoint: proxy.url }, root, config, tls: o.tls, creds: o.creds, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
   const parts: string[] = [`S3 profile, ${o.quick ? 'quick' : 'full'} sizes, ${config.label}; berth's S3 requests through a timing proxy (one extra loopback hop).`, ''];
+  const windows: Array<{ name: string; from: number; to: number }> = [];
+  const usNow = () => Number(process.hrtime.bigint() / 1000n);
   const phase = async (name: string, bytes: number, fn: () => Promise<number>) => {
     const cpu0 = cpuSeconds(berth.pids());
-    const a = performance.now();
+    const a = performance.now(); const from = usNow();
     const secs = await fn();
     const b = performance.now();
+    windows.push({ name, from, to: usNow() });
     const text = phaseReport(name, bytes, secs, cpuSeconds(berth.pids()) - cpu0, proxy.calls, a, b);
     o.log(text); parts.push(text);
   };
@@ -126,7 +129,9 @@ export async function profileS3(o: { dir: string; tls: Tls; creds: Creds; quick:
   }
   const files = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile'));
   if (!files.length) throw new Error(`no .cpuprofile in ${profDir} (berth did not exit cleanly?)`);
-  parts.push(summarizeProfile(readFileSync(join(profDir, files[0]!), 'utf8'), 25));
+  const json = readFileSync(join(profDir, files[0]!), 'utf8');
+  for (const w of windows) parts.push(`berth's CPU profile during: ${w.name}`, summarizeProfile(json, 15, w));
+  parts.push('berth\'s CPU profile, whole run', summarizeProfile(json, 25));
   await mkdir(o.out, { recursive: true });
   const file = join(o.out, `profile-s3-${config.id}.txt`);
   await writeFile(file, parts.join('\n'));
