@@ -1,14 +1,20 @@
 // The upload lock in redis (cache/redis-upload-lock.ts) against a real redis-server, with short TTLs and waits:
 // one holder at a time, a bounded wait ending in UploadBusyError, a dead holder's key taken over after its TTL,
-// a holder that lost its key aborted, release by the holder only, and fail-open while redis is down.
+// a holder that lost its key aborted, release by the holder only, and fail-open while redis is down; and through
+// a berth process: a PATCH of a session whose lock another holder keeps gets 429 after the 15 s wait, a status
+// GET never waits.
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { createLogger } from '../../src/log/logger.js';
-import { RedisUploadLock } from '../../src/registry/cache/redis-upload-lock.js';
+import { RedisUploadLock, UPLOAD_LOCK_TTL_MS, UPLOAD_LOCK_WAIT_MS } from '../../src/registry/cache/redis-upload-lock.js';
 import { UploadBusyError } from '../../src/registry/core/errors.js';
+import { request } from '../support/http.js';
+import { expectOciError, locationPath, startUpload } from '../support/oci-client.js';
+import { startBerth } from '../support/processes.js';
 import { redisSkip, startRedis, type TestRedis } from '../support/redis-server.js';
+import { forwardTcpToUnix } from '../support/tcp-forward.js';
 import { waitUntil, withDeadline } from '../support/wait.js';
 
 type T = { after(fn: () => Promise<void>): void };
@@ -124,5 +130,49 @@ describe('redis upload lock', { skip: redisSkip() }, () => {
     } finally {
       admin.destroy();
     }
+  });
+
+  it('berth: a PATCH behind another holder\'s lock answers 429 with Retry-After after the wait; status never waits', async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.close());
+    const tcp = await forwardTcpToUnix(redis.socket);
+    t.after(() => tcp.close());
+    const berth = await startBerth({ configYaml: ['listen: 127.0.0.1:0', 'upstreams:', '  v2: embedded', 'registry:', '  storage:',
+      '    filesystem:', '      rootdirectory: ROOT', '  redis:', `    addr: ${tcp.addr}`, '    keyprefix: "t:"', 'log:', '  level: warn', ''].join('\n') });
+    t.after(() => berth.close());
+    const admin = createClient({ socket: { path: redis.socket, reconnectStrategy: false } });
+    admin.on('error', () => {});
+    await admin.connect();
+    t.after(async () => { if (admin.isOpen) admin.destroy(); });
+    const loc = await startUpload(berth.url, 'lock/x');
+    const id = loc.split('?')[0]!.split('/').pop()!;
+    const patch = (at: number, body: Buffer) => request(`${berth.url}${loc}`, {
+      method: 'PATCH', body, headers: { 'content-type': 'application/octet-stream', 'content-range': `${at}-${at + body.length - 1}` },
+    });
+    // berth's lock connection is up (it is berth's only one here: no cache configured) before the lock is taken.
+    await waitUntil('berth connected to redis', async () =>
+      String(await admin.sendCommand(['CLIENT', 'LIST'])).split('\n').filter((l) => l.trim()).length >= 2, { timeoutMs: 5000, intervalMs: 20 });
+    const first = await patch(0, Buffer.from('abc'));
+    assert.equal(first.status, 202);
+    await admin.set(`t:upload-lock::lock/x::${id}`, 'another-replica', { PX: 60_000 });
+    const t0 = Date.now();
+    const [busy, status] = await Promise.all([
+      patch(3, Buffer.from('def')),
+      (async () => {
+        const r = await request(`${berth.url}${locationPath(berth.url, first)}`);
+        return { r, ms: Date.now() - t0 };
+      })(),
+    ]);
+    const waited = Date.now() - t0;
+    assert.equal(status.r.status, 204);
+    assert.equal(status.r.headers.range, '0-2');
+    assert.ok(status.ms < 5000, `status answered after ${status.ms} ms`);
+    expectOciError(busy, 429, 'TOOMANYREQUESTS');
+    assert.equal(busy.headers['retry-after'], String(UPLOAD_LOCK_TTL_MS / 1000));
+    assert.ok(waited >= UPLOAD_LOCK_WAIT_MS - 100 && waited < UPLOAD_LOCK_WAIT_MS + 10_000, `waited ${waited} ms`);
+    await admin.del(`t:upload-lock::lock/x::${id}`);
+    const after = await patch(3, Buffer.from('def'));
+    assert.equal(after.status, 202, after.text());
+    assert.equal(after.headers.range, '0-5');
   });
 });
