@@ -210,7 +210,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
       fail(s, notFound());
       return;
     }
-    if (r === 'v2' && o.health?.unhealthy()) { fail(s, new OciError('UNAVAILABLE', { checks: Object.keys(o.health.status()) })); return; }
+    if (r === 'v2' && o.health?.unhealthy()) { fail(s, unavailable(o.health)); return; }
     authenticate(s, r).then((ok) => {
       if (!ok) return;
       forwarded(s);
@@ -231,7 +231,7 @@ export function createPipeline(o: PipelineOptions): (req: IncomingMessage, res: 
   }
 
   function alive(s: Step): void {
-    if (o.health?.unhealthy()) { fail(s, new OciError('UNAVAILABLE', { checks: Object.keys(o.health.status()) })); return; }
+    if (o.health?.unhealthy()) { fail(s, unavailable(o.health)); return; }
     if (!s.req.complete && (s.req.headers['transfer-encoding'] !== undefined || Number(s.req.headers['content-length'] ?? 0) > 0)) {
       s.res.shouldKeepAlive = false;   // a body is not read: close after the answer
     }
@@ -263,4 +263,10 @@ function expectsContinue(req: IncomingMessage): boolean {
 function normalizePeer(req: IncomingMessage): string | undefined {
   const a = req.socket.remoteAddress;
   return a?.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+/** A failing health check's answer: 503 UNAVAILABLE naming the checks, with the Retry-After a storage failure
+ *  gets (api/errors.ts), so a client backs off the same way whichever noticed the store first. */
+function unavailable(health: { status(): Record<string, string> }): OciError {
+  return new OciError('UNAVAILABLE', { checks: Object.keys(health.status()) }, 503, { 'Retry-After': '5' });
 }

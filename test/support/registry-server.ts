@@ -93,7 +93,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
 }
 
 /** Deletes everything under an s3 test prefix (objects and multipart uploads). */
-async function deleteS3Prefix(params: Record<string, unknown>): Promise<void> {
+export async function deleteS3Prefix(params: Record<string, unknown>): Promise<void> {
   const d = new S3Driver(checkS3Parameters(params));
   try {
     for (const p of await d.list('/').catch(() => [])) await d.delete(p).catch(() => {});

@@ -27,7 +27,26 @@ export interface ClientParameters {
   sessionToken?: string;
   skipVerify: boolean;
   userAgent?: string;
+  /** Bounds on a slow or stalled store (S3_TIMEOUTS when left out). */
+  timeouts?: Partial<S3Timeouts>;
 }
+
+/**
+ * How long berth waits for the object store before a request counts as failed (StorageUnavailableError: the
+ * client gets 503 UNAVAILABLE with Retry-After). A request that sends no body, or a small one held in memory
+ * (HEAD, GET's headers, List*, PutObject of a manifest or link, Create/AbortMultipartUpload, DeleteObject; a body
+ * up to 64 KiB) must
+ * get its response headers within `attempt` per attempt and `call` over all attempts (the SDK retries up to 3
+ * times). A request that streams (an UploadPart body arriving at the client's pace, a large part, a GetObject
+ * body, a copy or CompleteMultipartUpload the store may take long over) has no total limit: it fails when its
+ * socket moves no byte either way for `idle`. `connect` bounds the TCP (and TLS) connect.
+ */
+export interface S3Timeouts { connect: number; attempt: number; call: number; idle: number }
+export const S3_TIMEOUTS: Readonly<S3Timeouts> = Object.freeze({ connect: 3000, attempt: 10_000, call: 20_000, idle: 60_000 });
+
+/** A body at most this long, held in memory, counts as small (manifests, links, the XML of a list of parts):
+ *  the whole request is bounded (S3Timeouts.attempt). A larger one (an upload's tail, a part) may be slow to send. */
+const SMALL_BODY = 64 * 1024;
 
 export interface S3Connection {
   client: S3Client;
@@ -41,6 +60,7 @@ const SILENT = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 /** Builds the client: static credentials when given (else the SDK's default chain), path style, a bounded
  *  keep-alive agent, checksums only where the API requires them (RGW and other S3 stores reject the rest). */
 export function connect(p: ClientParameters): S3Connection {
+  const t: S3Timeouts = { ...S3_TIMEOUTS, ...p.timeouts };
   const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 32 };
   const client = new S3Client({
     region: p.region,
@@ -61,16 +81,60 @@ export function connect(p: ClientParameters): S3Connection {
     requestHandler: {
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent({ ...agentOptions, rejectUnauthorized: !p.skipVerify }),
-      connectionTimeout: 3000,
-      requestTimeout: 60_000,   // socket idle time, not the whole request: long streams are fine
+      connectionTimeout: t.connect,
+      socketTimeout: t.idle,          // idle time of the socket (no byte either way), whatever the request
+      throwOnRequestTimeout: true,    // requestTimeout (set per request by bounded() below) fails the attempt
     },
   });
+  bounded(client, t);
   return {
     client,
     commands,
     presign: (command, expiresIn) => getSignedUrl(client, command, { expiresIn }),
     destroy: () => client.destroy(),
   };
+}
+
+type Handler = { handle(request: unknown, options?: { abortSignal?: AbortSignal; requestTimeout?: number }): Promise<unknown> };
+type Req = { method: string; headers: Record<string, string>; query?: Record<string, unknown>; body?: unknown };
+
+/**
+ * Bounds each small request (S3Timeouts.attempt, and what is left of .call since send() began) through the
+ * handler's per-request requestTimeout; streaming requests get none (only the socket's idle timeout). A middleware
+ * notes when send() began (before the SDK's retries) and, per attempt, what the handler may allow the request.
+ */
+function bounded(client: S3Client, t: S3Timeouts): void {
+  const started = Symbol('berthCallStarted');
+  const allowed = new WeakMap<object, number>();
+  client.middlewareStack.add((next, context) => (args) => {
+    (context as Record<symbol, number>)[started] = Date.now();
+    return next(args);
+  }, { step: 'initialize', name: 'berthCallDeadline', override: true });
+  client.middlewareStack.add((next, context) => (args) => {
+    const req = args.request as Req;
+    if (!streams(req)) {
+      const left = (context as Record<symbol, number>)[started] + t.call - Date.now();
+      if (left <= 0) {
+        return Promise.reject(Object.assign(new Error(`object store: no answer within ${t.call} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' }));
+      }
+      allowed.set(req, Math.min(t.attempt, left));
+    }
+    return next(args);
+  }, { step: 'deserialize', name: 'berthAttemptDeadline', override: true });
+  const inner = client.config.requestHandler as unknown as Handler;
+  const wrapper = Object.create(inner) as Handler;
+  wrapper.handle = (request, options) => inner.handle(request, { ...options, requestTimeout: allowed.get(request as object) ?? 0 });
+  (client.config as { requestHandler: unknown }).requestHandler = wrapper;
+}
+
+/** True for a request whose duration follows its size or the client's pace: a streamed or large body, a copy,
+ *  a CompleteMultipartUpload or a multi-object delete (the store's work grows with the object or the batch). */
+function streams(req: Req): boolean {
+  const b = req.body;
+  if (b !== undefined && b !== null && !(typeof b === 'string' && b.length <= SMALL_BODY) && !(b instanceof Uint8Array && b.length <= SMALL_BODY)) return true;
+  if (req.headers['x-amz-copy-source'] !== undefined) return true;
+  if (req.method === 'POST' && req.query && ('uploadId' in req.query || 'delete' in req.query)) return true;
+  return false;
 }
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchUpload']);
