@@ -4,11 +4,13 @@
 // configures it: `redis:` plus `storage.cache.blobdescriptor: redis`), a driver on the same prefix to look at
 // the store directly (raw keys, including the hidden `~tail` objects, and open multipart uploads), and the
 // removal of a test's prefix afterwards.
+import { createClient } from 'redis';
 import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
 import { startBerth, type ServerProcess } from './processes.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 import { s3Prefix, s3Store, type S3Settings } from './s3.js';
 import { forwardTcpToUnix, type TcpForward } from './tcp-forward.js';
+import { waitUntil } from './wait.js';
 
 export interface ReplicaYamlOptions {
   /** `host:port` of a redis shared by the replicas: adds `redis.addr` and `storage.cache.blobdescriptor: redis`. */
@@ -113,6 +115,9 @@ export async function replicaSet(tag: string, o: { redis?: boolean } = {}): Prom
       for (const r of started) if (r.status === 'fulfilled') procs.push(r.value);
       const failed = started.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
+      // Each replica connects to redis twice (descriptor cache, upload lock) in the background after it listens;
+      // until then it runs without the lock. Wait for at least that many connections (the first start: exactly its).
+      if (redis) await waitUntil(`${2 * n} redis connections`, async () => await redisClients(redis.socket) >= 2 * n, { timeoutMs: 10_000, intervalMs: 20 });
       return started.map((r) => (r as PromiseFulfilledResult<ServerProcess>).value);
     },
     async close() {
@@ -123,4 +128,16 @@ export async function replicaSet(tag: string, o: { redis?: boolean } = {}): Prom
       await removePrefix(s, root);
     },
   };
+}
+
+/** Clients connected to the redis at `socket`, not counting the one asking. */
+async function redisClients(socket: string): Promise<number> {
+  const c = createClient({ socket: { path: socket, reconnectStrategy: false } });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return String(await c.sendCommand(['CLIENT', 'LIST'])).split('\n').filter((l) => l.trim()).length - 1;
+  } finally {
+    c.destroy();
+  }
 }
