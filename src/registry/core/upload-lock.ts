@@ -8,7 +8,7 @@
 //
 // lockUploads wraps the Uploads seam (a RepositoryDecorator): append, commit and cancel run holding the lock of
 // "<repo>::<id>"; start and monolithic upload() make a session nobody else knows; status only reads the store
-// (the parts stored so far and a tail valid for them: a consistent prefix) and never waits behind a long PATCH.
+// (the parts stored so far and a tail valid for them: a consistent prefix) and never waits for another replica.
 import type { OpOptions } from '../storage/driver.js';
 import { forwarding, type RepositoryDecorator } from './repository.js';
 
