@@ -1,0 +1,110 @@
+// The S3 client's bounds on a slow or stalled store (s3-client.ts S3Timeouts), with short values, through the
+// fault proxy in front of the real Ceph RGW: a small request fails within its call deadline; a streamed body
+// has no total deadline (a slow stream that keeps moving completes) but fails once its socket moves nothing for
+// the idle time, both when sending (a streamed PutObject) and when receiving (a GetObject body).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { connect, mapS3Error, type S3Connection } from '../../src/registry/storage/drivers/s3-client.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { s3Prefix, s3Skip, s3Store, type S3Settings } from '../support/s3.js';
+import { withDeadline } from '../support/wait.js';
+
+const skip = await s3Skip();
+const KiB = 1024;
+const T = { connect: 1000, attempt: 600, call: 1500, idle: 1200 };
+
+describe('s3 client: bounded calls on a stalled store, idle timeouts on streams', { skip }, () => {
+  let s: S3Settings;
+  let proxy: FaultProxy;
+  let c: S3Connection;
+  const prefix = s3Prefix('timeouts').slice(1);
+  const keys: string[] = [];
+
+  before(async () => {
+    s = await s3Store();
+    const u = new URL(s.endpoint);
+    proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
+    c = connect({ region: s.region, endpoint: proxy.url, forcePathStyle: true, accessKey: s.accessKey, secretKey: s.secretKey, skipVerify: false, timeouts: T });
+  });
+  afterEach(() => proxy.set('pass'));
+  after(async () => {
+    for (const Key of keys) await c.client.send(new c.commands.DeleteObjectCommand({ Bucket: s.bucket, Key })).catch(() => {});
+    c.destroy();
+    await proxy.close();
+  });
+
+  const put = async (Key: string, Body: Buffer) => {
+    keys.push(Key);
+    await c.client.send(new c.commands.PutObjectCommand({ Bucket: s.bucket, Key, Body, ContentLength: Body.length }));
+  };
+
+  /** Rejects with what the driver makes of the error: its code. */
+  const code = (err: unknown) => (mapS3Error(err, '/x', 's3') as { code?: string }).code;
+
+  test('a small request to a stalled store fails within the call deadline, as STORAGE_UNAVAILABLE', async () => {
+    await put(`${prefix}/small`, Buffer.from('x'));
+    proxy.set('stall');
+    const t0 = Date.now();
+    const err = await withDeadline(c.client.send(new c.commands.HeadObjectCommand({ Bucket: s.bucket, Key: `${prefix}/small` })).then(() => undefined, (e: unknown) => e), 10_000, 'HEAD on a stalled store');
+    const ms = Date.now() - t0;
+    assert.equal(code(err), 'STORAGE_UNAVAILABLE', String(err));
+    assert.ok(ms >= T.call - 100 && ms < T.call + 2000, `failed after ${ms} ms (call deadline ${T.call})`);
+    proxy.set('pass');
+    const r = await c.client.send(new c.commands.HeadObjectCommand({ Bucket: s.bucket, Key: `${prefix}/small` }));
+    assert.equal(r.ContentLength, 1, 'the next request succeeds: no stalled socket is reused');
+  });
+
+  test('a streamed PutObject slower than every deadline but never idle completes; stalled mid-body it fails after the idle time', async () => {
+    // 12 pieces of 16 KiB, one every 250 ms: 3 s in all, twice the call deadline, never idle for long.
+    const pieces = Array.from({ length: 12 }, () => randomBytes(16 * KiB));
+    const body = new PassThrough();
+    keys.push(`${prefix}/slow`);
+    const sent = c.client.send(new c.commands.PutObjectCommand({ Bucket: s.bucket, Key: `${prefix}/slow`, Body: body, ContentLength: 12 * 16 * KiB }));
+    for (const p of pieces) {
+      body.write(p);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    body.end();
+    await withDeadline(sent, 10_000, 'the slow PutObject');
+    const got = await c.client.send(new c.commands.GetObjectCommand({ Bucket: s.bucket, Key: `${prefix}/slow` }));
+    assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(Buffer.concat(pieces)));
+
+    const stalled = new PassThrough();
+    keys.push(`${prefix}/stalled`);
+    const t0 = Date.now();
+    const failing = c.client.send(new c.commands.PutObjectCommand({ Bucket: s.bucket, Key: `${prefix}/stalled`, Body: stalled, ContentLength: 1024 * KiB }))
+      .then(() => undefined, (e: unknown) => e);
+    stalled.write(randomBytes(64 * KiB));
+    await new Promise((r) => setTimeout(r, 300));
+    proxy.set('stall');
+    stalled.end(randomBytes(960 * KiB));
+    const err = await withDeadline(failing, 15_000, 'the stalled PutObject');
+    const ms = Date.now() - t0;
+    assert.equal(code(err), 'STORAGE_UNAVAILABLE', String(err));
+    assert.ok(ms < 300 + T.idle + 3000, `failed after ${ms} ms (idle ${T.idle})`);
+  });
+
+  test('a GetObject body stalled mid-stream fails after the idle time', async () => {
+    const data = randomBytes(3 * 1024 * KiB);
+    await put(`${prefix}/big`, data);
+    const r = await c.client.send(new c.commands.GetObjectCommand({ Bucket: s.bucket, Key: `${prefix}/big` }));
+    const body = r.Body as unknown as Readable;
+    let got = 0;
+    const ended = new Promise<unknown>((resolve) => {
+      body.once('error', resolve);
+      body.once('end', () => resolve(undefined));
+    });
+    await new Promise<void>((resolve) => body.once('data', (chunk: Buffer) => { got += chunk.length; body.pause(); resolve(); }));
+    proxy.set('stall');
+    const t0 = Date.now();
+    body.on('data', (chunk: Buffer) => { got += chunk.length; });
+    body.resume();
+    const err = await withDeadline(ended, 15_000, 'the stalled GetObject body');
+    const ms = Date.now() - t0;
+    assert.ok(err instanceof Error && (err as Error).name === 'TimeoutError', `the body fails with a TimeoutError (got ${String(err)}, ${got} of ${data.length} bytes)`);
+    assert.ok(got < data.length);
+    assert.ok(ms < T.idle + 3000, `failed after ${ms} ms (idle ${T.idle})`);
+  });
+});
