@@ -271,6 +271,21 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
     }
   });
 
+  test('a blob GET whose store goes down mid-body: the client sees the transfer fail, never a short body as a success', async () => {
+    const blob = randomBlob(4 * MiB);
+    const digest = await pushBlob(plain.url, REPO, blob);
+    proxy.set('slow', { bytesPerSecond: 2 * MiB });
+    const d0 = proxy.stats().down;
+    const got = request(`${plain.url}/v2/${REPO}/blobs/${digest}`, { timeoutMs: 20_000 }).then((r) => r, (e: Error) => e);
+    await waitUntil('the body flowing', () => proxy.stats().down - d0 > 512 * 1024, { timeoutMs: 10_000 });
+    proxy.set('down');
+    const res = await got;
+    assert.ok(res instanceof Error, `the client must not get a complete answer: ${res instanceof Error ? '' : `${res.status}, ${res.body.length} bytes`}`);
+    proxy.set('pass');
+    const again = await request(`${plain.url}/v2/${REPO}/blobs/${digest}`);
+    assert.ok(again.status === 200 && again.body.equals(blob), 'the store back: the whole blob');
+  });
+
   test('slow (1 MiB/s): a chunked push and a streamed pull complete, bytes intact', async () => {
     proxy.set('slow', { bytesPerSecond: MiB });
     const blob = randomBlob(MiB + 77);
@@ -290,7 +305,7 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
     assert.ok(got.status === 200 && got.body.equals(blob), `${what}: a visible blob has every byte`);
   }
 
-  test('a PATCH whose store goes down mid-body: 503, the session resumes (or is gone), the retry completes the blob', async () => {
+  test('a PATCH whose store goes down mid-body: 503, the session resumes (or is gone), the retry completes the blob', async (t) => {
     for (const cut of [1 * MiB, 5 * MiB + 200 * 1024, 8 * MiB]) {
       const blob = randomBlob(12 * MiB + 7);
       const digest = sha256(blob);
@@ -304,6 +319,7 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
         // Range 0-N: N+1 bytes; "0-0" is also what an empty session says (Distribution's convention)
         const last = Number(/^0-(\d+)$/.exec(st.headers.range ?? '')?.[1] ?? -1);
         const end = last <= 0 ? 0 : last + 1;
+        t.diagnostic(`PATCH cut at ${cut}: ${value instanceof Error ? value.message : value.status}, the session resumes at ${end}`);
         assert.ok(end >= 0 && end <= cut, `PATCH cut at ${cut}: the session holds ${end} bytes (at most what reached the store)`);
         loc = locationPath(plain.url, st);
         const rest = blob.subarray(end);
@@ -313,6 +329,7 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
         const put = await request(`${plain.url}${withQuery(loc, { digest })}`, { method: 'PUT', headers: { 'content-length': '0' } });
         assert.equal(put.status, 201, `PATCH cut at ${cut}: commit ${put.status} ${put.text()}`);
       } else {
+        t.diagnostic(`PATCH cut at ${cut}: ${value instanceof Error ? value.message : value.status}, the session is gone`);
         expectOciError(st, 404, 'BLOB_UPLOAD_UNKNOWN', `PATCH cut at ${cut}: session`);
         await pushBlob(plain.url, REPO, blob);
       }
