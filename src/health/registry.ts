@@ -84,7 +84,14 @@ export function startHealthChecks(cfg: HealthConfig | undefined, storage: Storag
   if (!cfg) return h;
   const sd = cfg.storagedriver;
   if (sd.enabled && storage) {
-    h.register(`storagedriver_${storage.name}`, () => storage.check({ signal: AbortSignal.timeout(STORAGE_CHECK_TIMEOUT_MS) }), sd);
+    h.register(`storagedriver_${storage.name}`, async () => {
+      const signal = AbortSignal.timeout(STORAGE_CHECK_TIMEOUT_MS);
+      await storage.check({ signal }).catch((err: unknown) => {
+        // A stalled store: say so, rather than the abort's "This operation was aborted".
+        if (signal.aborted) throw new Error(`storage: no answer within ${STORAGE_CHECK_TIMEOUT_MS} ms`, { cause: err });
+        throw err;
+      });
+    }, sd);
   }
   cfg.file.forEach((f, i) => h.register(`file_${i}`, fileCheck(f.file), { interval: f.interval, threshold: 0, target: f.file }));
   cfg.http.forEach((c, i) => h.register(`http_${i}`, httpCheck(c), { ...c, target: redactURI(c.uri) }));

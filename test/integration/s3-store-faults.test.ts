@@ -172,6 +172,7 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
       assert.ok(res.ms >= S3_TIMEOUTS.attempt - 1000, `${what}: answered before the attempt timeout (${res.ms} ms)`);
     }
     await red;
+    assert.deepEqual((await request(`${watched.debugUrl}/debug/health`)).json(), { storagedriver_s3: 'storage: no answer within 10000 ms' });
     proxy.set('pass');
     hproxy.set('pass');
     for (const c of calls(img, upload, blob, 2)) {
