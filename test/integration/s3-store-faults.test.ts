@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { startServer, type RunningServer } from '../../src/gateway/server.js';
 import { S3_TIMEOUTS } from '../../src/registry/storage/drivers/s3-client.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { startBerth } from '../support/processes.js';
 import { request, type HttpResponse } from '../support/http.js';
 import {
   MT, descriptor, expectOciError, locationPath, makeImageManifest, manifestBytes, pushBlob, putManifest, randomBlob, sha256,
@@ -149,6 +150,17 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
     assert.equal((await request(`${watched.url}/v2/${REPO}/tags/list`)).status, 200);
     const tags = (await request(`${plain.url}/v2/${REPO}/tags/list`)).json().tags as string[];
     assert.deepEqual(tags.sort(), ['again-1', 'v1']);
+  });
+
+  test('a berth process (the bundle): down → 503 UNAVAILABLE with Retry-After; back → the same requests succeed', async (t) => {
+    const berth = await startBerth({ configYaml: yaml(s, proxy.url, root, false) });
+    t.after(() => berth.close());
+    const img = await pushImage('proc');
+    const paths = [`/v2/${REPO}/manifests/proc`, `/v2/${REPO}/blobs/${img.layer}`, `/v2/${REPO}/tags/list`];
+    proxy.set('down');
+    for (const p of paths) expect503(await request(`${berth.url}${p}`, { headers: { accept: MT.ociManifest } }), `process, store down: ${p}`);
+    proxy.set('pass');
+    for (const p of paths) assert.equal((await request(`${berth.url}${p}`, { headers: { accept: MT.ociManifest } })).status, 200, `process, store back: ${p}`);
   });
 
   test(`stall (accepts, never answers): 503 within ${S3_TIMEOUTS.call / 1000} s, health red; then recovery`, async () => {
