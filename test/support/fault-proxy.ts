@@ -27,6 +27,11 @@ export interface FaultProxy {
   /** Goes `down` once `bytes` more bytes went from clients to the upstream (counted from now, all connections);
    *  the chunk that crosses the mark is cut at it, so the upstream sees exactly `bytes`. */
   downAfter(bytes: number): void;
+  /** Resets the connection of each of the next `times` requests whose first bytes (client → upstream) match
+   *  `pattern` (e.g. /^POST [^ ]*\?uploadId=/ for CompleteMultipartUpload), before the upstream sees them. */
+  failRequests(pattern: RegExp, times: number): void;
+  /** Requests failed by failRequests so far. */
+  readonly failed: number;
   /** Connections accepted so far, and bytes forwarded client → upstream and back. */
   stats(): { accepted: number; open: number; up: number; down: number };
   close(): Promise<void>;
@@ -36,6 +41,8 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
   let mode: FaultMode = 'pass';
   let rate = 1 << 20;
   let budget: number | undefined;         // bytes client → upstream left before going down (downAfter)
+  let failing: { pattern: RegExp; times: number } | undefined;
+  let failed = 0;
   const held = new Set<() => void>();     // callbacks of chunks held by stall or slow, run on a mode change
   const pairs = new Set<[Socket, Socket]>();
   const stats = { accepted: 0, up: 0, down: 0 };
@@ -65,6 +72,13 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
       if (chunk.length === 0 || t.destroyed) { cb(); return; }
       if (mode === 'down') { cb(); return; }   // the sockets are being reset: drop
       if (mode === 'stall') { held.add(() => forward(t, chunk, cb)); return; }
+      if (upward && failing && failing.times > 0 && failing.pattern.test(chunk.subarray(0, 2048).toString('latin1'))) {
+        failing.times--;
+        failed++;
+        cb();
+        t.destroy(new Error('fault proxy: request failed on purpose'));
+        return;
+      }
       if (upward && budget !== undefined) {
         if (chunk.length >= budget) {
           const n = budget;
@@ -107,8 +121,12 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
       s.on('error', end);
       s.once('close', end);
     }
-    client.pipe(gate(true)).pipe(store);
-    store.pipe(gate(false)).pipe(client);
+    const up = gate(true);
+    const down = gate(false);
+    up.on('error', () => { pairs.delete(pair); client.resetAndDestroy(); store.resetAndDestroy(); });   // failRequests
+    down.on('error', end);
+    client.pipe(up).pipe(store);
+    store.pipe(down).pipe(client);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -123,6 +141,8 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
       if (mode !== 'pass') throw new Error(`downAfter needs mode pass (is ${mode})`);
       budget = bytes;
     },
+    failRequests(pattern, times) { failing = { pattern, times }; },
+    get failed() { return failed; },
     stats: () => ({ ...stats, open: pairs.size }),
     close() {
       closed ??= new Promise<void>((resolve) => {
