@@ -344,6 +344,50 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
     });
   }
 
+  // One kind of store request of a manifest PUT fails (3 times) while the rest works: 503; the tag is absent, or
+  // still the old manifest, or the whole new one, and the tag list shows it only when a GET finds it.
+  const MANIFEST_TRANSIENT: { request: string; re: RegExp }[] = [
+    { request: 'PutObject of the manifest', re: /^PUT [^ ]*\/blobs\/sha256\/[^ ]*\/data[ ?]/ },
+    { request: 'PutObject of the revision link', re: /^PUT [^ ]*_manifests\/revisions\/[^ ]*\/link[ ?]/ },
+    { request: 'PutObject of the tag\'s current link', re: /^PUT [^ ]*\/current\/link[ ?]/ },
+    { request: 'PutObject of the tag\'s index entry', re: /^PUT [^ ]*\/index\/[^ ]*\/link[ ?]/ },
+  ];
+  for (const row of MANIFEST_TRANSIENT) {
+    test(`a manifest PUT whose ${row.request} fails: 503, the tag absent, old or whole and listed only then; the retry succeeds`, async () => {
+      const configBytes = Buffer.from(`{"os":"linux","row":${JSON.stringify(row.request)}}`);
+      const layerBytes = randomBlob(300);
+      await pushBlob(plain.url, REPO, configBytes);
+      await pushBlob(plain.url, REPO, layerBytes);
+      const make = (n: string) => manifestBytes(makeImageManifest({ config: descriptor(MT.ociConfig, configBytes), layers: [descriptor(MT.ociLayer, layerBytes)], annotations: { n } }));
+      for (const existed of [false, true]) {
+        const tag = `tr-${MANIFEST_TRANSIENT.indexOf(row)}-${existed ? 'retag' : 'new'}`;
+        const old = make(`${tag}-old`);
+        if (existed) assert.equal((await putManifest(plain.url, REPO, tag, old)).res.status, 201);
+        const bytes = make(tag);
+        const failed = proxy.failed;
+        proxy.failRequests(row.re, 3);
+        const { res } = await putManifest(plain.url, REPO, tag, bytes);
+        proxy.failRequests(row.re, 0);
+        assert.equal(proxy.failed - failed, 3, 'the request failed as often as the SDK tries it');
+        expect503(res, `${tag}: PUT`);
+        const got = await request(`${plain.url}/v2/${REPO}/manifests/${tag}`, { headers: { accept: MT.ociManifest } });
+        const listed = ((await request(`${plain.url}/v2/${REPO}/tags/list`)).json().tags as string[]).includes(tag);
+        if (got.status === 404) assert.ok(!listed, `${tag}: listed but not found`);
+        else {
+          assert.equal(got.status, 200, `${tag}: GET ${got.status}`);
+          assert.ok(got.body.equals(bytes) || (existed && got.body.equals(old)), `${tag}: the tag names a whole manifest, the new or the old`);
+          assert.ok(listed, `${tag}: found but not listed`);
+        }
+        const byDigest = await request(`${plain.url}/v2/${REPO}/manifests/${sha256(bytes)}`, { headers: { accept: MT.ociManifest } });
+        assert.ok(byDigest.status === 404 || (byDigest.status === 200 && byDigest.body.equals(bytes)), `${tag}: by digest ${byDigest.status}`);
+        const retry = await putManifest(plain.url, REPO, tag, bytes);
+        assert.equal(retry.res.status, 201, `${tag}: retry ${retry.res.status} ${retry.res.text()}`);
+        const after = await request(`${plain.url}/v2/${REPO}/manifests/${tag}`, { headers: { accept: MT.ociManifest } });
+        assert.ok(after.status === 200 && after.body.equals(bytes), `${tag}: after the retry`);
+      }
+    });
+  }
+
   test('slow (1 MiB/s): a chunked push and a streamed pull complete, bytes intact', async () => {
     proxy.set('slow', { bytesPerSecond: MiB });
     const blob = randomBlob(MiB + 77);

@@ -21,11 +21,15 @@ export class TagStore implements Tags {
     return d;
   }
 
-  /** Points tag at d (index entry first, then current, as Distribution writes them). */
+  /**
+   * Points tag at d: current first, then the index entry. Distribution writes them the other way round, so a
+   * store failing between the two leaves a tag that the tag list shows and a GET does not find; in this order
+   * such a failure leaves a working tag without its (history-only) index entry, which the client's retry writes.
+   */
   async set(tag: string, d: Digest, o?: OpOptions): Promise<void> {
     const content = Buffer.from(d.text);
-    await this.driver.putContent(pathFor({ kind: 'manifestTagIndexEntry', name: this.name, tag, digest: d }), content, o);
     await this.driver.putContent(pathFor({ kind: 'manifestTagCurrent', name: this.name, tag }), content, o);
+    await this.driver.putContent(pathFor({ kind: 'manifestTagIndexEntry', name: this.name, tag, digest: d }), content, o);
   }
 
   /** Removes a tag; ManifestUnknownError when it does not exist. */
