@@ -24,7 +24,16 @@ import { reportUploadCommit, uploadObserved as observed } from './upload-calls.j
 /** Upload ids are ours (UUIDs) or registry:2's (UUIDs); anything else can't name a session. */
 const UPLOAD_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
-interface HashState { size: number; algorithm: Algorithm; hash: Hash }
+/** A running hash of the first `size` bytes of a session, and the storage's token of that content when the driver
+ *  gives one (FileWriter.version: S3's part ETags). The hash is trusted only while the session still holds `size`
+ *  bytes and, past 0 bytes, the same token: a replica that appended meanwhile, even at the same offset and to the
+ *  same size, changed the token, and the stored bytes are hashed again at commit instead. */
+interface HashState { size: number; algorithm: Algorithm; hash: Hash; version?: string }
+
+/** Whether `st` describes the content stored now (`size` bytes, token `version`). */
+function current(st: HashState | undefined, size: number, version: string | undefined): st is HashState {
+  return !!st && st.size === size && (size === 0 || st.version === version);
+}
 
 /** How many sessions UploadStates remembers hashes and start times of (least recently used forgotten first;
  *  a start time is ~100 bytes, a running hash ~0.5 KiB). Forgetting is always safe: commit re-hashes. */
@@ -267,7 +276,7 @@ class UploadSession {
     }
     const st = this.states.get(this.key);
     this.states.drop(this.key);                  // the hash is mutated below; only a success restores it
-    const hash = st && st.size === base ? st.hash : undefined;
+    const hash = current(st, base, w.version) ? st!.hash : undefined;
     let received = 0;
     try {
       const tap = new HashingWriter(w.stream, hash);
@@ -283,7 +292,7 @@ class UploadSession {
     }
     await closeWriter(w, o);
     this.size = base + received;
-    if (hash && st) this.states.set(this.key, { size: this.size, algorithm: st.algorithm, hash });
+    if (hash && st) this.states.set(this.key, { size: this.size, algorithm: st.algorithm, hash, version: w.version });
   }
 
   /**
@@ -295,13 +304,15 @@ class UploadSession {
     const fi = await fileIfExists(this.driver, this.dataPath, { signal: o?.signal, pending: true });
     if (fi === undefined) throw new UploadUnknownError(this.id);
     let size = fi.size;
+    let version = fi.version;
     if (fi.pending) {   // closed but not committed (S3's open multipart upload): make it readable first
       const w = await this.driver.writer(this.dataPath, { append: true, signal: o?.signal });
+      version = w.version;   // the content this commit makes readable
       await w.commit(o);
       size = w.size;
     }
     const st = this.states.get(this.key);
-    const hex = st && st.size === size && st.algorithm === digest.algorithm
+    const hex = current(st, size, version) && st.algorithm === digest.algorithm
       ? st.hash.copy().digest('hex')
       : await this.rehash(digest.algorithm, o);
     if (hex !== digest.hex) {

@@ -121,6 +121,7 @@ export function wrapDriver(driver: StorageDriver, log?: Logger): StorageDriver {
   const wrapWriter = (w: FileWriter, path: string): FileWriter => ({
     get size() { return w.size; },
     get stream() { return w.stream; },
+    get version() { return w.version; },
     commit: (o) => call('writer.commit', path, undefined, () => w.commit(o)),
     // cancel must work after an abort: it is how callers clean up, so no signal check here.
     cancel: (o) => call('writer.cancel', path, undefined, () => w.cancel(o)),

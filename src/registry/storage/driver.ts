@@ -10,6 +10,9 @@ export interface FileInfo {
   /** Only from stat(p, { pending: true }): the size includes a closed, uncommitted writer's content (S3's open
    *  multipart upload), which reader()/getContent() do not see until a writer(p, { append: true }) commits. */
   pending?: boolean;
+  /** Only from stat(p, { pending: true }), where the driver can tell: a token of the content (S3: the ETags of
+   *  the parts and the tail, or the object's). Equal tokens mean equal content; see FileWriter.version. */
+  version?: string;
 }
 
 /**
@@ -29,6 +32,13 @@ export interface FileWriter {
    * writer like commit(). Absent where committing is as cheap (filesystem, inmemory): callers then commit().
    */
   close?(o?: OpOptions): Promise<void>;
+  /**
+   * Where the driver can tell (S3), the token of the content this writer started from (once open) and, after
+   * close() or commit(), of the content it left, in the form stat(p, { pending: true }) reports. Several
+   * processes may append to one path: a caller that keeps state about the content (upload.ts's running hash)
+   * trusts it only while the token it recorded is still the path's. Undefined: no token (filesystem, inmemory).
+   */
+  readonly version?: string;
 }
 
 /**

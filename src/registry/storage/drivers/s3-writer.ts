@@ -9,6 +9,7 @@
 // A writer that ends mid-part aborts that part's request (the store keeps nothing of an incomplete part) and
 // stores the buffer as it must: a shorter part of its own (5 MiB and up), the tail object, or the last part.
 // Streamed parts also skip the SHA-256 of the payload the SDK computes for buffered bodies on http endpoints.
+import { createHash } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import { finishStream } from '../base.js';
 import { PathNotFoundError, type FileWriter, type OpOptions } from '../driver.js';
@@ -57,6 +58,23 @@ export interface WriterStart {
   existed: boolean;
   prior?: Buffer;
   pending?: { uploadId?: string; parts: Part[] };
+  /** The content token of what it starts from (FileWriter.version). */
+  version?: string;
+}
+
+/** FileWriter.version of a closed writer's state: its parts' ETags and its (counted) tail's, hashed short (a
+ *  session may have thousands of parts). Part ETags differ when the content does (MD5, or random under SSE-KMS:
+ *  then a token differs more often than needed, which only costs a re-hash). */
+export function pendingVersion(parts: readonly Part[], tailETag?: string): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(`${p.PartNumber}:${p.ETag},`);
+  h.update(`|${tailETag ?? ''}`);
+  return `mp:${h.digest('base64url').slice(0, 32)}`;
+}
+
+/** FileWriter.version of a committed object (its ETag); undefined when there is none. */
+export function objectVersion(etag: string | undefined): string | undefined {
+  return etag === undefined ? undefined : `o:${etag}`;
 }
 
 /** The hidden object holding a closed writer's bytes after its last full part ("~" is not a path character, so
@@ -92,6 +110,7 @@ export class S3Writer implements FileWriter {
     this.base = start.base;
     this.existed = start.existed;
     this.pending = !!start.pending;
+    this.version = start.version;
     if (start.pending) {
       this.uploadId = start.pending.uploadId;
       this.parts = [...start.pending.parts];
@@ -115,6 +134,9 @@ export class S3Writer implements FileWriter {
   }
 
   get size(): number { return this.base + this.accepted; }
+
+  /** FileWriter.version: what it started from, then (after close or commit) what it left. */
+  version?: string;
 
   /** True when the prior content is copied server side (it is at least one part) rather than buffered. */
   private get copyPrior(): boolean { return !this.pending && this.base >= this.d.chunkSize; }
@@ -249,13 +271,16 @@ export class S3Writer implements FileWriter {
     // From MIN_PART up the rest is a (shorter) part of its own; below, the tail object. No new tail leaves an
     // earlier one stale (its part count is behind), so it is never counted again.
     if (this.fill >= MIN_PART) await this.flushPart(o);
+    let tailETag: string | undefined;
     if (this.fill > 0) {
       const body = this.buf!.subarray(0, this.fill);
-      await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
+      const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
         Bucket: this.d.bucket, Key: this.d.key(this.path) + TAIL, Body: body, ContentLength: body.length, ...this.d.put,
         Metadata: { [TAIL_PARTS]: String(this.parts.length) },
       }), { abortSignal: o?.signal }));
+      tailETag = r.ETag;
     }
+    this.version = pendingVersion(this.parts, tailETag);
     this.end();
   }
 
@@ -272,18 +297,20 @@ export class S3Writer implements FileWriter {
     if (!this.uploadId && !(this.copyPrior && this.dirty)) {
       if (this.dirty || this.pending || !this.existed || this.base === 0) {
         const body = this.buf ? this.buf.subarray(0, this.fill) : Buffer.alloc(0);
-        await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
+        const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
           Bucket: this.d.bucket, Key, Body: body, ContentLength: body.length, ...this.d.put,
         }), { abortSignal: o?.signal }));
+        this.version = objectVersion(r.ETag);
       }
     } else {
       try {
         await this.abortStreamed();
         if (this.fill > 0 || !this.uploadId) await this.flushPart(o);
         const UploadId = this.uploadId!;
-        await this.d.call(this.path, (c) => c.client.send(new c.commands.CompleteMultipartUploadCommand({
+        const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.CompleteMultipartUploadCommand({
           Bucket: this.d.bucket, Key, UploadId, MultipartUpload: { Parts: this.parts },
         }), { abortSignal: o?.signal }));
+        this.version = objectVersion(r.ETag);
       } catch (err) {
         await this.abort();
         throw err;

@@ -10,7 +10,7 @@ import { StorageParameterError, comparePaths, isAncestor, isValidComponent, read
 import { parseParameters, type ParsedParameters } from '../parameters.js';
 import { registerDriver } from '../registration.js';
 import type { ClientParameters, S3Connection } from './s3-client.js';
-import { S3Writer, TAIL, TAIL_PARTS, copyRanges, type Part, type PutOptions } from './s3-writer.js';
+import { S3Writer, TAIL, TAIL_PARTS, copyRanges, objectVersion, pendingVersion, type Part, type PutOptions } from './s3-writer.js';
 
 const NAME = 's3';
 const MiB = 1024 * 1024;
@@ -155,11 +155,11 @@ export class S3Driver implements StorageDriver {
     }), { abortSignal: o?.signal }));
   }
 
-  async head(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date } | undefined> {
+  async head(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date; etag?: string } | undefined> {
     try {
       return await this.call(p, async (c) => {
         const r = await c.client.send(new c.commands.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(p) }), { abortSignal: o?.signal });
-        return { size: r.ContentLength ?? 0, modTime: r.LastModified ?? new Date(0) };
+        return { size: r.ContentLength ?? 0, modTime: r.LastModified ?? new Date(0), etag: r.ETag };
       });
     } catch (err) {
       if (err instanceof PathNotFoundError) return undefined;
@@ -189,19 +189,23 @@ export class S3Driver implements StorageDriver {
       const pend = await this.pendingState(p, o);
       if (pend) {
         const prior = pend.tailSize > 0 ? await this.getContent(p + TAIL, o) : undefined;
-        return new S3Writer(this, p, { base: pend.size, existed: true, prior, pending: { uploadId: pend.uploadId, parts: pend.parts } }, o?.signal);
+        return new S3Writer(this, p, {
+          base: pend.size, existed: true, prior, pending: { uploadId: pend.uploadId, parts: pend.parts }, version: pend.version,
+        }, o?.signal);
       }
     }
     const h = o?.append ? await this.head(p, o) : undefined;
     const prior = h && h.size > 0 && h.size < this.chunkSize ? await this.getContent(p, o) : undefined;
-    return new S3Writer(this, p, { base: prior?.length ?? h?.size ?? 0, existed: !!h, prior }, o?.signal);
+    return new S3Writer(this, p, { base: prior?.length ?? h?.size ?? 0, existed: !!h, prior, version: objectVersion(h?.etag) }, o?.signal);
   }
 
   /**
    * A closed, uncommitted writer at `p`: its multipart upload (the newest on the key, found by
    * ListMultipartUploads as Distribution finds it) with its parts, and its tail object; undefined when neither exists.
    */
-  async pendingState(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date; uploadId?: string; parts: Part[]; tailSize: number } | undefined> {
+  async pendingState(p: string, o?: OpOptions): Promise<{
+    size: number; modTime: Date; uploadId?: string; parts: Part[]; tailSize: number; version: string;
+  } | undefined> {
     const key = this.key(p);
     const [tailHead, uploads] = await Promise.all([
       this.headTail(p, o),
@@ -238,16 +242,16 @@ export class S3Driver implements StorageDriver {
       size += tail.size;
       if (tail.modTime > modTime) modTime = tail.modTime;
     }
-    return { size, modTime, uploadId: upload?.UploadId, parts, tailSize: tail?.size ?? 0 };
+    return { size, modTime, uploadId: upload?.UploadId, parts, tailSize: tail?.size ?? 0, version: pendingVersion(parts, tail?.etag) };
   }
 
   /** The tail object of a closed writer at `p`: size, time and the part count it was written at (TAIL_PARTS). */
-  private async headTail(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date; parts?: number } | undefined> {
+  private async headTail(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date; parts?: number; etag?: string } | undefined> {
     try {
       return await this.call(p, async (c) => {
         const r = await c.client.send(new c.commands.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(p) + TAIL }), { abortSignal: o?.signal });
         const n = r.Metadata?.[TAIL_PARTS];
-        return { size: r.ContentLength ?? 0, modTime: r.LastModified ?? new Date(0), parts: n !== undefined && /^\d+$/.test(n) ? Number(n) : undefined };
+        return { size: r.ContentLength ?? 0, modTime: r.LastModified ?? new Date(0), parts: n !== undefined && /^\d+$/.test(n) ? Number(n) : undefined, etag: r.ETag };
       });
     } catch (err) {
       if (err instanceof PathNotFoundError) return undefined;
@@ -258,10 +262,10 @@ export class S3Driver implements StorageDriver {
   async stat(p: string, o?: OpOptions & { pending?: boolean }): Promise<FileInfo> {
     if (o?.pending) {
       const pend = await this.pendingState(p, o);
-      if (pend) return { path: p, size: pend.size, modTime: pend.modTime, isDir: false, pending: true };
+      if (pend) return { path: p, size: pend.size, modTime: pend.modTime, isDir: false, pending: true, version: pend.version };
     }
     const h = await this.head(p, o);
-    if (h) return { path: p, size: h.size, modTime: h.modTime, isDir: false };
+    if (h) return { path: p, size: h.size, modTime: h.modTime, isDir: false, ...(o?.pending ? { version: objectVersion(h.etag) } : {}) };
     const r = await this.call(p, (c) => c.client.send(new c.commands.ListObjectsV2Command({
       Bucket: this.bucket, Prefix: this.key(p) + '/', MaxKeys: 1,
     }), { abortSignal: o?.signal }));
