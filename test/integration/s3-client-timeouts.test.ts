@@ -56,6 +56,20 @@ describe('s3 client: bounded calls on a stalled store, idle timeouts on streams'
     assert.equal(r.ContentLength, 1, 'the next request succeeds: no stalled socket is reused');
   });
 
+  test('keep-alive connections that went silent (NAT state lost) are dropped at the first timeout: the retry connects anew', async () => {
+    await put(`${prefix}/pool`, Buffer.from('p'));
+    const head = () => c.client.send(new c.commands.HeadObjectCommand({ Bucket: s.bucket, Key: `${prefix}/pool` }));
+    await Promise.all(Array.from({ length: 4 }, head));   // four idle keep-alive connections in the pool
+    const accepted = proxy.stats().accepted;
+    proxy.blackholeOpen();
+    const t0 = Date.now();
+    const r = await withDeadline(head().catch((e: unknown) => e), 10_000, 'HEAD after the pool went silent');
+    const ms = Date.now() - t0;
+    assert.equal((r as { ContentLength?: number }).ContentLength, 1, `HEAD failed: ${String(r)}`);
+    assert.ok(ms < T.attempt + 1000, `one attempt timed out, the next connected anew (${ms} ms)`);
+    assert.ok(proxy.stats().accepted > accepted, 'a new connection');
+  });
+
   test('a streamed PutObject slower than every deadline but never idle completes; stalled mid-body it fails after the idle time', async () => {
     // 12 pieces of 16 KiB, one every 250 ms: 3 s in all, twice the call deadline, never idle for long.
     const pieces = Array.from({ length: 12 }, () => randomBytes(16 * KiB));
@@ -89,6 +103,7 @@ describe('s3 client: bounded calls on a stalled store, idle timeouts on streams'
   test('a GetObject body stalled mid-stream fails after the idle time', async () => {
     const data = randomBytes(3 * 1024 * KiB);
     await put(`${prefix}/big`, data);
+    proxy.set('slow', { bytesPerSecond: 256 * KiB });   // so the body is still on its way when the store stalls
     const r = await c.client.send(new c.commands.GetObjectCommand({ Bucket: s.bucket, Key: `${prefix}/big` }));
     const body = r.Body as unknown as Readable;
     let got = 0;

@@ -22,6 +22,9 @@ export interface FaultProxy {
   /** http://127.0.0.1:PORT */
   url: string;
   readonly mode: FaultMode;
+  /** The connections open now go silent for good (a NAT or load balancer that dropped their state: no byte,
+   *  no FIN, no RST); new connections are not affected. The mode stays as it is. */
+  blackholeOpen(): void;
   /** Switches the mode for open and new connections. */
   set(mode: FaultMode, o?: { bytesPerSecond?: number }): void;
   /** Goes `down` once `bytes` more bytes went from clients to the upstream (counted from now, all connections);
@@ -45,6 +48,8 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
   let failed = 0;
   const held = new Set<() => void>();     // callbacks of chunks held by stall or slow, run on a mode change
   const pairs = new Set<[Socket, Socket]>();
+  const silent = new WeakSet<Transform>();   // gates of black-holed connections
+  const gates = new WeakMap<[Socket, Socket], Transform[]>();
   const stats = { accepted: 0, up: 0, down: 0 };
 
   function wake(): void {
@@ -70,6 +75,7 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
   function gate(upward: boolean): Transform {
     const forward = (t: Transform, chunk: Buffer, cb: TransformCallback): void => {
       if (chunk.length === 0 || t.destroyed) { cb(); return; }
+      if (silent.has(t)) return;   // never forwarded, never acknowledged
       if (mode === 'down') { cb(); return; }   // the sockets are being reset: drop
       if (mode === 'stall') { held.add(() => forward(t, chunk, cb)); return; }
       if (upward && failing && failing.times > 0 && failing.pattern.test(chunk.subarray(0, 2048).toString('latin1'))) {
@@ -123,6 +129,7 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
     }
     const up = gate(true);
     const down = gate(false);
+    gates.set(pair, [up, down]);
     up.on('error', () => { pairs.delete(pair); client.resetAndDestroy(); store.resetAndDestroy(); });   // failRequests
     down.on('error', end);
     client.pipe(up).pipe(store);
@@ -140,6 +147,9 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
     downAfter(bytes) {
       if (mode !== 'pass') throw new Error(`downAfter needs mode pass (is ${mode})`);
       budget = bytes;
+    },
+    blackholeOpen() {
+      for (const pair of pairs) for (const g of gates.get(pair) ?? []) silent.add(g);
     },
     failRequests(pattern, times) { failing = { pattern, times }; },
     get failed() { return failed; },

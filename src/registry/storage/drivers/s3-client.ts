@@ -62,6 +62,8 @@ const SILENT = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 export function connect(p: ClientParameters): S3Connection {
   const t: S3Timeouts = { ...S3_TIMEOUTS, ...p.timeouts };
   const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 32 };
+  const httpAgent = new HttpAgent(agentOptions);
+  const httpsAgent = new HttpsAgent({ ...agentOptions, rejectUnauthorized: !p.skipVerify });
   const client = new S3Client({
     region: p.region,
     endpoint: p.endpoint,
@@ -79,14 +81,14 @@ export function connect(p: ClientParameters): S3Connection {
     logger: SILENT,
     customUserAgent: p.userAgent || undefined,
     requestHandler: {
-      httpAgent: new HttpAgent(agentOptions),
-      httpsAgent: new HttpsAgent({ ...agentOptions, rejectUnauthorized: !p.skipVerify }),
+      httpAgent,
+      httpsAgent,
       connectionTimeout: t.connect,
       socketTimeout: t.idle,          // idle time of the socket (no byte either way), whatever the request
       throwOnRequestTimeout: true,    // requestTimeout (set per request by bounded() below) fails the attempt
     },
   });
-  bounded(client, t);
+  bounded(client, t, [httpAgent, httpsAgent]);
   return {
     client,
     commands,
@@ -103,7 +105,7 @@ type Req = { method: string; headers: Record<string, string>; query?: Record<str
  * handler's per-request requestTimeout; streaming requests get none (only the socket's idle timeout). A middleware
  * notes when send() began (before the SDK's retries) and, per attempt, what the handler may allow the request.
  */
-function bounded(client: S3Client, t: S3Timeouts): void {
+function bounded(client: S3Client, t: S3Timeouts, agents: HttpAgent[]): void {
   const started = Symbol('berthCallStarted');
   const allowed = new WeakMap<object, number>();
   client.middlewareStack.add((next, context) => (args) => {
@@ -123,8 +125,19 @@ function bounded(client: S3Client, t: S3Timeouts): void {
   }, { step: 'deserialize', name: 'berthAttemptDeadline', override: true });
   const inner = client.config.requestHandler as unknown as Handler;
   const wrapper = Object.create(inner) as Handler;
-  wrapper.handle = (request, options) => inner.handle(request, { ...options, requestTimeout: allowed.get(request as object) ?? 0 });
+  wrapper.handle = (request, options) => inner.handle(request, { ...options, requestTimeout: allowed.get(request as object) ?? 0 })
+    .catch((err: unknown) => {
+      // A request that timed out says the path to the store may be dead (a NAT or load balancer that dropped
+      // the connections' state answers nothing, not even a reset): the idle keep-alive connections are closed,
+      // so the SDK's retry and later requests connect anew instead of trying them one by one.
+      if ((err as { name?: string } | null)?.name === 'TimeoutError') dropIdle(agents);
+      throw err;
+    });
   (client.config as { requestHandler: unknown }).requestHandler = wrapper;
+}
+
+function dropIdle(agents: HttpAgent[]): void {
+  for (const a of agents) for (const list of Object.values(a.freeSockets)) for (const socket of list ?? []) socket.destroy();
 }
 
 /** True for a request whose duration follows its size or the client's pace: a streamed or large body, a copy,
