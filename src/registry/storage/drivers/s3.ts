@@ -167,21 +167,34 @@ export class S3Driver implements StorageDriver {
     }
   }
 
+  /**
+   * One GetObject, with a Range when a span is asked for (a blob GET always gives its length): no HEAD first. A
+   * start at or past the end answers 416, and only then one HEAD tells an empty read at the end from an offset
+   * past it (InvalidOffsetError); a zero length needs it at once (there is no empty Range).
+   */
   async reader(p: string, o?: OpOptions & { offset?: number; length?: number }): Promise<Readable> {
     const span = readSpan(p, o, NAME);
-    let range: string | undefined;
-    if (span.offset !== 0 || o?.length !== undefined) {
+    const length = o?.length;
+    const atEnd = async (): Promise<Readable> => {
       const h = await this.head(p, o);
       if (!h) throw new PathNotFoundError(p, NAME);
-      const end = span.end(h.size);
-      if (end <= span.offset) return Readable.from([]);
-      range = `bytes=${span.offset}-${end - 1}`;
+      span.end(h.size);   // throws past the end
+      return Readable.from([]);
+    };
+    if (length === 0) return atEnd();
+    const range = span.offset !== 0 || length !== undefined
+      ? `bytes=${span.offset}-${length !== undefined ? span.offset + length - 1 : ''}` : undefined;
+    try {
+      return await this.call(p, async (c) => {
+        const r = await c.client.send(new c.commands.GetObjectCommand({ Bucket: this.bucket, Key: this.key(p), Range: range }), { abortSignal: o?.signal });
+        const body = r.Body as unknown as Readable;
+        return o?.signal ? addAbortSignal(o.signal, body) : body;
+      });
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (range && (e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416)) return atEnd();
+      throw err;
     }
-    return this.call(p, async (c) => {
-      const r = await c.client.send(new c.commands.GetObjectCommand({ Bucket: this.bucket, Key: this.key(p), Range: range }), { abortSignal: o?.signal });
-      const body = r.Body as unknown as Readable;
-      return o?.signal ? addAbortSignal(o.signal, body) : body;
-    });
   }
 
   async writer(p: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter> {
