@@ -163,6 +163,20 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
     for (const p of paths) assert.equal((await request(`${berth.url}${p}`, { headers: { accept: MT.ociManifest } })).status, 200, `process, store back: ${p}`);
   });
 
+  test('down at start: berth starts, health red and 503; the store comes up: green and serving, no restart', async () => {
+    const late = await startFaultProxy({ host: new URL(s.endpoint).hostname, port: Number(new URL(s.endpoint).port) });
+    closers.push(() => late.close());
+    late.set('down');
+    const server = await start(late.url, true);
+    await waitUntil('the storage health check red', async () => (await request(`${server.debugUrl}/debug/health`)).status === 503, { timeoutMs: 5000, intervalMs: 50 });
+    expect503(await request(`${server.url}/v2/${REPO}/tags/list`), 'down at start');
+    late.set('pass');
+    await waitUntil('the storage health check green', async () => (await request(`${server.debugUrl}/debug/health`)).status === 200, { timeoutMs: 5000, intervalMs: 50 });
+    const img = await pushImage('late');
+    const got = await request(`${server.url}/v2/${REPO}/manifests/late`, { headers: { accept: MT.ociManifest } });
+    assert.ok(got.status === 200 && got.body.equals(img.bytes), `GET through the late server: ${got.status}`);
+  });
+
   test(`stall (accepts, never answers): 503 within ${S3_TIMEOUTS.call / 1000} s, health red; then recovery`, async () => {
     const img = await pushImage('v1');
     const blob = randomBlob(1000);
