@@ -13,12 +13,14 @@ import { withDeadline } from '../support/wait.js';
 
 const skip = await s3Skip();
 const KiB = 1024;
-const T = { connect: 1000, attempt: 600, call: 1500, idle: 1200 };
+// Short, but well above what a healthy (if loaded) store takes; setup writes go through a client with the defaults.
+const T = { connect: 2000, attempt: 2000, call: 4000, idle: 1500 };
 
 describe('s3 client: bounded calls on a stalled store, idle timeouts on streams', { skip }, () => {
   let s: S3Settings;
   let proxy: FaultProxy;
   let c: S3Connection;
+  let direct: S3Connection;   // the defaults, straight to the store: setup and cleanup
   const prefix = s3Prefix('timeouts').slice(1);
   const keys: string[] = [];
 
@@ -26,18 +28,21 @@ describe('s3 client: bounded calls on a stalled store, idle timeouts on streams'
     s = await s3Store();
     const u = new URL(s.endpoint);
     proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });
-    c = connect({ region: s.region, endpoint: proxy.url, forcePathStyle: true, accessKey: s.accessKey, secretKey: s.secretKey, skipVerify: false, timeouts: T });
+    const o = { region: s.region, forcePathStyle: true, accessKey: s.accessKey, secretKey: s.secretKey, skipVerify: false };
+    c = connect({ ...o, endpoint: proxy.url, timeouts: T });
+    direct = connect({ ...o, endpoint: s.endpoint });
   });
   afterEach(() => proxy.set('pass'));
   after(async () => {
-    for (const Key of keys) await c.client.send(new c.commands.DeleteObjectCommand({ Bucket: s.bucket, Key })).catch(() => {});
+    for (const Key of keys) await direct.client.send(new direct.commands.DeleteObjectCommand({ Bucket: s.bucket, Key })).catch(() => {});
     c.destroy();
+    direct.destroy();
     await proxy.close();
   });
 
   const put = async (Key: string, Body: Buffer) => {
     keys.push(Key);
-    await c.client.send(new c.commands.PutObjectCommand({ Bucket: s.bucket, Key, Body, ContentLength: Body.length }));
+    await direct.client.send(new direct.commands.PutObjectCommand({ Bucket: s.bucket, Key, Body, ContentLength: Body.length }));
   };
 
   /** Rejects with what the driver makes of the error: its code. */
@@ -71,14 +76,14 @@ describe('s3 client: bounded calls on a stalled store, idle timeouts on streams'
   });
 
   test('a streamed PutObject slower than every deadline but never idle completes; stalled mid-body it fails after the idle time', async () => {
-    // 12 pieces of 16 KiB, one every 250 ms: 3 s in all, twice the call deadline, never idle for long.
+    // 12 pieces of 16 KiB, one every 400 ms: 4.8 s in all, more than the call deadline, never idle for long.
     const pieces = Array.from({ length: 12 }, () => randomBytes(16 * KiB));
     const body = new PassThrough();
     keys.push(`${prefix}/slow`);
     const sent = c.client.send(new c.commands.PutObjectCommand({ Bucket: s.bucket, Key: `${prefix}/slow`, Body: body, ContentLength: 12 * 16 * KiB }));
     for (const p of pieces) {
       body.write(p);
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, 400));
     }
     body.end();
     await withDeadline(sent, 10_000, 'the slow PutObject');
