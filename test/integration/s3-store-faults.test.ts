@@ -327,6 +327,8 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
     { request: 'DeleteObjects (the session, after the link)', re: /^POST [^ ]*\?delete/, size: 1000, session: 'gone' },
     { request: 'DeleteObject (tail, move)', re: /^DELETE /, size: 6 * MiB + 5, session: 'whole' },
     { request: 'PutObject of the layer link', re: /^PUT [^ ]*\/link[ ?]/, size: 6 * MiB + 5, session: 'gone' },
+    { request: 'CompleteMultipartUpload', re: /^POST [^ ]*\?uploadId=/, size: 6 * MiB + 5, session: 'whole' },
+    { request: 'UploadPart (the last)', re: /^PUT [^ ]*partNumber=/, size: 6 * MiB + 5, session: 'whole' },
   ];
   for (const row of TRANSIENT) {
     test(`a commit whose ${row.request} fails (${row.size} bytes): 503, blob absent or whole, session ${row.session}, the retry succeeds`, async () => {

@@ -303,18 +303,16 @@ export class S3Writer implements FileWriter {
         this.version = objectVersion(r.ETag);
       }
     } else {
-      try {
-        await this.abortStreamed();
-        if (this.fill > 0 || !this.uploadId) await this.flushPart(o);
-        const UploadId = this.uploadId!;
-        const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.CompleteMultipartUploadCommand({
-          Bucket: this.d.bucket, Key, UploadId, MultipartUpload: { Parts: this.parts },
-        }), { abortSignal: o?.signal }));
-        this.version = objectVersion(r.ETag);
-      } catch (err) {
-        await this.abort();
-        throw err;
-      }
+      // A failure here leaves the multipart upload (and a tail) as they were: what the store acknowledged stays
+      // the session's content (a tail whose part count is now behind is stale, not counted), so the client's
+      // retried commit completes it. Aborting it would lose every byte of the session. cancel() and purging abort.
+      await this.abortStreamed();
+      if (this.fill > 0 || !this.uploadId) await this.flushPart(o);
+      const UploadId = this.uploadId!;
+      const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.CompleteMultipartUploadCommand({
+        Bucket: this.d.bucket, Key, UploadId, MultipartUpload: { Parts: this.parts },
+      }), { abortSignal: o?.signal }));
+      this.version = objectVersion(r.ETag);
     }
     if (this.pending) await this.deleteTail();
     this.end();
