@@ -65,7 +65,11 @@ export async function startDistributionS3(o: { dir: string; s3: S3Settings; root
  *  process is the one that starts it (S3_CEPH_SIZE_MB, read only at start; the environment's value wins). */
 export async function benchStore(sizeMiB?: number): Promise<S3Settings> {
   if (sizeMiB && !process.env.S3_CEPH_SIZE_MB) process.env.S3_CEPH_SIZE_MB = String(sizeMiB);
-  return s3Store();
+  try {
+    return await s3Store();
+  } catch (err) {
+    throw Object.assign(new Error(`no S3 store (Ceph RGW): ${(err as Error).message.split('\n')[0]}`, { cause: err }), { code: 'BENCH_NO_STORE' });
+  }
 }
 
 /** The OSD's size in bytes, from the running store's ceph.conf (bluestore_block_size); 4 GiB (the script's
