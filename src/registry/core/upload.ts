@@ -329,7 +329,10 @@ class UploadSession {
       }
     }
     await this.blobs.link(digest, o);
-    await this.cancel(o);
+    // The blob is whole and linked: the client's upload succeeded. Removing the session is housekeeping; if the
+    // store fails it now, the leftovers (startedat, an emptied data path) are the upload purger's (uploadpurging,
+    // `berth gc --upload-idle`), and answering 503 would only make the client push a blob that exists.
+    await this.cancel(o).catch(() => undefined);
     if (observed()) reportUploadCommit({ durationMs: Date.now() - this.startedAt.getTime(), size });
     return { digest, size };
   }
