@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { connect, mapS3Error, type S3Connection } from '../../src/registry/storage/drivers/s3-client.js';
+import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { s3Prefix, s3Skip, s3Store, type S3Settings } from '../support/s3.js';
 import { withDeadline } from '../support/wait.js';
@@ -47,6 +48,31 @@ describe('s3 client: bounded calls on a stalled store, idle timeouts on streams'
 
   /** Rejects with what the driver makes of the error: its code. */
   const code = (err: unknown) => (mapS3Error(err, '/x', 's3') as { code?: string }).code;
+
+  test('registry.storage.s3.requesttimeout (seconds) sets the call deadline of the driver; out of range is refused', async () => {
+    await put(`${prefix}/via-driver`, Buffer.from('x'));
+    const d = new S3Driver(checkS3Parameters({
+      region: s.region, regionendpoint: proxy.url, bucket: s.bucket, accesskey: s.accessKey, secretkey: s.secretKey,
+      rootdirectory: `/${prefix}`, secure: false, requesttimeout: 3, idletimeout: 2,
+    }));
+    try {
+      proxy.set('stall');
+      const t0 = Date.now();
+      const err = await withDeadline(d.stat('/via-driver').then(() => undefined, (e: unknown) => e), 10_000, 'stat on a stalled store');
+      const ms = Date.now() - t0;
+      assert.equal((err as { code?: string }).code, 'STORAGE_UNAVAILABLE', String(err));
+      assert.ok(ms >= 2900 && ms < 5000, `failed after ${ms} ms (requesttimeout 3 s)`);
+      proxy.set('pass');
+      assert.equal((await d.stat('/via-driver')).size, 1);
+    } finally {
+      await d.close();
+    }
+    for (const bad of [0, 3601, '20s']) {
+      assert.throws(() => checkS3Parameters({ region: 'r', bucket: 'b', requesttimeout: bad }), /requesttimeout/);
+    }
+    assert.equal(checkS3Parameters({ region: 'r', bucket: 'b' }).requesttimeout, 20);
+    assert.equal(checkS3Parameters({ region: 'r', bucket: 'b' }).idletimeout, 60);
+  });
 
   test('a small request to a stalled store fails within the call deadline, as STORAGE_UNAVAILABLE', async () => {
     await put(`${prefix}/small`, Buffer.from('x'));

@@ -90,7 +90,7 @@ describe('the driver registry', () => {
     assert.deepEqual(driverParameters('s3')?.map((p) => p.name), [
       'accesskey', 'secretkey', 'sessiontoken', 'region', 'regionendpoint', 'forcepathstyle', 'bucket', 'rootdirectory',
       'encrypt', 'keyid', 'secure', 'skipverify', 'v4auth', 'chunksize', 'multipartcopychunksize',
-      'multipartcopymaxconcurrency', 'multipartcopythresholdsize', 'storageclass', 'objectacl', 'useragent', 'loglevel',
+      'multipartcopymaxconcurrency', 'multipartcopythresholdsize', 'storageclass', 'objectacl', 'useragent', 'loglevel', 'requesttimeout', 'idletimeout',
     ]);
     assert.equal(dataDirectory('s3', { region: 'r', bucket: 'b' }), undefined);
     assert.equal(dataDirectory('filesystem', { rootdirectory: '/srv/registry' }), '/srv/registry');

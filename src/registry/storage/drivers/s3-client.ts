@@ -31,18 +31,8 @@ export interface ClientParameters {
   timeouts?: Partial<S3Timeouts>;
 }
 
-/**
- * How long berth waits for the object store before a request counts as failed (StorageUnavailableError: the
- * client gets 503 UNAVAILABLE with Retry-After). A request that sends no body, or a small one held in memory
- * (HEAD, GET's headers, List*, PutObject of a manifest or link, Create/AbortMultipartUpload, DeleteObject; a body
- * up to 64 KiB) must
- * get its response headers within `attempt` per attempt and `call` over all attempts (the SDK retries up to 3
- * times). A request that streams (an UploadPart body arriving at the client's pace, a large part, a GetObject
- * body, a copy or CompleteMultipartUpload the store may take long over) has no total limit: it fails when its
- * socket moves no byte either way for `idle`. `connect` bounds the TCP (and TLS) connect.
- */
-export interface S3Timeouts { connect: number; attempt: number; call: number; idle: number }
-export const S3_TIMEOUTS: Readonly<S3Timeouts> = Object.freeze({ connect: 3000, attempt: 10_000, call: 20_000, idle: 60_000 });
+export { S3_TIMEOUTS, type S3Timeouts } from './s3-timeouts.js';
+import { S3_TIMEOUTS, type S3Timeouts } from './s3-timeouts.js';
 
 /** A body at most this long, held in memory, counts as small (manifests, links, the XML of a list of parts):
  *  the whole request is bounded (S3Timeouts.attempt). A larger one (an upload's tail, a part) may be slow to send. */

@@ -10,6 +10,7 @@ import { StorageParameterError, comparePaths, isAncestor, isValidComponent, read
 import { parseParameters, type ParsedParameters } from '../parameters.js';
 import { registerDriver } from '../registration.js';
 import type { ClientParameters, S3Connection } from './s3-client.js';
+import { S3_TIMEOUTS } from './s3-timeouts.js';
 import { S3Writer, TAIL, TAIL_PARTS, copyRanges, objectVersion, pendingVersion, type Part, type PutOptions } from './s3-writer.js';
 
 const NAME = 's3';
@@ -42,6 +43,9 @@ export const S3_PARAMETERS = [
   { name: 'objectacl', kind: 'string', default: 'private' },
   { name: 'useragent', kind: 'string' },
   { name: 'loglevel', kind: 'string', default: 'off' },
+  // berth only (Distribution has no such bounds and ignores keys it does not know): seconds, see S3_TIMEOUTS.
+  { name: 'requesttimeout', kind: 'int', default: S3_TIMEOUTS.call / 1000, min: 1, max: 3600 },
+  { name: 'idletimeout', kind: 'int', default: S3_TIMEOUTS.idle / 1000, min: 1, max: 3600 },
 ] as const;
 export type S3Parameters = ParsedParameters<typeof S3_PARAMETERS>;
 
@@ -448,5 +452,7 @@ function clientParameters(p: S3Parameters): ClientParameters {
     sessionToken: p.sessiontoken || undefined,
     skipVerify: p.skipverify,
     userAgent: p.useragent || undefined,
+    // A small request gets half the call's time per attempt, so one retry fits (the defaults: 10 s of 20 s).
+    timeouts: { call: p.requesttimeout * 1000, attempt: p.requesttimeout * 500, idle: p.idletimeout * 1000, connect: Math.min(S3_TIMEOUTS.connect, p.requesttimeout * 500) },
   };
 }
