@@ -80,12 +80,17 @@ describe('s3: a writer that dies after storing a part', { skip }, () => {
         const id = loc.split('?')[0]!.split('/').pop()!;
         const dataPath = pathFor({ kind: 'uploadData', name, id });
 
-        const first = await request(`${a.url}${loc}`, {
-          method: 'PATCH', body: blob.subarray(0, 13 * MiB),
-          headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${13 * MiB - 1}`, 'content-length': String(13 * MiB) },
-        });
-        assert.equal(first.status, 202, first.text());
-        loc = locationPath(a.url, first);
+        // 10 MiB (one part), then 3 MiB: under the 5 MiB a part needs, so it is the tail. (One 13 MiB PATCH that
+        // declares its length is stored as two parts, 8 and 5 MiB, with no tail: the writer sizes parts by it.)
+        for (const [from, to] of [[0, 10 * MiB], [10 * MiB, 13 * MiB]] as const) {
+          const res = await request(`${a.url}${loc}`, {
+            method: 'PATCH', body: blob.subarray(from, to),
+            headers: { 'content-type': 'application/octet-stream', 'content-range': `${from}-${to - 1}`, 'content-length': String(to - from) },
+          });
+          assert.equal(res.status, 202, res.text());
+          loc = locationPath(a.url, res);
+        }
+        assert.equal((await d.pendingState(dataPath))?.tailSize, 3 * MiB, 'one part and a 3 MiB tail');
 
         // The second PATCH declares the remaining 40 MiB, sends 8 MiB and stalls; once part 2 (the tail's 3 MiB and
         // 7 MiB of this body) is in the store, A is SIGKILLed with the request open.

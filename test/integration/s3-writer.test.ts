@@ -103,4 +103,34 @@ describe('s3 writer: streamed parts (chunksize 10 MiB)', { skip }, () => {
       assert.deepEqual(await rawKeys(d), []);
     });
   });
+
+  test('sizeHint sizes the parts so none is cut short: 16 MiB as 10 + 6, 12 MiB as 7 + 5, no tail; a wrong hint is harmless', async () => {
+    await withDriver('w-hint', async (d) => {
+      const p = '/h/data';
+      const a = randomBlob(16 * MiB);
+      const b = randomBlob(12 * MiB);
+      const c = randomBlob(7 * MiB + 3);   // declared as 20 MiB: the client sent less
+      let w = await d.writer(p, { sizeHint: a.length });
+      await pipeline(chunked(a, 65_536), w.stream);
+      await w.close!();
+      let pend = await d.pendingState(p);
+      assert.equal(pend?.parts.length, 2);
+      assert.equal(pend?.tailSize, 0);
+      w = await d.writer(p, { append: true, sizeHint: b.length });
+      await pipeline(chunked(b, 65_536), w.stream);
+      await w.close!();
+      pend = await d.pendingState(p);
+      assert.equal(pend?.parts.length, 4, '7 + 5 MiB');
+      assert.equal(pend?.tailSize, 0);
+      w = await d.writer(p, { append: true, sizeHint: 20 * MiB });
+      await pipeline(chunked(c, 65_536), w.stream);
+      await w.close!();
+      assert.equal((await d.stat(p, { pending: true })).size, a.length + b.length + c.length);
+      w = await d.writer(p, { append: true });
+      await w.commit();
+      assert.ok((await d.getContent(p)).equals(Buffer.concat([a, b, c])));
+      assert.deepEqual(await openMultipartUploads(d), []);
+      assert.deepEqual(await rawKeys(d), [p]);
+    });
+  });
 });

@@ -267,7 +267,7 @@ class UploadSession {
    * resumable at its stored size; the running hash is dropped and commit() re-hashes.
    */
   async append(src: Readable, o: OpOptions & { start?: number; length?: number } = {}): Promise<void> {
-    const w = await this.driver.writer(this.dataPath, { append: true, signal: o.signal });
+    const w = await this.driver.writer(this.dataPath, { append: true, signal: o.signal, sizeHint: o.length });
     const base = w.size;
     if (o.start !== undefined && o.start !== base) {   // the one start check, against what storage holds
       await closeWriter(w).catch(() => undefined);     // nothing written: the session and its hash stay as they were

@@ -59,7 +59,9 @@ export interface StorageDriver {
   getContent(path: string, o?: OpOptions): Promise<Buffer>;
   putContent(path: string, data: Uint8Array, o?: OpOptions): Promise<void>;
   reader(path: string, o?: OpOptions & { offset?: number; length?: number }): Promise<Readable>;
-  writer(path: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter>;
+  /** `sizeHint`: the bytes the caller expects to write (a declared Content-Length), for a driver that sizes its
+   *  parts by it (S3); the writer still takes more or fewer. */
+  writer(path: string, o?: OpOptions & { append?: boolean; sizeHint?: number }): Promise<FileWriter>;
   /** With `pending`, a file that exists only as a closed, uncommitted writer is reported too (FileInfo.pending). */
   stat(path: string, o?: OpOptions & { pending?: boolean }): Promise<FileInfo>;
   list(path: string, o?: OpOptions): Promise<string[]>;

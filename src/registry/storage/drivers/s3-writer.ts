@@ -36,6 +36,8 @@ const MIN_PART = 5 * MiB;
 /** The part being streamed to the store. */
 interface StreamedPart {
   readonly number: number;
+  /** Its declared length: the buffer's, or less where the expected size ends sooner (sizeHint). */
+  readonly length: number;
   readonly body: PassThrough;
   readonly ac: AbortController;
   /** The part's ETag; rejects when the request failed or was aborted (then `failed` is true). */
@@ -60,6 +62,8 @@ export interface WriterStart {
   pending?: { uploadId?: string; parts: Part[] };
   /** The content token of what it starts from (FileWriter.version). */
   version?: string;
+  /** The bytes the caller expects to write (sizeHint): parts are sized so that none is cut short at the end. */
+  expect?: number;
 }
 
 /** FileWriter.version of a closed writer's state: its parts' ETags and its (counted) tail's, hashed short (a
@@ -101,6 +105,7 @@ export class S3Writer implements FileWriter {
   private state: 'open' | 'committed' | 'cancelled' = 'open';
   private inflight: Promise<void> = Promise.resolve();
   private cur?: StreamedPart;
+  private readonly expect?: number;
 
   private readonly base: number;
   private readonly existed: boolean;
@@ -111,6 +116,7 @@ export class S3Writer implements FileWriter {
     this.existed = start.existed;
     this.pending = !!start.pending;
     this.version = start.version;
+    this.expect = start.expect !== undefined && Number.isSafeInteger(start.expect) && start.expect >= 0 ? start.expect : undefined;
     if (start.pending) {
       this.uploadId = start.pending.uploadId;
       this.parts = [...start.pending.parts];
@@ -146,7 +152,7 @@ export class S3Writer implements FileWriter {
     while (at < chunk.length) {
       if (this.state === 'cancelled') return;
       this.buf ??= Buffer.allocUnsafeSlow(this.d.chunkSize);
-      const n = Math.min(chunk.length - at, this.buf.length - this.fill);
+      const n = Math.min(chunk.length - at, (this.cur?.length ?? this.buf.length) - this.fill);
       chunk.copy(this.buf, this.fill, at, at + n);
       const from = this.fill;
       this.fill += n;
@@ -154,7 +160,7 @@ export class S3Writer implements FileWriter {
       this.dirty = true;
       at += n;
       await this.feed(from);
-      if (this.fill === this.buf.length) await this.finishPart();
+      if (this.fill === (this.cur?.length ?? this.buf.length)) await this.finishPart();
     }
   }
 
@@ -167,24 +173,42 @@ export class S3Writer implements FileWriter {
     const part = this.cur;
     if (!part) {
       if (!this.uploadId && !this.copyPrior && this.fill < Math.min(MIN_PART, this.buf!.length)) return;
-      await this.startPart();
+      const length = this.partLength();
+      if (length === undefined) return;
+      await this.startPart(length);
       return;
     }
     if (part.failed) return;   // sent again from the buffer when the part is full
     if (!part.body.write(this.buf!.subarray(from, this.fill))) await drained(part);
   }
 
-  /** Starts the next part's UploadPart with a streamed body of one buffer's length, fed with the buffer so far. */
-  private async startPart(): Promise<void> {
+  /**
+   * The length to declare for the next streamed part: the buffer's, unless the expected size (sizeHint) ends
+   * sooner. Then the part is what remains, or, when that would leave a last piece under MIN_PART after a full
+   * part, what remains less MIN_PART (both parts valid, no tail); undefined when what remains is under MIN_PART:
+   * it is not streamed (it becomes the tail or the last part from the buffer).
+   */
+  private partLength(): number | undefined {
+    const cap = this.buf!.length;
+    if (this.expect === undefined) return cap;
+    const remaining = this.fill + Math.max(0, this.expect - this.accepted);   // this part's bytes, if the hint holds
+    let length = cap;
+    if (remaining < MIN_PART) return this.fill >= cap ? cap : undefined;
+    if (remaining <= cap) length = remaining;
+    else if (remaining < cap + MIN_PART && remaining - MIN_PART >= MIN_PART) length = remaining - MIN_PART;
+    return Math.min(cap, Math.max(length, this.fill));
+  }
+
+  /** Starts the next part's UploadPart with a streamed body of `length` bytes, fed with the buffer so far. */
+  private async startPart(length: number): Promise<void> {
     const UploadId = await this.ensureUpload();
     const body = new PassThrough();
     const ac = new AbortController();
     const number = this.parts.length + 1;
-    const length = this.buf!.length;
     const done = this.d.call(this.path, (c) => c.client.send(new c.commands.UploadPartCommand({
       Bucket: this.d.bucket, Key: this.d.key(this.path), UploadId, PartNumber: number, Body: body, ContentLength: length,
     }), { abortSignal: ac.signal })).then((r) => r.ETag!);
-    const part: StreamedPart = { number, body, ac, done, failed: false };
+    const part: StreamedPart = { number, length, body, ac, done, failed: false };
     done.catch(() => { part.failed = true; body.destroy(); });
     this.cur = part;
     if (!body.write(this.buf!.subarray(0, this.fill))) await drained(part);

@@ -201,19 +201,22 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async writer(p: string, o?: OpOptions & { append?: boolean }): Promise<FileWriter> {
+  async writer(p: string, o?: OpOptions & { append?: boolean; sizeHint?: number }): Promise<FileWriter> {
     if (o?.append) {
       const pend = await this.pendingState(p, o);
       if (pend) {
         const prior = pend.tailSize > 0 ? await this.getContent(p + TAIL, o) : undefined;
         return new S3Writer(this, p, {
           base: pend.size, existed: true, prior, pending: { uploadId: pend.uploadId, parts: pend.parts }, version: pend.version,
+          expect: o.sizeHint,
         }, o?.signal);
       }
     }
     const h = o?.append ? await this.head(p, o) : undefined;
     const prior = h && h.size > 0 && h.size < this.chunkSize ? await this.getContent(p, o) : undefined;
-    return new S3Writer(this, p, { base: prior?.length ?? h?.size ?? 0, existed: !!h, prior, version: objectVersion(h?.etag) }, o?.signal);
+    return new S3Writer(this, p, {
+      base: prior?.length ?? h?.size ?? 0, existed: !!h, prior, version: objectVersion(h?.etag), expect: o?.sizeHint,
+    }, o?.signal);
   }
 
   /**
