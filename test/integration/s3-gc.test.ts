@@ -15,7 +15,7 @@ import { describe, test } from 'node:test';
 import { LEASE_STALE_MS } from '../../src/registry/core/writer-lease.js';
 import { pathFor } from '../../src/registry/storage/paths.js';
 import { request } from '../support/http.js';
-import { MT, pushBlob, pushImage, randomBlob, sha256, startUpload } from '../support/oci-client.js';
+import { MT, locationPath, pushBlob, pushImage, randomBlob, sha256, startUpload } from '../support/oci-client.js';
 import { runCli, type ServerProcess } from '../support/processes.js';
 import { s3Skip } from '../support/s3.js';
 import { openMultipartUploads, rawKeys, replicaSet } from '../support/s3-replicas.js';
@@ -41,14 +41,19 @@ describe('s3: berth gc across replicas', { skip }, () => {
       const untagged = await pushImage(b.url, name);   // by digest: no tag names it
       const loose = Buffer.from('a blob no manifest references');
       await pushBlob(a.url, name, loose);
-      // A chunked upload left open: one 10 MiB part in a multipart upload, 2 MiB in the tail.
-      const loc = await startUpload(b.url, name);
+      // A chunked upload left open: one 10 MiB part in a multipart upload, then 2 MiB (under the 5 MiB a part needs)
+      // in the tail. (One 12 MiB PATCH that declares its length is stored as two parts, 7 + 5 MiB, with no tail.)
+      let loc = await startUpload(b.url, name);
       const uploadId = loc.split('?')[0]!.split('/').pop()!;
-      const patched = await request(`${b.url}${loc}`, {
-        method: 'PATCH', body: randomBlob(12 * MiB),
-        headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${12 * MiB - 1}`, 'content-length': String(12 * MiB) },
-      });
-      assert.equal(patched.status, 202, patched.text());
+      const body = randomBlob(12 * MiB);
+      for (const [from, to] of [[0, 10 * MiB], [10 * MiB, 12 * MiB]] as const) {
+        const patched = await request(`${b.url}${loc}`, {
+          method: 'PATCH', body: body.subarray(from, to),
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `${from}-${to - 1}`, 'content-length': String(to - from) },
+        });
+        assert.equal(patched.status, 202, patched.text());
+        loc = locationPath(b.url, patched);
+      }
       const patchedAt = Date.now();
       const uploadData = pathFor({ kind: 'uploadData', name, id: uploadId });
       assert.ok((await rawKeys(d)).includes(`${uploadData}~tail`));
