@@ -133,4 +133,64 @@ describe('s3 writer: streamed parts (chunksize 10 MiB)', { skip }, () => {
       assert.deepEqual(await rawKeys(d), [p]);
     });
   });
+
+  test('writer(append, from: what stat(pending) just found) asks the store nothing more (once); the bytes are exact', async () => {
+    await withDriver('w-from', async (d) => {
+      const ops = await requestLog(d);
+      const p = '/f/data';
+      const a = randomBlob(12 * MiB + 11);   // one part + a tail
+      const b = randomBlob(3 * MiB);
+      let w = await d.writer(p);
+      await pipeline(chunked(a, 1 << 20), w.stream);
+      await w.close!();
+
+      let fi = await d.stat(p, { pending: true });
+      assert.equal(fi.pending, true);
+      ops.length = 0;
+      w = await d.writer(p, { append: true, from: fi });
+      assert.deepEqual(ops, ['GetObjectCommand'], 'only the tail is read: no ListMultipartUploads, ListParts or HEAD');
+      assert.equal(w.size, a.length);
+      assert.equal(w.version, fi.version);
+      await pipeline(chunked(b, 1 << 20), w.stream);
+      await w.close!();
+
+      ops.length = 0;
+      const again = await d.writer(p, { append: true, from: fi });   // used already: the store is asked
+      assert.ok(ops.includes('ListMultipartUploadsCommand'), ops.join());
+      assert.equal(again.size, a.length + b.length, 'the state after the second write, not the stale FileInfo\'s');
+      await again.close!();
+
+      ops.length = 0;
+      await d.writer(p, { append: true, from: { ...(await d.stat(p, { pending: true })), path: '/f/other' } }).then((x) => x.close!());
+      assert.ok(ops.includes('ListMultipartUploadsCommand'), 'a FileInfo of another path (or a copy) is not taken');
+
+      fi = await d.stat(p, { pending: true });
+      ops.length = 0;
+      w = await d.writer(p, { append: true, from: fi });
+      await w.commit();
+      assert.ok(!ops.includes('ListPartsCommand') && !ops.includes('ListMultipartUploadsCommand'), ops.join());
+      assert.ok((await d.getContent(p)).equals(Buffer.concat([a, b])));
+
+      // A committed object (stat with `pending` found no upload): its HEAD is not asked again.
+      fi = await d.stat(p, { pending: true });
+      assert.equal(fi.pending, undefined);
+      ops.length = 0;
+      w = await d.writer(p, { append: true, from: fi });
+      assert.ok(!ops.includes('HeadObjectCommand'), ops.join());
+      assert.equal(w.size, a.length + b.length);
+      await w.close!();
+      assert.deepEqual(await openMultipartUploads(d), []);
+    });
+  });
 });
+
+/** The SDK commands `d` sends from now on, in order (a middleware on its real client). */
+async function requestLog(d: S3Driver): Promise<string[]> {
+  const c = await d.connection();
+  const ops: string[] = [];
+  c.client.middlewareStack.add((next, context) => (args) => {
+    ops.push(String((context as { commandName?: string }).commandName));
+    return next(args);
+  }, { step: 'initialize', name: `testRequestLog${Math.random()}` });
+  return ops;
+}

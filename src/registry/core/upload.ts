@@ -10,7 +10,7 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FileWriter, OpOptions, StorageDriver } from '../storage/driver.js';
+import type { FileInfo, FileWriter, OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import { blobDataPath, type BlobStore } from './blob-store.js';
 import { HashingWriter, type Algorithm, type Digest } from './digest.js';
@@ -191,18 +191,18 @@ export class UploadStore implements Uploads {
     if (!UPLOAD_ID_RE.test(id)) throw new UploadUnknownError(id.slice(0, 130));
     const key = this.key(id);
     const known = this.states.startedAt(key);
-    const [started, size] = await Promise.all([
+    const [started, data] = await Promise.all([
       known ?? contentIfExists(this.driver, pathFor({ kind: 'uploadStartedAt', name: this.name, id }), o),
-      sizeIfExists(this.driver, pathFor({ kind: 'uploadData', name: this.name, id }), { signal: o?.signal, pending: true }),
+      fileIfExists(this.driver, pathFor({ kind: 'uploadData', name: this.name, id }), { signal: o?.signal, pending: true }),
     ]);
-    if (started === undefined || size === undefined) {
+    if (started === undefined || data === undefined) {
       this.states.forget(key);
       throw new UploadUnknownError(id);
     }
     let t = started instanceof Date ? started : new Date(started.toString('utf8').trim());
     if (Number.isNaN(t.getTime())) t = new Date(0);
     this.states.rememberStart(key, t);   // also when known: keeps it from expiring while the session is used
-    return new UploadSession(this.driver, this.name, id, t, size, this.states, this.blobs);
+    return new UploadSession(this.driver, this.name, id, t, data.size, this.states, this.blobs, data);
   }
 
   /**
@@ -252,7 +252,17 @@ class UploadSession {
     public size: number,
     private readonly states: UploadStates,
     private readonly blobs: BlobStore,
+    /** The data file as resume() found it (stat with `pending`), for the first append or commit of this operation
+     *  (the driver continues from it instead of asking storage again); dropped once used or stale. */
+    private found?: FileInfo,
   ) {}
+
+  /** `found`, once. */
+  private takeFound(): FileInfo | undefined {
+    const fi = this.found;
+    this.found = undefined;
+    return fi;
+  }
 
   private get key(): string { return `${this.name}/${this.id}`; }
 
@@ -267,7 +277,7 @@ class UploadSession {
    * resumable at its stored size; the running hash is dropped and commit() re-hashes.
    */
   async append(src: Readable, o: OpOptions & { start?: number; length?: number } = {}): Promise<void> {
-    const w = await this.driver.writer(this.dataPath, { append: true, signal: o.signal, sizeHint: o.length });
+    const w = await this.driver.writer(this.dataPath, { append: true, signal: o.signal, sizeHint: o.length, from: this.takeFound() });
     const base = w.size;
     if (o.start !== undefined && o.start !== base) {   // the one start check, against what storage holds
       await closeWriter(w).catch(() => undefined);     // nothing written: the session and its hash stay as they were
@@ -301,12 +311,12 @@ class UploadSession {
    * deleted (as Distribution does) and DigestMismatchError is thrown; nothing becomes visible.
    */
   async commit(digest: Digest, o?: OpOptions): Promise<BlobDescriptor> {
-    const fi = await fileIfExists(this.driver, this.dataPath, { signal: o?.signal, pending: true });
+    const fi = this.takeFound() ?? await fileIfExists(this.driver, this.dataPath, { signal: o?.signal, pending: true });
     if (fi === undefined) throw new UploadUnknownError(this.id);
     let size = fi.size;
     let version = fi.version;
     if (fi.pending) {   // closed but not committed (S3's open multipart upload): make it readable first
-      const w = await this.driver.writer(this.dataPath, { append: true, signal: o?.signal });
+      const w = await this.driver.writer(this.dataPath, { append: true, signal: o?.signal, from: fi });
       version = w.version;   // the content this commit makes readable
       await w.commit(o);
       size = w.size;

@@ -60,8 +60,11 @@ export interface StorageDriver {
   putContent(path: string, data: Uint8Array, o?: OpOptions): Promise<void>;
   reader(path: string, o?: OpOptions & { offset?: number; length?: number }): Promise<Readable>;
   /** `sizeHint`: the bytes the caller expects to write (a declared Content-Length), for a driver that sizes its
-   *  parts by it (S3); the writer still takes more or fewer. */
-  writer(path: string, o?: OpOptions & { append?: boolean; sizeHint?: number }): Promise<FileWriter>;
+   *  parts by it (S3); the writer still takes more or fewer. `from` (with `append`): what stat(path, { pending:
+   *  true }) returned earlier in the same operation, nothing written to the path since; a driver that had to ask
+   *  the store for it (S3: the multipart upload, its parts, the tail) continues from that instead of asking again.
+   *  Used once: a second writer from the same FileInfo asks the store. Drivers without such state ignore it. */
+  writer(path: string, o?: OpOptions & { append?: boolean; sizeHint?: number; from?: FileInfo }): Promise<FileWriter>;
   /** With `pending`, a file that exists only as a closed, uncommitted writer is reported too (FileInfo.pending). */
   stat(path: string, o?: OpOptions & { pending?: boolean }): Promise<FileInfo>;
   list(path: string, o?: OpOptions): Promise<string[]>;

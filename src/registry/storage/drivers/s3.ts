@@ -94,6 +94,12 @@ export function checkS3Parameters(params: Readonly<Record<string, unknown>>): S3
 }
 
 
+/** An object's HEAD. */
+interface ObjectHead { size: number; modTime: Date; etag?: string }
+
+/** A closed, uncommitted writer's state in the store (S3Driver.pendingState). */
+export interface PendingState { size: number; modTime: Date; uploadId?: string; parts: Part[]; tailSize: number; version: string }
+
 export class S3Driver implements StorageDriver {
   readonly name = NAME;
   readonly bucket: string;
@@ -101,6 +107,8 @@ export class S3Driver implements StorageDriver {
   readonly put: PutOptions;
   private readonly rootKey: string;
   private conn?: Promise<S3Connection>;
+  /** What stat(p, { pending: true }) found behind each FileInfo it returned, for writer(p, { append, from }). */
+  private readonly found = new WeakMap<FileInfo, { pending?: PendingState; object?: ObjectHead }>();
 
   constructor(readonly params: S3Parameters) {
     this.bucket = params.bucket!;
@@ -159,7 +167,7 @@ export class S3Driver implements StorageDriver {
     }), { abortSignal: o?.signal }));
   }
 
-  async head(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date; etag?: string } | undefined> {
+  async head(p: string, o?: OpOptions): Promise<ObjectHead | undefined> {
     try {
       return await this.call(p, async (c) => {
         const r = await c.client.send(new c.commands.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(p) }), { abortSignal: o?.signal });
@@ -201,9 +209,13 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async writer(p: string, o?: OpOptions & { append?: boolean; sizeHint?: number }): Promise<FileWriter> {
+  async writer(p: string, o?: OpOptions & { append?: boolean; sizeHint?: number; from?: FileInfo }): Promise<FileWriter> {
+    // What stat(p, { pending: true }) found for this operation saves asking again (StorageDriver.writer's `from`):
+    // 3 requests a PATCH, more as the upload grows (ListParts lists every part so far). Used once.
+    const seen = o?.append && o.from?.path === p ? this.found.get(o.from) : undefined;
+    if (seen) this.found.delete(o!.from!);
     if (o?.append) {
-      const pend = await this.pendingState(p, o);
+      const pend = seen ? seen.pending : await this.pendingState(p, o);
       if (pend) {
         const prior = pend.tailSize > 0 ? await this.getContent(p + TAIL, o) : undefined;
         return new S3Writer(this, p, {
@@ -212,7 +224,7 @@ export class S3Driver implements StorageDriver {
         }, o?.signal);
       }
     }
-    const h = o?.append ? await this.head(p, o) : undefined;
+    const h = o?.append ? (seen ? seen.object : await this.head(p, o)) : undefined;
     const prior = h && h.size > 0 && h.size < this.chunkSize ? await this.getContent(p, o) : undefined;
     return new S3Writer(this, p, {
       base: prior?.length ?? h?.size ?? 0, existed: !!h, prior, version: objectVersion(h?.etag), expect: o?.sizeHint,
@@ -223,9 +235,7 @@ export class S3Driver implements StorageDriver {
    * A closed, uncommitted writer at `p`: its multipart upload (the newest on the key, found by
    * ListMultipartUploads as Distribution finds it) with its parts, and its tail object; undefined when neither exists.
    */
-  async pendingState(p: string, o?: OpOptions): Promise<{
-    size: number; modTime: Date; uploadId?: string; parts: Part[]; tailSize: number; version: string;
-  } | undefined> {
+  async pendingState(p: string, o?: OpOptions): Promise<PendingState | undefined> {
     const key = this.key(p);
     const [tailHead, uploads] = await Promise.all([
       this.headTail(p, o),
@@ -282,10 +292,19 @@ export class S3Driver implements StorageDriver {
   async stat(p: string, o?: OpOptions & { pending?: boolean }): Promise<FileInfo> {
     if (o?.pending) {
       const pend = await this.pendingState(p, o);
-      if (pend) return { path: p, size: pend.size, modTime: pend.modTime, isDir: false, pending: true, version: pend.version };
+      if (pend) {
+        const fi: FileInfo = { path: p, size: pend.size, modTime: pend.modTime, isDir: false, pending: true, version: pend.version };
+        this.found.set(fi, { pending: pend });
+        return fi;
+      }
     }
     const h = await this.head(p, o);
-    if (h) return { path: p, size: h.size, modTime: h.modTime, isDir: false, ...(o?.pending ? { version: objectVersion(h.etag) } : {}) };
+    if (h && o?.pending) {
+      const fi: FileInfo = { path: p, size: h.size, modTime: h.modTime, isDir: false, version: objectVersion(h.etag) };
+      this.found.set(fi, { object: h });
+      return fi;
+    }
+    if (h) return { path: p, size: h.size, modTime: h.modTime, isDir: false };
     const r = await this.call(p, (c) => c.client.send(new c.commands.ListObjectsV2Command({
       Bucket: this.bucket, Prefix: this.key(p) + '/', MaxKeys: 1,
     }), { abortSignal: o?.signal }));
