@@ -153,4 +153,72 @@ describe('s3 client: bounded calls on a stalled store, idle timeouts on streams'
     assert.ok(got < data.length);
     assert.ok(ms < T.idle + 3000, `failed after ${ms} ms (idle ${T.idle})`);
   });
+
+  // getObject (a blob GET's bytes: undici on a presigned URL, not the SDK's handler) keeps the same bounds and the
+  // SDK's retries and error shapes.
+  const read = async (body: Readable): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for await (const chunk of body) parts.push(chunk as Buffer);
+    return Buffer.concat(parts);
+  };
+
+  test('getObject: the bytes, a Range, a missing key (NotFound), refused credentials (unavailable)', async () => {
+    const data = randomBytes(300 * KiB);
+    await put(`${prefix}/get`, data);
+    assert.ok((await read(await c.getObject({ Bucket: s.bucket, Key: `${prefix}/get` }))).equals(data));
+    assert.ok((await read(await c.getObject({ Bucket: s.bucket, Key: `${prefix}/get`, Range: 'bytes=1000-' }))).equals(data.subarray(1000)));
+    assert.ok((await read(await c.getObject({ Bucket: s.bucket, Key: `${prefix}/get`, Range: 'bytes=5-9' }))).equals(data.subarray(5, 10)));
+    const missing = await c.getObject({ Bucket: s.bucket, Key: `${prefix}/none` }).then(() => undefined, (e: unknown) => e);
+    assert.equal(code(missing), 'STORAGE_PATH_NOT_FOUND', String(missing));
+    const past = await c.getObject({ Bucket: s.bucket, Key: `${prefix}/get`, Range: `bytes=${data.length}-` }).then(() => undefined, (e: unknown) => e);
+    assert.equal((past as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, 416, String(past));
+    const wrong = connect({ region: s.region, forcePathStyle: true, accessKey: s.accessKey, secretKey: 'not-the-secret', skipVerify: false, endpoint: s.endpoint, timeouts: T });
+    try {
+      const refused = await wrong.getObject({ Bucket: s.bucket, Key: `${prefix}/get` }).then(() => undefined, (e: unknown) => e);
+      assert.equal(code(refused), 'STORAGE_UNAVAILABLE', String(refused));
+      assert.equal((refused as Error).name, 'SignatureDoesNotMatch');
+    } finally {
+      wrong.destroy();
+    }
+  });
+
+  test('getObject: connections reset before the answer are retried (3 attempts, as the SDK), then the error', async () => {
+    const data = randomBytes(64 * KiB);
+    await put(`${prefix}/retry`, data);
+    proxy.failRequests(/^GET /, 2);
+    assert.ok((await read(await c.getObject({ Bucket: s.bucket, Key: `${prefix}/retry` }))).equals(data), 'the third attempt');
+    assert.equal(proxy.failed, 2);
+    proxy.failRequests(/^GET /, 3);
+    const err = await c.getObject({ Bucket: s.bucket, Key: `${prefix}/retry` }).then(() => undefined, (e: unknown) => e);
+    assert.equal(code(err), 'STORAGE_UNAVAILABLE', String(err));
+    assert.equal(proxy.failed, 5);
+  });
+
+  test('getObject: no answer fails within the call deadline; a body stalled mid-stream fails after the idle time', async () => {
+    const data = randomBytes(3 * 1024 * KiB);
+    await put(`${prefix}/get-big`, data);
+    proxy.set('stall');
+    let t0 = Date.now();
+    const err = await withDeadline(c.getObject({ Bucket: s.bucket, Key: `${prefix}/get-big` }).then(() => undefined, (e: unknown) => e), 15_000, 'the stalled getObject');
+    let ms = Date.now() - t0;
+    assert.equal(code(err), 'STORAGE_UNAVAILABLE', String(err));
+    assert.ok(ms < T.call + 2000, `failed after ${ms} ms (call ${T.call})`);
+    proxy.set('slow', { bytesPerSecond: 256 * KiB });
+    const body = await c.getObject({ Bucket: s.bucket, Key: `${prefix}/get-big` });
+    let got = 0;
+    const ended = new Promise<unknown>((resolve) => {
+      body.once('error', resolve);
+      body.once('end', () => resolve(undefined));
+    });
+    await new Promise<void>((resolve) => body.once('data', (chunk: Buffer) => { got += chunk.length; body.pause(); resolve(); }));
+    proxy.set('stall');
+    t0 = Date.now();
+    body.on('data', (chunk: Buffer) => { got += chunk.length; });
+    body.resume();
+    const cut = await withDeadline(ended, 15_000, 'the stalled getObject body');
+    ms = Date.now() - t0;
+    assert.equal(code(cut), 'STORAGE_UNAVAILABLE', `the body fails as the store being unavailable (got ${String(cut)}, ${got} of ${data.length} bytes)`);
+    assert.ok(got < data.length);
+    assert.ok(ms < T.idle + 3000, `failed after ${ms} ms (idle ${T.idle})`);
+  });
 });

@@ -198,8 +198,7 @@ export class S3Driver implements StorageDriver {
       ? `bytes=${span.offset}-${length !== undefined ? span.offset + length - 1 : ''}` : undefined;
     try {
       return await this.call(p, async (c) => {
-        const r = await c.client.send(new c.commands.GetObjectCommand({ Bucket: this.bucket, Key: this.key(p), Range: range }), { abortSignal: o?.signal });
-        const body = r.Body as unknown as Readable;
+        const body = await c.getObject({ Bucket: this.bucket, Key: this.key(p), Range: range }, { signal: o?.signal });
         return o?.signal ? addAbortSignal(o.signal, body) : body;
       });
     } catch (err) {
