@@ -113,6 +113,11 @@ export function createUpstreamProxy(opts: UpstreamProxyOptions): UpstreamProxy {
       const rlog = ctx.log ?? log.child({ reqId: ctx.reqId });
       req.headers['x-request-id'] = ctx.reqId;
       if (opts.stripAuthorization) delete req.headers.authorization;
+      // The client's `Expect: 100-continue` is the gateway's to answer (pipeline.ts: the 100 goes out when the
+      // body is first read, which the proxy does at once), as nginx answers it and does not forward it. Forwarded,
+      // the upstream would wait to send its own 100 while the body is already on its way, and one that answers
+      // early (an unknown upload) would close the connection under that body: a 502 instead of its answer.
+      delete req.headers.expect;
       try {
         proxy.web(req, res, {}, (err) => fail(err as Error, req, res, rlog));
       } catch (err) {
