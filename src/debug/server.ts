@@ -71,9 +71,12 @@ export async function startDebugServer(o: DebugServerOptions): Promise<DebugServ
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
+    // "::" (`:port`): no host, as the main listener (gateway/server.ts): Node listens dual-stack on ::, or on 0.0.0.0
+    // on a kernel without IPv6 (booted with ipv6.disable=1), where listening on "::" itself fails (EAFNOSUPPORT).
+    server.listen({ port: o.port, host: o.host === '::' ? undefined : o.host }, () => { server.off('error', reject); resolve(); });
   });
-  const url = httpURL(o.host, (server.address() as AddressInfo).port);
+  const bound = server.address() as AddressInfo;
+  const url = httpURL(o.host === '::' ? bound.address : o.host, bound.port);
   log.info({ url }, 'debug server listening');
   let closing: Promise<void> | undefined;
   return {

@@ -170,3 +170,15 @@ test('no http.debug section: no debug listener', async (t) => {
   const { server } = await start(t, '  storage: { inmemory: {} }\n');
   assert.equal(server.debugUrl, undefined);
 });
+
+test('debug addr ":port" (every address, as Go\'s): one listener answering on 127.0.0.1 and ::1', async (t) => {
+  const { server } = await start(t, `  storage: { inmemory: {} }
+  http: { debug: { addr: ":0" } }
+`);
+  const port = new URL(server.debugUrl!).port;
+  for (const host of ['127.0.0.1', '[::1]']) {
+    const r = await request(`http://${host}:${port}/debug/health`);
+    assert.equal(r.status, 200, host);
+    assert.deepEqual(r.json(), {});
+  }
+});
