@@ -46,6 +46,23 @@ describe('s3 client: bounded calls on a stalled store, idle timeouts on streams'
     await direct.client.send(new direct.commands.PutObjectCommand({ Bucket: s.bucket, Key, Body, ContentLength: Body.length }));
   };
 
+  /** Reads `body` (arriving slowly through the proxy) until its first chunk, stalls the store, reads on: the error
+   *  the body ends with (undefined if it ended), the bytes read, the ms from the stall to the end. */
+  const stallMidBody = async (body: Readable, what: string): Promise<{ err: unknown; got: number; ms: number }> => {
+    let got = 0;
+    const ended = new Promise<unknown>((resolve) => {
+      body.once('error', resolve);
+      body.once('end', () => resolve(undefined));
+    });
+    await new Promise<void>((resolve) => body.once('data', (chunk: Buffer) => { got += chunk.length; body.pause(); resolve(); }));
+    proxy.set('stall');
+    const t0 = Date.now();
+    body.on('data', (chunk: Buffer) => { got += chunk.length; });
+    body.resume();
+    const err = await withDeadline(ended, 15_000, what);
+    return { err, got, ms: Date.now() - t0 };
+  };
+
   /** Rejects with what the driver makes of the error: its code. */
   const code = (err: unknown) => (mapS3Error(err, '/x', 's3') as { code?: string }).code;
 
@@ -136,19 +153,7 @@ describe('s3 client: bounded calls on a stalled store, idle timeouts on streams'
     await put(`${prefix}/big`, data);
     proxy.set('slow', { bytesPerSecond: 256 * KiB });   // so the body is still on its way when the store stalls
     const r = await c.client.send(new c.commands.GetObjectCommand({ Bucket: s.bucket, Key: `${prefix}/big` }));
-    const body = r.Body as unknown as Readable;
-    let got = 0;
-    const ended = new Promise<unknown>((resolve) => {
-      body.once('error', resolve);
-      body.once('end', () => resolve(undefined));
-    });
-    await new Promise<void>((resolve) => body.once('data', (chunk: Buffer) => { got += chunk.length; body.pause(); resolve(); }));
-    proxy.set('stall');
-    const t0 = Date.now();
-    body.on('data', (chunk: Buffer) => { got += chunk.length; });
-    body.resume();
-    const err = await withDeadline(ended, 15_000, 'the stalled GetObject body');
-    const ms = Date.now() - t0;
+    const { err, got, ms } = await stallMidBody(r.Body as unknown as Readable, 'the stalled GetObject body');
     assert.ok(err instanceof Error && (err as Error).name === 'TimeoutError', `the body fails with a TimeoutError (got ${String(err)}, ${got} of ${data.length} bytes)`);
     assert.ok(got < data.length);
     assert.ok(ms < T.idle + 3000, `failed after ${ms} ms (idle ${T.idle})`);
@@ -198,27 +203,15 @@ describe('s3 client: bounded calls on a stalled store, idle timeouts on streams'
     const data = randomBytes(3 * 1024 * KiB);
     await put(`${prefix}/get-big`, data);
     proxy.set('stall');
-    let t0 = Date.now();
+    const t0 = Date.now();
     const err = await withDeadline(c.getObject({ Bucket: s.bucket, Key: `${prefix}/get-big` }).then(() => undefined, (e: unknown) => e), 15_000, 'the stalled getObject');
-    let ms = Date.now() - t0;
+    const ms = Date.now() - t0;
     assert.equal(code(err), 'STORAGE_UNAVAILABLE', String(err));
     assert.ok(ms < T.call + 2000, `failed after ${ms} ms (call ${T.call})`);
     proxy.set('slow', { bytesPerSecond: 256 * KiB });
-    const body = await c.getObject({ Bucket: s.bucket, Key: `${prefix}/get-big` });
-    let got = 0;
-    const ended = new Promise<unknown>((resolve) => {
-      body.once('error', resolve);
-      body.once('end', () => resolve(undefined));
-    });
-    await new Promise<void>((resolve) => body.once('data', (chunk: Buffer) => { got += chunk.length; body.pause(); resolve(); }));
-    proxy.set('stall');
-    t0 = Date.now();
-    body.on('data', (chunk: Buffer) => { got += chunk.length; });
-    body.resume();
-    const cut = await withDeadline(ended, 15_000, 'the stalled getObject body');
-    ms = Date.now() - t0;
-    assert.equal(code(cut), 'STORAGE_UNAVAILABLE', `the body fails as the store being unavailable (got ${String(cut)}, ${got} of ${data.length} bytes)`);
-    assert.ok(got < data.length);
-    assert.ok(ms < T.idle + 3000, `failed after ${ms} ms (idle ${T.idle})`);
+    const stalled = await stallMidBody(await c.getObject({ Bucket: s.bucket, Key: `${prefix}/get-big` }), 'the stalled getObject body');
+    assert.equal(code(stalled.err), 'STORAGE_UNAVAILABLE', `the body fails as the store being unavailable (got ${String(stalled.err)}, ${stalled.got} of ${data.length} bytes)`);
+    assert.ok(stalled.got < data.length);
+    assert.ok(stalled.ms < T.idle + 3000, `failed after ${stalled.ms} ms (idle ${T.idle})`);
   });
 });
