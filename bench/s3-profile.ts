@@ -9,6 +9,7 @@ import { createServer, request as httpRequest, Agent as HttpAgent, type Incoming
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { summarizeProfile } from './profile.js';
+import { s3Operation } from '../test/support/s3-request-log.js';
 import { blobDigest, MiB, writeBenchImage } from './data.js';
 import { COPY5G, DEFAULTS, s3Sizes } from './s3.js';
 import { benchStore, deletePrefix, newPrefix, startBerthS3 } from './s3-stacks.js';
@@ -17,23 +18,8 @@ import { chunkedUpload, mbPerS, skopeoPull, skopeoPush } from './workloads.js';
 
 interface Call { op: string; start: number; headers: number; end: number; bytesIn: number; bytesOut: number; status: number }
 
-/** The S3 operation of a request, from its method, query and headers (path style: /bucket/key). */
-function opOf(req: IncomingMessage): string {
-  const u = new URL(req.url ?? '/', 'http://x');
-  const q = u.searchParams; const m = req.method;
-  const keyed = u.pathname.split('/').filter(Boolean).length > 1;
-  if (m === 'PUT' && q.has('partNumber')) return req.headers['x-amz-copy-source'] ? 'UploadPartCopy' : 'UploadPart';
-  if (m === 'PUT') return req.headers['x-amz-copy-source'] ? 'CopyObject' : 'PutObject';
-  if (m === 'POST' && q.has('uploads')) return 'CreateMultipartUpload';
-  if (m === 'POST' && q.has('uploadId')) return 'CompleteMultipartUpload';
-  if (m === 'POST' && q.has('delete')) return 'DeleteObjects';
-  if (m === 'DELETE') return q.has('uploadId') ? 'AbortMultipartUpload' : 'DeleteObject';
-  if (m === 'HEAD') return 'HeadObject';
-  if (m === 'GET' && q.has('uploads')) return 'ListMultipartUploads';
-  if (m === 'GET' && q.has('uploadId')) return 'ListParts';
-  if (m === 'GET' && !keyed) return 'ListObjectsV2';
-  return 'GetObject';
-}
+/** The S3 operation of a request (test/support/s3-request-log.ts classifies it for the tests too). */
+const opOf = (req: IncomingMessage): string => s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers['x-amz-copy-source'] !== undefined).op;
 
 /** A pass-through HTTP proxy to `target` recording each request's operation, times and bytes. */
 async function timingProxy(target: string): Promise<{ url: string; calls: Call[]; close(): Promise<void> }> {

@@ -56,6 +56,17 @@ export function parseHostPort(text: string): { host: string; port: number } | { 
   return { host, port };
 }
 
+/** What to pass as `host` to server.listen() for a parsed host: none for "::" (`:port`), so Node listens
+ *  dual-stack on ::, or on 0.0.0.0 on a kernel without IPv6, where listening on "::" itself fails (EAFNOSUPPORT). */
+export function listenHost(host: string): string | undefined {
+  return host === '::' ? undefined : host;
+}
+
+/** The URL of a listener started with listenHost(host) that bound `address`. */
+export function listenURL(host: string, address: string, port: number, scheme = 'http'): string {
+  return httpURL(host === '::' ? address : host, port, scheme);
+}
+
 /** The URL clients use for an address; IPv6 hosts get brackets. */
 export function httpURL(host: string, port: number, scheme = 'http'): string {
   return `${scheme}://${isIPv6(host) ? `[${host}]` : host}:${port}`;

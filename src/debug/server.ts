@@ -4,7 +4,7 @@
 // listener never serves these. It only reads state; it never changes what it reports on.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { httpURL } from '../config/values.js';
+import { listenHost, listenURL } from '../config/values.js';
 import type { HealthRegistry } from '../health/registry.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -71,12 +71,10 @@ export async function startDebugServer(o: DebugServerOptions): Promise<DebugServ
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    // "::" (`:port`): no host, as the main listener (gateway/server.ts): Node listens dual-stack on ::, or on 0.0.0.0
-    // on a kernel without IPv6 (booted with ipv6.disable=1), where listening on "::" itself fails (EAFNOSUPPORT).
-    server.listen({ port: o.port, host: o.host === '::' ? undefined : o.host }, () => { server.off('error', reject); resolve(); });
+    server.listen({ port: o.port, host: listenHost(o.host) }, () => { server.off('error', reject); resolve(); });
   });
   const bound = server.address() as AddressInfo;
-  const url = httpURL(o.host === '::' ? bound.address : o.host, bound.port);
+  const url = listenURL(o.host, bound.address, bound.port);
   log.info({ url }, 'debug server listening');
   let closing: Promise<void> | undefined;
   return {

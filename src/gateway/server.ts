@@ -12,7 +12,7 @@ import { createAccessController } from '../auth/basic.js';
 import { createCatalogFilter } from './catalog-filter.js';
 import type { AccessController } from '../auth/access.js';
 import type { Config } from '../config/schema.js';
-import { httpURL } from '../config/values.js';
+import { listenHost, listenURL } from '../config/values.js';
 import type { Logger } from '../log/logger.js';
 import { createRegistryApp, type RegistryApp } from '../registry/api/app.js';
 import { startDebugServer, type DebugServer } from '../debug/server.js';
@@ -139,9 +139,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
       { log, bodyRate });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      // "::" (`:port`): no host, so Node listens dual-stack on :: (IPv4 too), or on 0.0.0.0 where IPv6 is off.
-      const host = config.listen.host === '::' ? undefined : config.listen.host;
-      server.listen({ port: config.listen.port, host }, () => { server.off('error', reject); resolve(); });
+      server.listen({ port: config.listen.port, host: listenHost(config.listen.host) }, () => { server.off('error', reject); resolve(); });
     });
   } catch (err) {
     await release();
@@ -151,7 +149,7 @@ export async function startServer(config: Config, log: Logger, opts: ServerOptio
   tlsManager?.watch();
   server.on('error', (err) => log.error({ err }, 'server error'));
   const { port, address } = server.address() as AddressInfo;
-  const url = httpURL(config.listen.host === '::' ? address : config.listen.host, port, config.tls ? 'https' : 'http');
+  const url = listenURL(config.listen.host, address, port, config.tls ? 'https' : 'http');
   log.info({
     url, upstream: config.upstreams.v2, v1: config.upstreams.v1 ?? null, tls: Boolean(config.tls),
     auth: config.auth?.issuer ? 'token (issuer)' : config.auth?.token ? 'token' : config.auth?.htpasswd ? 'htpasswd' : 'none',
