@@ -16,7 +16,7 @@ import { benchStore, deletePrefix, newPrefix, startBerthS3 } from './s3-stacks.j
 import { cpuSeconds, type Creds, type Tls } from './stacks.js';
 import { chunkedUpload, mbPerS, skopeoPull, skopeoPush } from './workloads.js';
 
-interface Call { op: string; start: number; headers: number; end: number; bytesIn: number; bytesOut: number; status: number }
+interface Call { op: string; path: string; start: number; sent: number; headers: number; end: number; bytesIn: number; bytesOut: number; status: number }
 
 /** The S3 operation of a request (test/support/s3-request-log.ts classifies it for the tests too). */
 const opOf = (req: IncomingMessage): string => s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers['x-amz-copy-source'] !== undefined).op;
@@ -27,8 +27,9 @@ async function timingProxy(target: string): Promise<{ url: string; calls: Call[]
   const t = new URL(target);
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const c: Call = { op: opOf(req), start: performance.now(), headers: 0, end: 0, bytesIn: 0, bytesOut: 0, status: 0 };
+    const c: Call = { op: opOf(req), path: req.url ?? '/', start: performance.now(), sent: 0, headers: 0, end: 0, bytesIn: 0, bytesOut: 0, status: 0 };
     req.on('data', (b: Buffer) => { c.bytesIn += b.length; });
+    req.on('end', () => { c.sent = performance.now(); });
     const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers, agent }, (r) => {
       c.headers = performance.now(); c.status = r.statusCode ?? 0;
       res.writeHead(r.statusCode ?? 502, r.headers);
@@ -121,6 +122,10 @@ export async function profileS3(o: { dir: string; tls: Tls; creds: Creds; quick:
   await mkdir(o.out, { recursive: true });
   const file = join(o.out, `profile-s3-${config.id}.txt`);
   await writeFile(file, parts.join('\n'));
+  // Every S3 request of the run, in order, for reading one layer's sequence (times in ms from the first request).
+  const t0 = proxy.calls.reduce((m, c) => Math.min(m, c.start), Infinity);
+  await writeFile(join(o.out, `profile-s3-${config.id}-requests.txt`), [...proxy.calls].sort((x, y) => x.start - y.start)
+    .map((c) => `${(c.start - t0).toFixed(0).padStart(7)} ${(c.end - c.start).toFixed(0).padStart(6)} ${(c.sent ? c.headers - c.sent : 0).toFixed(0).padStart(5)} ${c.op.padEnd(24)} ${c.status} ${String(c.bytesIn).padStart(9)} ${c.path}`).join('\n') + '\n');
   process.stdout.write(parts.join('\n'));
   o.log(`wrote ${file}`);
 }

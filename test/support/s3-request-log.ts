@@ -1,6 +1,6 @@
 // An HTTP proxy in front of the test store (Ceph RGW) that records each S3 request's operation and key, in order:
 // real requests to the real store, only observed. For tests that say how many requests an API call costs.
-import { createServer, request as httpRequest, Agent, type IncomingMessage } from 'node:http';
+import { createServer, request as httpRequest, Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface S3Request { op: string; key: string }
@@ -32,28 +32,99 @@ export function s3Operation(method: string, url: string, copySource: boolean): S
   return { op, key: key || (q.get('prefix') ?? '') };
 }
 
+/** Relays the store's response to the client. */
+const relay = (res: ServerResponse) => (r: IncomingMessage) => { res.writeHead(r.statusCode ?? 502, r.headers); r.pipe(res); };
+
+/** Sends the request on to the store at `t`; `answer` gets the store's response. */
+function forward(req: IncomingMessage, res: ServerResponse, t: URL, agent: Agent, answer: (r: IncomingMessage) => void): void {
+  const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers, agent }, answer);
+  up.on('error', () => res.destroy());
+  req.on('error', () => up.destroy());
+  req.pipe(up);
+}
+
+/** Listens on 127.0.0.1:0; close() ends every connection and the agent to the store. */
+async function listenLocal(server: Server, agent: Agent, beforeClose?: () => void): Promise<{ url: string; close(): Promise<void> }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      beforeClose?.();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      agent.destroy();
+    },
+  };
+}
+
 export async function startS3RequestLog(endpoint: string): Promise<S3RequestLog> {
   const t = new URL(endpoint);
   const agent = new Agent({ keepAlive: true });
   const requests: S3Request[] = [];
   const server = createServer((req: IncomingMessage, res) => {
     requests.push(s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers['x-amz-copy-source'] !== undefined));
-    const up = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers, agent }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    req.on('error', () => up.destroy());
-    req.pipe(up);
+    forward(req, res, t, agent, relay(res));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { requests, ...await listenLocal(server, agent) };
+}
+
+export interface S3PartGate {
+  /** http://127.0.0.1:PORT: the regionendpoint to give the driver. */
+  url: string;
+  /** Holds each UploadPart's answer until the next part's request arrives (or `holdMs` passed), to show parts
+   *  overlap (parts 1 to `last`); the part numbers whose answer the next part's arrival released. */
+  holdUntilNext(holdMs: number, last: number): void;
+  readonly overlapped: number[];
+  /** The next UploadPart numbered `part` is read whole and answered 500 InternalError; the store never sees it. */
+  failAfterBody(part: number): void;
+  /** UploadPart numbers the store received in full and acknowledged (200), in order of their answers. */
+  readonly stored: number[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP proxy to the test store that can hold or fail multipart parts after their whole body arrived: for the
+ * writer's overlapping parts (s3-writer.ts). Every other request passes to the real store unchanged.
+ */
+export async function startS3PartGate(endpoint: string): Promise<S3PartGate> {
+  const t = new URL(endpoint);
+  const agent = new Agent({ keepAlive: true });
+  let holdMs: number | undefined;
+  let holdLast = 0;
+  let failPart: number | undefined;
+  const overlapped: number[] = [];
+  const stored: number[] = [];
+  const waiting = new Map<number, () => void>();   // part number → releases its held answer
+  const arrived = new Set<number>();               // part numbers whose request came
+  const server = createServer((req: IncomingMessage, res) => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    const part = s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers['x-amz-copy-source'] !== undefined).op === 'UploadPart'
+      ? Number(u.searchParams.get('partNumber')) : undefined;
+    if (part !== undefined) { arrived.add(part); waiting.get(part - 1)?.(); }
+    if (part !== undefined && part === failPart) {
+      failPart = undefined;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(500, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected after the body</Message></Error>');
+      });
+      return;
+    }
+    forward(req, res, t, agent, (r) => {
+      const answer = () => relay(res)(r);
+      if (part === undefined) { answer(); return; }
+      if (r.statusCode === 200) stored.push(part);
+      if (holdMs === undefined || part > holdLast) { answer(); return; }
+      if (arrived.has(part + 1)) { overlapped.push(part); answer(); return; }   // the next part came first
+      const timer = setTimeout(() => { waiting.delete(part); answer(); }, holdMs);
+      waiting.set(part, () => { clearTimeout(timer); waiting.delete(part); overlapped.push(part); answer(); });
+    });
+  });
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      agent.destroy();
-    },
+    holdUntilNext(ms, last) { holdMs = ms; holdLast = last; },
+    overlapped,
+    failAfterBody(n) { failPart = n; },
+    stored,
+    ...await listenLocal(server, agent, () => { for (const release of [...waiting.values()]) release(); }),
   };
 }

@@ -14,7 +14,7 @@ export async function sizeIfExists(driver: StorageDriver, path: string, o?: OpOp
 /** stat() of a file, or undefined when it is missing or a directory. */
 export async function fileIfExists(driver: StorageDriver, path: string, o?: OpOptions & { pending?: boolean }): Promise<FileInfo | undefined> {
   try {
-    const fi = await driver.stat(path, o);
+    const fi = await driver.stat(path, { ...o, file: true });
     return fi.isDir ? undefined : fi;
   } catch (err) {
     if (isNotFound(err)) return undefined;

@@ -170,9 +170,13 @@ export class UploadStore implements Uploads {
     const id = randomUUID();
     const startedAt = new Date();
     try {
-      await this.driver.putContent(pathFor({ kind: 'uploadData', name: this.name, id }), new Uint8Array(0), o);
-      await this.driver.putContent(pathFor({ kind: 'uploadStartedAt', name: this.name, id }),
-        Buffer.from(startedAt.toISOString()), o);
+      // Written side by side (one round trip to an object store): nobody knows the id before both are. Both
+      // settle before a failure is handled, so the clean-up below runs after the last write.
+      const written = await Promise.allSettled([
+        this.driver.putContent(pathFor({ kind: 'uploadData', name: this.name, id }), new Uint8Array(0), o),
+        this.driver.putContent(pathFor({ kind: 'uploadStartedAt', name: this.name, id }), Buffer.from(startedAt.toISOString()), o),
+      ]);
+      for (const r of written) if (r.status === 'rejected') throw r.reason;
     } catch (err) {
       await deleteIfExists(this.driver, pathFor({ kind: 'upload', name: this.name, id })).catch(() => undefined);
       throw err;

@@ -65,8 +65,10 @@ export interface StorageDriver {
    *  the store for it (S3: the multipart upload, its parts, the tail) continues from that instead of asking again.
    *  Used once: a second writer from the same FileInfo asks the store. Drivers without such state ignore it. */
   writer(path: string, o?: OpOptions & { append?: boolean; sizeHint?: number; from?: FileInfo }): Promise<FileWriter>;
-  /** With `pending`, a file that exists only as a closed, uncommitted writer is reported too (FileInfo.pending). */
-  stat(path: string, o?: OpOptions & { pending?: boolean }): Promise<FileInfo>;
+  /** With `pending`, a file that exists only as a closed, uncommitted writer is reported too (FileInfo.pending).
+   *  With `file`, the caller wants a file only: where no file is at `path` the driver may throw PathNotFoundError
+   *  without telling whether a directory is there (S3 then skips the listing that would tell it). */
+  stat(path: string, o?: OpOptions & { pending?: boolean; file?: boolean }): Promise<FileInfo>;
   list(path: string, o?: OpOptions): Promise<string[]>;
   move(from: string, to: string, o?: OpOptions): Promise<void>;
   delete(path: string, o?: OpOptions): Promise<void>;

@@ -4,10 +4,19 @@
 // Each part is sent while its bytes arrive: an UploadPart of `chunksize` bytes whose body is fed as the request
 // body comes in (backpressure: the write callback waits for that body to drain), so the client's upload and the
 // store's overlap instead of alternating (receive a part, then send it). The same bytes are also kept in the one
-// part buffer until the store acknowledges the part: a streamed request cannot be retried (the SDK does not
-// retry streaming bodies), so a part whose stream fails is sent again from the buffer, with the SDK's retries.
-// A writer that ends mid-part aborts that part's request (the store keeps nothing of an incomplete part) and
-// stores the buffer as it must: a shorter part of its own (5 MiB and up), the tail object, or the last part.
+// part buffer while the part streams: a streamed request cannot be retried (the SDK does not retry streaming
+// bodies), so a part whose stream fails is sent again from the buffer, with the SDK's retries. A writer that ends
+// mid-part aborts that part's request (the store keeps nothing of an incomplete part) and stores the buffer as it
+// must: a shorter part of its own (5 MiB and up), the tail object, or the last part.
+//
+// Parts overlap: once a part's last byte is sent, the next part starts streaming into the (now free) buffer while
+// the store finishes the first (on the tests' Ceph RGW ~30 ms of a ~125 ms 10 MiB part, idle time for the store
+// otherwise). Still one buffer: a part whose body was sent whole is not kept, so if the store then fails it, the
+// write fails (the PATCH answers 503 and the client resumes from what is stored) instead of being retried here.
+// The parts in the store stay a contiguous run (what pendingState counts): a part's last bytes are sent only after
+// the part before it was acknowledged, so a part after a failed one is always incomplete, and the store drops it.
+// Request bodies hold the incoming chunks, never the buffer, which is reused while a sent body may still be queued
+// on its socket.
 // Streamed parts also skip the SHA-256 of the payload the SDK computes for buffered bodies on http endpoints.
 import { createHash } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
@@ -105,6 +114,10 @@ export class S3Writer implements FileWriter {
   private state: 'open' | 'committed' | 'cancelled' = 'open';
   private inflight: Promise<void> = Promise.resolve();
   private cur?: StreamedPart;
+  /** The part sent whole, not yet acknowledged (at most one). */
+  private prev?: StreamedPart;
+  /** Why the writer cannot go on: a part sent whole failed, and its bytes are gone from the buffer. */
+  private broken?: unknown;
   private readonly expect?: number;
 
   private readonly base: number;
@@ -151,35 +164,55 @@ export class S3Writer implements FileWriter {
     let at = 0;
     while (at < chunk.length) {
       if (this.state === 'cancelled') return;
+      if (this.broken) throw this.broken;
       this.buf ??= Buffer.allocUnsafeSlow(this.d.chunkSize);
       const n = Math.min(chunk.length - at, (this.cur?.length ?? this.buf.length) - this.fill);
-      chunk.copy(this.buf, this.fill, at, at + n);
-      const from = this.fill;
+      const piece = chunk.subarray(at, at + n);
+      piece.copy(this.buf, this.fill);
       this.fill += n;
       this.accepted += n;
       this.dirty = true;
       at += n;
-      await this.feed(from);
+      await this.feed(piece);
       if (this.fill === (this.cur?.length ?? this.buf.length)) await this.finishPart();
     }
   }
 
   /**
-   * Sends buf[from, fill) on the part in flight, first starting one when it is due: at once when the multipart
-   * upload exists (or the prior content is copied into one), else when the buffer holds MIN_PART bytes (less may
-   * stay a single PutObject, and a multipart upload is only worth it from there).
+   * Sends `piece` (the bytes just added to the buffer) on the part in flight, first starting one when it is due:
+   * at once when the multipart upload exists (or the prior content is copied into one), else when the buffer holds
+   * MIN_PART bytes (less may stay a single PutObject, and a multipart upload is only worth it from there). A new
+   * part's body begins with a copy of the buffer so far. The bytes that complete a part wait for the part before
+   * it (settlePrev).
    */
-  private async feed(from: number): Promise<void> {
-    const part = this.cur;
+  private async feed(piece: Buffer): Promise<void> {
+    let part = this.cur;
     if (!part) {
       if (!this.uploadId && !this.copyPrior && this.fill < Math.min(MIN_PART, this.buf!.length)) return;
       const length = this.partLength();
       if (length === undefined) return;
-      await this.startPart(length);
-      return;
+      part = await this.startPart(length);
+      piece = Buffer.from(this.buf!.subarray(0, this.fill));
     }
     if (part.failed) return;   // sent again from the buffer when the part is full
-    if (!part.body.write(this.buf!.subarray(from, this.fill))) await drained(part);
+    if (this.fill >= part.length) await this.settlePrev();
+    if (part.failed) return;
+    if (!part.body.write(piece)) await drained(part);
+  }
+
+  /** Waits for the part sent whole before (if any) and records it; when the store failed it, the writer is broken
+   *  (its bytes are not in the buffer any more) and this throws the store's error. */
+  private async settlePrev(): Promise<void> {
+    const part = this.prev;
+    if (!part) { if (this.broken) throw this.broken; return; }
+    let err: unknown;
+    const ETag = await part.done.catch((e: unknown) => { err = e; return undefined; });
+    this.prev = undefined;
+    if (ETag === undefined) {
+      this.broken = err ?? new Error(`part ${part.number} of ${this.path} failed`);
+      throw this.broken;
+    }
+    this.parts.push({ PartNumber: part.number, ETag });
   }
 
   /**
@@ -199,38 +232,37 @@ export class S3Writer implements FileWriter {
     return Math.min(cap, Math.max(length, this.fill));
   }
 
-  /** Starts the next part's UploadPart with a streamed body of `length` bytes, fed with the buffer so far. */
-  private async startPart(length: number): Promise<void> {
+  /** Starts the next part's UploadPart with a streamed body of `length` bytes (fed by feed()). */
+  private async startPart(length: number): Promise<StreamedPart> {
     const UploadId = await this.ensureUpload();
     const body = new PassThrough();
     const ac = new AbortController();
-    const number = this.parts.length + 1;
+    const number = this.parts.length + (this.prev ? 2 : 1);
     const done = this.d.call(this.path, (c) => c.client.send(new c.commands.UploadPartCommand({
       Bucket: this.d.bucket, Key: this.d.key(this.path), UploadId, PartNumber: number, Body: body, ContentLength: length,
     }), { abortSignal: ac.signal })).then((r) => r.ETag!);
     const part: StreamedPart = { number, length, body, ac, done, failed: false };
     done.catch(() => { part.failed = true; body.destroy(); });
     this.cur = part;
-    if (!body.write(this.buf!.subarray(0, this.fill))) await drained(part);
+    return part;
   }
 
-  /** The buffer is full: the streamed part completes (or, if its stream failed or none ran, the buffer is sent). */
+  /** The buffer is full: the streamed part was sent whole and is acknowledged later (settlePrev), the buffer is
+   *  free for the next one; if its stream failed or none ran, the buffer is sent as the part now. */
   private async finishPart(): Promise<void> {
     const part = this.cur;
     this.cur = undefined;
+    await this.settlePrev();
     if (part && !part.failed) {
       part.body.end();
-      const ETag = await part.done.catch(() => undefined);
-      if (ETag !== undefined) {
-        this.parts.push({ PartNumber: part.number, ETag });
-        this.fill = 0;
-        return;
-      }
+      this.prev = part;
+      this.fill = 0;
+      return;
     }
     await this.flushPart();
   }
 
-  /** Aborts the part in flight (the writer ends mid-part, or is cancelled): the store keeps nothing of it. */
+  /** Aborts the part being fed (the writer ends mid-part, or is cancelled): the store keeps nothing of it. */
   private async abortStreamed(): Promise<void> {
     const part = this.cur;
     if (!part) return;
@@ -291,6 +323,7 @@ export class S3Writer implements FileWriter {
     if (!this.dirty && (this.pending || this.existed)) { this.end(); return; }   // nothing new: the store is as it was
     if (!this.uploadId && !(this.copyPrior && this.dirty)) return this.commit(o);
     await this.abortStreamed();
+    await this.settlePrev();   // a broken writer stores nothing more: what the store acknowledged is the session
     await this.ensureUpload(o);
     // From MIN_PART up the rest is a (shorter) part of its own; below, the tail object. No new tail leaves an
     // earlier one stale (its part count is behind), so it is never counted again.
@@ -331,6 +364,7 @@ export class S3Writer implements FileWriter {
       // the session's content (a tail whose part count is now behind is stale, not counted), so the client's
       // retried commit completes it. Aborting it would lose every byte of the session. cancel() and purging abort.
       await this.abortStreamed();
+      await this.settlePrev();
       if (this.fill > 0 || !this.uploadId) await this.flushPart(o);
       const UploadId = this.uploadId!;
       const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.CompleteMultipartUploadCommand({
@@ -364,6 +398,9 @@ export class S3Writer implements FileWriter {
     await this.abortStreamed();
     await this.inflight.catch(() => {});
     await this.abortStreamed();   // one the last write may have started meanwhile
+    const prev = this.prev;
+    this.prev = undefined;
+    if (prev) { prev.ac.abort(); await prev.done.catch(() => {}); }   // the upload is aborted below anyway
     this.buf = undefined;
     await this.abort();
     await this.d.call(this.path, (c) => c.client.send(new c.commands.DeleteObjectCommand({

@@ -288,7 +288,7 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async stat(p: string, o?: OpOptions & { pending?: boolean }): Promise<FileInfo> {
+  async stat(p: string, o?: OpOptions & { pending?: boolean; file?: boolean }): Promise<FileInfo> {
     if (o?.pending) {
       const pend = await this.pendingState(p, o);
       if (pend) {
@@ -304,6 +304,7 @@ export class S3Driver implements StorageDriver {
       return fi;
     }
     if (h) return { path: p, size: h.size, modTime: h.modTime, isDir: false };
+    if (o?.file) throw new PathNotFoundError(p, NAME);   // a directory is not asked for: no listing
     const r = await this.call(p, (c) => c.client.send(new c.commands.ListObjectsV2Command({
       Bucket: this.bucket, Prefix: this.key(p) + '/', MaxKeys: 1,
     }), { abortSignal: o?.signal }));
@@ -388,13 +389,21 @@ export class S3Driver implements StorageDriver {
   async delete(p: string, o?: OpOptions): Promise<void> {
     const key = this.key(p);
     const under = (k: string) => k === key || k === key + TAIL || k.startsWith(key + '/');
+    // The objects and the multipart uploads under p are independent: one round trip to the store, not two in a row.
+    const [objects, uploads] = await Promise.all([this.deleteObjects(p, under, o), this.abortUploads(p, under)]);
+    if (objects + uploads === 0) throw new PathNotFoundError(p, NAME);
+  }
+
+  /** Deletes the objects whose key satisfies `match` under path `p`'s key; returns how many. */
+  private async deleteObjects(p: string, match: (key: string) => boolean, o?: OpOptions): Promise<number> {
+    const key = this.key(p);
     let found = 0;
     let token: string | undefined;
     do {
       const r = await this.call(p, (c) => c.client.send(new c.commands.ListObjectsV2Command({
         Bucket: this.bucket, Prefix: key, ContinuationToken: token,
       }), { abortSignal: o?.signal }));
-      const keys = (r.Contents ?? []).map((c) => c.Key!).filter(under);
+      const keys = (r.Contents ?? []).map((c) => c.Key!).filter(match);
       found += keys.length;
       for (let i = 0; i < keys.length; i += 1000) {
         const batch = keys.slice(i, i + 1000);
@@ -406,8 +415,7 @@ export class S3Driver implements StorageDriver {
       }
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
-    found += await this.abortUploads(p, under);
-    if (found === 0) throw new PathNotFoundError(p, NAME);
+    return found;
   }
 
   /** Aborts the multipart uploads whose key satisfies `match` under path `p`'s key; returns how many. */
