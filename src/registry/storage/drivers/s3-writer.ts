@@ -180,15 +180,17 @@ export class S3Writer implements FileWriter {
 
   /**
    * Sends `piece` (the bytes just added to the buffer) on the part in flight, first starting one when it is due:
-   * at once when the multipart upload exists (or the prior content is copied into one), else when the buffer holds
-   * MIN_PART bytes (less may stay a single PutObject, and a multipart upload is only worth it from there). A new
-   * part's body begins with a copy of the buffer so far. The bytes that complete a part wait for the part before
-   * it (settlePrev).
+   * at once when the multipart upload exists (or the prior content is copied into one, or the expected size says
+   * there will be one), else when the buffer holds MIN_PART bytes (less may stay a single PutObject, and a
+   * multipart upload is only worth it from there). A new part's body begins with a copy of the buffer so far (so
+   * starting at once copies one chunk, not MIN_PART). The bytes that complete a part wait for the part before it
+   * (settlePrev).
    */
   private async feed(piece: Buffer): Promise<void> {
     let part = this.cur;
     if (!part) {
-      if (!this.uploadId && !this.copyPrior && this.fill < Math.min(MIN_PART, this.buf!.length)) return;
+      const hinted = this.expect !== undefined && this.fill + Math.max(0, this.expect - this.accepted) >= MIN_PART;
+      if (!this.uploadId && !this.copyPrior && !hinted && this.fill < Math.min(MIN_PART, this.buf!.length)) return;
       const length = this.partLength();
       if (length === undefined) return;
       part = await this.startPart(length);
