@@ -1,8 +1,9 @@
 // What an upload asks the object store (issue #17's speed: requests per PATCH are latency on every chunk). The
 // session's state in the store (multipart upload, parts, tail) is found once per API request: the stat that
 // resumes the session hands its findings to the writer (StorageDriver.writer's `from`), so a PATCH lists the
-// upload's parts once and a commit once, however many parts there are. Real requests to the real Ceph, observed by
-// a logging proxy.
+// upload's parts once and a commit once, however many parts there are; the process that started the upload lists
+// its parts without finding it by ListMultipartUploads first. Real requests to the real Ceph, observed by a logging
+// proxy.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from '../support/http.js';
@@ -39,7 +40,7 @@ describe('s3: store requests per upload request', { skip }, () => {
     return m;
   }
 
-  test('chunked upload: each PATCH and the commit find the session once (one ListMultipartUploads, one ListParts)', async () => {
+  test('chunked upload: each PATCH and the commit find the session once (one ListParts; ListMultipartUploads only before the upload exists)', async () => {
     const chunks = [randomBlob(12 * MiB + 5), randomBlob(12 * MiB), randomBlob(3 * MiB + 1)];
     const all = Buffer.concat(chunks);
     const digest = sha256(all);
@@ -55,7 +56,8 @@ describe('s3: store requests per upload request', { skip }, () => {
         location = new URL(r.headers.location!, reg.url).href;
       });
       at += chunk.length;
-      assert.equal(ops.get('ListMultipartUploads'), 1, `PATCH ${i + 1}: ${JSON.stringify([...ops])}`);
+      // The first PATCH finds that there is no upload yet; later ones list the parts of the upload it started.
+      assert.equal(ops.get('ListMultipartUploads') ?? 0, i === 0 ? 1 : 0, `PATCH ${i + 1}: ${JSON.stringify([...ops])}`);
       assert.equal(ops.get('ListParts') ?? 0, i === 0 ? 0 : 1, `PATCH ${i + 1}: ${JSON.stringify([...ops])}`);
       assert.ok((ops.get('HeadObject') ?? 0) <= 2, `PATCH ${i + 1}: the tail and, before any part, the data object: ${JSON.stringify([...ops])}`);
     }
@@ -63,7 +65,7 @@ describe('s3: store requests per upload request', { skip }, () => {
       const r = await request(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
       assert.equal(r.status, 201, r.text());
     });
-    assert.equal(ops.get('ListMultipartUploads'), 2, `the session's, then its directory's on cleanup: ${JSON.stringify([...ops])}`);
+    assert.equal(ops.get('ListMultipartUploads'), 1, `only the session directory's, on cleanup: ${JSON.stringify([...ops])}`);
     assert.equal(ops.get('ListParts'), 1, JSON.stringify([...ops]));
     assert.equal(ops.get('CompleteMultipartUpload'), 1);
     const got = await request(`${reg.url}/v2/req/app/blobs/${digest}`);

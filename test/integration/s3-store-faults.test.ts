@@ -341,7 +341,8 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
     proxy.failRequests(/^POST [^ ]*\?delete/, 3);
     const put = await request(`${plain.url}${withQuery(loc, { digest })}`, { method: 'PUT', headers: { 'content-length': '0' } });
     proxy.failRequests(/^POST [^ ]*\?delete/, 0);
-    assert.equal(proxy.failed - failed, 3, 'the session delete failed as often as the SDK tries it');
+    const n = proxy.failed - failed;   // the SDK's 3 attempts, or fewer once its retry quota is spent (below)
+    assert.ok(n >= 1 && n <= 3, `the session delete failed on each of the SDK's attempts (${n})`);
     assert.equal(put.status, 201, `commit: ${put.status} ${put.text()}`);
     const got = await request(`${plain.url}/v2/${REPO}/blobs/${digest}`);
     assert.ok(got.status === 200 && got.body.equals(blob), 'the blob is whole');
@@ -359,7 +360,10 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
       proxy.failRequests(row.re, 3);
       const put = await request(`${plain.url}${withQuery(loc, { digest })}`, { method: 'PUT', headers: { 'content-length': '0' } });
       proxy.failRequests(row.re, 0);
-      assert.equal(proxy.failed - failed, 3, 'the request failed as often as the SDK tries it');
+      // Every attempt failed: the SDK's 3, or fewer once its retry quota (500 tokens, 5 a retry, 1 back per request
+      // that needed none) is spent by the outages of the tests before: then it tries fewer times.
+      const n = proxy.failed - failed;
+      assert.ok(n >= 1 && n <= 3, `the request failed on each of the SDK's attempts (${n})`);
       expect503(put, 'commit');
       await assertBlobAbsentOrWhole(digest, blob, row.request);
       const st = await request(`${plain.url}${loc}`);
@@ -401,7 +405,8 @@ describe('s3: the object store down, stalled and cut mid-request (fault proxy in
         proxy.failRequests(row.re, 3);
         const { res } = await putManifest(plain.url, REPO, tag, bytes);
         proxy.failRequests(row.re, 0);
-        assert.equal(proxy.failed - failed, 3, 'the request failed as often as the SDK tries it');
+        const n = proxy.failed - failed;   // the SDK's 3 attempts, or fewer once its retry quota is spent (above)
+        assert.ok(n >= 1 && n <= 3, `the request failed on each of the SDK's attempts (${n})`);
         expect503(res, `${tag}: PUT`);
         const got = await request(`${plain.url}/v2/${REPO}/manifests/${tag}`, { headers: { accept: MT.ociManifest } });
         const listed = ((await request(`${plain.url}/v2/${REPO}/tags/list`)).json().tags as string[]).includes(tag);

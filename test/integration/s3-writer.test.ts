@@ -186,6 +186,42 @@ describe('s3 writer: streamed parts (chunksize 10 MiB)', { skip }, () => {
     });
   });
 
+  test('an upload this process knows has its parts listed directly; completed or aborted by another process, it is looked up anew', async () => {
+    await withDriver('w-known', async (d) => {
+      const s = await s3Store();
+      const other = prefixDriver(s, d.params.rootdirectory);   // another replica on the same prefix
+      try {
+        const ops = await requestLog(d);
+        const data = randomBlob(12 * MiB + 5);
+        for (const p of ['/k/data', '/q/data']) {
+          const w = await d.writer(p);
+          await pipeline(chunked(data, 1 << 20), w.stream);
+          await w.close!();
+        }
+        ops.length = 0;
+        assert.equal((await d.stat('/k/data', { pending: true })).size, data.length);
+        assert.ok(ops.includes('ListPartsCommand') && !ops.includes('ListMultipartUploadsCommand'), ops.join());
+
+        // Completed on the other replica: this one's ListParts finds no such upload, and it looks again.
+        const w = await other.writer('/k/data', { append: true });
+        await w.commit();
+        ops.length = 0;
+        const fi = await d.stat('/k/data', { pending: true });
+        assert.equal(fi.pending, undefined, 'the committed object, not an upload');
+        assert.equal(fi.size, data.length);
+        assert.ok(ops.includes('ListMultipartUploadsCommand'), ops.join());
+
+        // Aborted (deleted) on the other replica: gone here too.
+        await other.delete('/q/data');
+        await assert.rejects(d.stat('/q/data', { pending: true }), (err: Error) => err.name === 'PathNotFoundError' || /not found/i.test(err.message));
+        assert.ok((await d.getContent('/k/data')).equals(data));
+        assert.deepEqual(await openMultipartUploads(d), []);
+      } finally {
+        await other.close();
+      }
+    });
+  });
+
   test('writer(append, from: what stat(pending) just found) asks the store nothing more (once); the bytes are exact', async () => {
     await withDriver('w-from', async (d) => {
       const ops = await requestLog(d);
@@ -208,13 +244,13 @@ describe('s3 writer: streamed parts (chunksize 10 MiB)', { skip }, () => {
 
       ops.length = 0;
       const again = await d.writer(p, { append: true, from: fi });   // used already: the store is asked
-      assert.ok(ops.includes('ListMultipartUploadsCommand'), ops.join());
+      assert.ok(ops.includes('ListPartsCommand'), ops.join());
       assert.equal(again.size, a.length + b.length, 'the state after the second write, not the stale FileInfo\'s');
       await again.close!();
 
       ops.length = 0;
       await d.writer(p, { append: true, from: { ...(await d.stat(p, { pending: true })), path: '/f/other' } }).then((x) => x.close!());
-      assert.ok(ops.includes('ListMultipartUploadsCommand'), 'a FileInfo of another path (or a copy) is not taken');
+      assert.equal(ops.filter((op) => op === 'ListPartsCommand').length, 2, `the stat's and the writer's: a FileInfo of another path (or a copy) is not taken: ${ops.join()}`);
 
       fi = await d.stat(p, { pending: true });
       ops.length = 0;

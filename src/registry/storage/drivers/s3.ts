@@ -100,6 +100,46 @@ interface ObjectHead { size: number; modTime: Date; etag?: string }
 /** A closed, uncommitted writer's state in the store (S3Driver.pendingState). */
 export interface PendingState { size: number; modTime: Date; uploadId?: string; parts: Part[]; tailSize: number; version: string }
 
+interface ListedPart { PartNumber: number; ETag: string; Size: number; LastModified?: Date }
+interface TailHead { size: number; modTime: Date; parts?: number; etag?: string }
+
+/** A closed writer's state from its tail's HEAD and its multipart upload's parts (either may be missing). */
+function pendingOf(tailHead: TailHead | undefined, upload: { UploadId: string; Initiated?: Date } | undefined, listed: ListedPart[]): PendingState | undefined {
+  const parts: Part[] = [];
+  let size = 0;
+  let modTime = upload?.Initiated ?? new Date(0);
+  for (const part of listed) {
+    parts.push({ PartNumber: part.PartNumber, ETag: part.ETag });
+    size += part.Size;
+    if (part.LastModified && part.LastModified > modTime) modTime = part.LastModified;
+  }
+  parts.sort((a, b) => a.PartNumber - b.PartNumber);
+  // A tail written when the upload had another number of parts than now is stale (TAIL_PARTS): a writer that
+  // continued the upload died before its commit (its bytes are in the parts), or a commit completed the upload
+  // and died before deleting the tail (no upload left: the object itself is the truth). A tail without the count
+  // is taken as is.
+  const tail = tailHead && (tailHead.parts === undefined || tailHead.parts === parts.length) ? tailHead : undefined;
+  if (!tail && !upload) return undefined;
+  if (tail) {
+    size += tail.size;
+    if (tail.modTime > modTime) modTime = tail.modTime;
+  }
+  return { size, modTime, uploadId: upload?.UploadId, parts, tailSize: tail?.size ?? 0, version: pendingVersion(parts, tail?.etag) };
+}
+
+/** Upload ids by key, at most MAX (the oldest go first): a shortcut, never the truth (see pendingState). */
+export class KnownUploads {
+  private static readonly MAX = 10_000;
+  private readonly m = new Map<string, { uploadId: string; initiated: Date }>();
+  get(key: string): { uploadId: string; initiated: Date } | undefined { return this.m.get(key); }
+  remember(key: string, uploadId: string, initiated: Date): void {
+    this.m.delete(key);
+    this.m.set(key, { uploadId, initiated });
+    if (this.m.size > KnownUploads.MAX) this.m.delete(this.m.keys().next().value!);
+  }
+  forget(key: string): void { this.m.delete(key); }
+}
+
 export class S3Driver implements StorageDriver {
   readonly name = NAME;
   readonly bucket: string;
@@ -109,6 +149,9 @@ export class S3Driver implements StorageDriver {
   private conn?: Promise<S3Connection>;
   /** What stat(p, { pending: true }) found behind each FileInfo it returned, for writer(p, { append, from }). */
   private readonly found = new WeakMap<FileInfo, { pending?: PendingState; object?: ObjectHead }>();
+  /** Multipart uploads this process found or started, by key (pendingState lists their parts without finding them
+   *  first); dropped when the store no longer knows the upload. */
+  readonly known = new KnownUploads();
 
   constructor(readonly params: S3Parameters) {
     this.bucket = params.bucket!;
@@ -236,6 +279,19 @@ export class S3Driver implements StorageDriver {
    */
   async pendingState(p: string, o?: OpOptions): Promise<PendingState | undefined> {
     const key = this.key(p);
+    // An upload this process found or started before (the PATCHes of one session, on one replica): its parts are
+    // listed at once, alongside the tail's HEAD, instead of finding it by ListMultipartUploads first. The store
+    // answers NoSuchUpload when it was completed or aborted since (here or on another replica): then it is looked
+    // up as below. (Another replica continues the same upload: it finds this one, the newest on the key.)
+    const known = this.known.get(key);
+    if (known) {
+      const [tailHead, listed] = await Promise.all([
+        this.headTail(p, o),
+        this.listParts(p, key, known.uploadId, o).catch((err) => { if (err instanceof PathNotFoundError) return undefined; throw err; }),
+      ]);
+      if (listed) return pendingOf(tailHead, { UploadId: known.uploadId, Initiated: known.initiated }, listed);
+      this.known.forget(key);
+    }
     const [tailHead, uploads] = await Promise.all([
       this.headTail(p, o),
       this.call(p, (c) => c.client.send(new c.commands.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }), { abortSignal: o?.signal })),
@@ -243,39 +299,27 @@ export class S3Driver implements StorageDriver {
     const upload = (uploads.Uploads ?? []).filter((u) => u.Key === key)
       .sort((a, b) => (b.Initiated?.getTime() ?? 0) - (a.Initiated?.getTime() ?? 0))[0];
     if (!tailHead && !upload) return undefined;
-    const parts: Part[] = [];
-    let size = 0;
-    let modTime = upload?.Initiated ?? new Date(0);
-    if (upload) {
-      let marker: string | undefined;
-      do {
-        const r = await this.call(p, (c) => c.client.send(new c.commands.ListPartsCommand({
-          Bucket: this.bucket, Key: key, UploadId: upload.UploadId, PartNumberMarker: marker,
-        }), { abortSignal: o?.signal }));
-        for (const part of r.Parts ?? []) {
-          parts.push({ PartNumber: part.PartNumber!, ETag: part.ETag! });
-          size += part.Size ?? 0;
-          if (part.LastModified && part.LastModified > modTime) modTime = part.LastModified;
-        }
-        marker = r.IsTruncated ? r.NextPartNumberMarker : undefined;
-      } while (marker);
-    }
-    parts.sort((a, b) => a.PartNumber - b.PartNumber);
-    // A tail written when the upload had another number of parts than now is stale (TAIL_PARTS): a writer that
-    // continued the upload died before its commit (its bytes are in the parts), or a commit completed the upload
-    // and died before deleting the tail (no upload left: the object itself is the truth). A tail without the count
-    // is taken as is.
-    const tail = tailHead && (tailHead.parts === undefined || tailHead.parts === parts.length) ? tailHead : undefined;
-    if (!tail && !upload) return undefined;
-    if (tail) {
-      size += tail.size;
-      if (tail.modTime > modTime) modTime = tail.modTime;
-    }
-    return { size, modTime, uploadId: upload?.UploadId, parts, tailSize: tail?.size ?? 0, version: pendingVersion(parts, tail?.etag) };
+    const listed = upload ? await this.listParts(p, key, upload.UploadId!, o) : [];
+    if (upload) this.known.remember(key, upload.UploadId!, upload.Initiated ?? new Date(0));
+    return pendingOf(tailHead, upload && { UploadId: upload.UploadId!, Initiated: upload.Initiated }, listed);
+  }
+
+  /** Every part of a multipart upload (ListParts, page by page); NoSuchUpload is PathNotFoundError. */
+  private async listParts(p: string, key: string, UploadId: string, o?: OpOptions): Promise<ListedPart[]> {
+    const parts: ListedPart[] = [];
+    let marker: string | undefined;
+    do {
+      const r = await this.call(p, (c) => c.client.send(new c.commands.ListPartsCommand({
+        Bucket: this.bucket, Key: key, UploadId, PartNumberMarker: marker,
+      }), { abortSignal: o?.signal }));
+      for (const part of r.Parts ?? []) parts.push({ PartNumber: part.PartNumber!, ETag: part.ETag!, Size: part.Size ?? 0, LastModified: part.LastModified });
+      marker = r.IsTruncated ? r.NextPartNumberMarker : undefined;
+    } while (marker);
+    return parts;
   }
 
   /** The tail object of a closed writer at `p`: size, time and the part count it was written at (TAIL_PARTS). */
-  private async headTail(p: string, o?: OpOptions): Promise<{ size: number; modTime: Date; parts?: number; etag?: string } | undefined> {
+  private async headTail(p: string, o?: OpOptions): Promise<TailHead | undefined> {
     try {
       return await this.call(p, async (c) => {
         const r = await c.client.send(new c.commands.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(p) + TAIL }), { abortSignal: o?.signal });
@@ -429,6 +473,7 @@ export class S3Driver implements StorageDriver {
       })));
       for (const u of r.Uploads ?? []) {
         if (!match(u.Key!)) continue;
+        this.known.forget(u.Key!);
         await this.call(p, (c) => c.client.send(new c.commands.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key!, UploadId: u.UploadId! })))
           .catch((err) => { if (!(err instanceof PathNotFoundError)) throw err; });
         n++;
