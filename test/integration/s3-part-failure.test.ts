@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from '../support/http.js';
 import { randomBlob, sha256 } from '../support/oci-client.js';
-import { deleteS3Prefix, startRegistry, type TestRegistry } from '../support/registry-server.js';
-import { s3Parameters, s3Prefix, s3Skip, s3Store } from '../support/s3.js';
+import { s3RegistryThrough, type TestRegistry } from '../support/registry-server.js';
+import { s3Skip } from '../support/s3.js';
 import { startS3PartGate, type S3PartGate } from '../support/s3-request-log.js';
 
 const MiB = 1024 * 1024;
@@ -16,18 +16,11 @@ const skip = await s3Skip();
 describe('s3: a part the store fails after its whole body', { skip }, () => {
   let gate: S3PartGate;
   let reg: TestRegistry;
-  let direct: Record<string, unknown>;
+  let close: (() => Promise<void>) | undefined;
   before(async () => {
-    const s = await s3Store();
-    gate = await startS3PartGate(s.endpoint);
-    direct = s3Parameters(s, s3Prefix('part-fail'));
-    reg = await startRegistry({ driver: 's3', s3Parameters: { ...direct, regionendpoint: gate.url } });
+    ({ reg, proxy: gate, close } = await s3RegistryThrough('part-fail', startS3PartGate));
   });
-  after(async () => {
-    await reg?.close();
-    await gate?.close();
-    if (direct) await deleteS3Prefix(direct);
-  });
+  after(async () => { await close?.(); });
 
   test('PATCH → 503 UNAVAILABLE; the session holds the parts before it; the client resumes there and commits', async () => {
     const blob = randomBlob(36 * MiB + 7);

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from '../support/http.js';
 import { randomBlob, sha256 } from '../support/oci-client.js';
-import { deleteS3Prefix, startRegistry, type TestRegistry } from '../support/registry-server.js';
-import { s3Parameters, s3Prefix, s3Skip, s3Store } from '../support/s3.js';
+import { s3RegistryThrough, type TestRegistry } from '../support/registry-server.js';
+import { s3Skip } from '../support/s3.js';
 import { startS3RequestLog, type S3RequestLog } from '../support/s3-request-log.js';
 
 const MiB = 1024 * 1024;
@@ -18,18 +18,11 @@ const skip = await s3Skip();
 describe('s3: store requests per upload request', { skip }, () => {
   let log: S3RequestLog;
   let reg: TestRegistry;
-  let direct: Record<string, unknown>;   // the prefix's parameters without the proxy, for the cleanup
+  let close: (() => Promise<void>) | undefined;
   before(async () => {
-    const s = await s3Store();
-    log = await startS3RequestLog(s.endpoint);
-    direct = s3Parameters(s, s3Prefix('req'));
-    reg = await startRegistry({ driver: 's3', s3Parameters: { ...direct, regionendpoint: log.url } });
+    ({ reg, proxy: log, close } = await s3RegistryThrough('req', startS3RequestLog));
   });
-  after(async () => {
-    await reg?.close();
-    await log?.close();
-    if (direct) await deleteS3Prefix(direct);
-  });
+  after(async () => { await close?.(); });
 
   /** The requests one API call makes, by operation. */
   async function counted(fn: () => Promise<void>): Promise<Map<string, number>> {

@@ -102,3 +102,25 @@ export async function deleteS3Prefix(params: Record<string, unknown>): Promise<v
     await d.close();
   }
 }
+
+/** A registry on a fresh prefix of the tests' S3 store whose store requests pass through a proxy in front of it
+ *  (`start(endpoint)`: a request log, a part gate); close() stops both and deletes the prefix. */
+export async function s3RegistryThrough<P extends { url: string; close(): Promise<void> }>(
+  tag: string, start: (endpoint: string) => Promise<P>,
+): Promise<{ reg: TestRegistry; proxy: P; close(): Promise<void> }> {
+  const s = await s3Store();
+  const proxy = await start(s.endpoint);
+  const direct = s3Parameters(s, s3Prefix(tag));   // the prefix's parameters without the proxy, for the cleanup
+  const reg = await startRegistry({ driver: 's3', s3Parameters: { ...direct, regionendpoint: proxy.url } }).catch(async (err) => {
+    await proxy.close();
+    throw err;
+  });
+  return {
+    reg, proxy,
+    async close() {
+      await reg.close();
+      await proxy.close();
+      await deleteS3Prefix(direct);
+    },
+  };
+}

@@ -20,6 +20,7 @@ import {
 } from './errors.js';
 import type { BlobDescriptor, Chunk, UploadStatus, Uploads } from './repository.js';
 import { reportUploadCommit, uploadObserved as observed } from './upload-calls.js';
+import { Recent } from '../../util/recent.js';
 
 /** Upload ids are ours (UUIDs) or registry:2's (UUIDs); anything else can't name a session. */
 const UPLOAD_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -40,28 +41,6 @@ function current(st: HashState | undefined, size: number, version: string | unde
 const MAX_ENTRIES = 10_000;
 /** A session nobody touched for this long is forgotten (its hash and start time; storage keeps the session). */
 const IDLE_MS = 3600_000;
-
-/** A Map that forgets entries idle for `idleMs` and, beyond `max`, the least recently used. */
-class Recent<V> {
-  private readonly m = new Map<string, { v: V; t: number }>();
-  constructor(private readonly max: number, private readonly idleMs: number, private readonly now: () => number) {}
-  get size(): number { this.expire(); return this.m.size; }
-  get(k: string): V | undefined { this.expire(); return this.m.get(k)?.v; }
-  set(k: string, v: V): void {
-    this.m.delete(k);
-    this.m.set(k, { v, t: this.now() });
-    this.expire();
-    if (this.m.size > this.max) this.m.delete(this.m.keys().next().value!);
-  }
-  delete(k: string): void { this.m.delete(k); }
-  private expire(): void {
-    const cutoff = this.now() - this.idleMs;
-    for (const [k, e] of this.m) {
-      if (e.t > cutoff) return;   // insertion order = last-set order: the rest are younger
-      this.m.delete(k);
-    }
-  }
-}
 
 /**
  * Process-wide running hashes, start times and per-upload locks, keyed by "<repo>/<id>". Bounded: entries of

@@ -36,8 +36,9 @@ export interface S3WriterTarget {
   readonly params: { readonly multipartcopychunksize: number };
   key(p: string): string;
   call<T>(path: string, fn: (c: S3Connection) => Promise<T>): Promise<T>;
-  /** The driver's KnownUploads: a writer notes the multipart upload it starts, and forgets one it completes or aborts. */
-  readonly known: { remember(key: string, uploadId: string, initiated: Date): void; forget(key: string): void };
+  /** The driver's known uploads (S3Driver.known): a writer notes the multipart upload it starts, and forgets one it
+   *  completes or aborts. */
+  readonly known: { set(key: string, upload: { uploadId: string; initiated: Date }): void; delete(key: string): void };
 }
 
 const MiB = 1024 * 1024;
@@ -284,7 +285,7 @@ export class S3Writer implements FileWriter {
       Bucket: this.d.bucket, Key, ...this.d.put,
     }), { abortSignal: o?.signal }));
     this.uploadId = r.UploadId!;
-    this.d.known.remember(Key, this.uploadId, new Date());
+    this.d.known.set(Key, { uploadId: this.uploadId, initiated: new Date() });
     if (this.copyPrior) {
       const source = `${this.d.bucket}/${encodeURIComponent(Key).replaceAll('%2F', '/')}`;
       for (const [a, b] of copyRanges(this.base, this.d.params.multipartcopychunksize)) {
@@ -375,7 +376,7 @@ export class S3Writer implements FileWriter {
       const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.CompleteMultipartUploadCommand({
         Bucket: this.d.bucket, Key, UploadId, MultipartUpload: { Parts: this.parts },
       }), { abortSignal: o?.signal }));
-      this.d.known.forget(Key);
+      this.d.known.delete(Key);
       this.version = objectVersion(r.ETag);
     }
     if (this.pending) await this.deleteTail();
@@ -392,7 +393,7 @@ export class S3Writer implements FileWriter {
     if (!this.uploadId) return;
     const UploadId = this.uploadId;
     this.uploadId = undefined;
-    this.d.known.forget(this.d.key(this.path));
+    this.d.known.delete(this.d.key(this.path));
     await this.d.call(this.path, (c) => c.client.send(new c.commands.AbortMultipartUploadCommand({
       Bucket: this.d.bucket, Key: this.d.key(this.path), UploadId,
     }))).catch((err) => { if (!(err instanceof PathNotFoundError)) throw err; });

@@ -12,6 +12,7 @@ import { registerDriver } from '../registration.js';
 import type { ClientParameters, S3Connection } from './s3-client.js';
 import { S3_TIMEOUTS } from './s3-timeouts.js';
 import { S3Writer, TAIL, TAIL_PARTS, copyRanges, objectVersion, pendingVersion, type Part, type PutOptions } from './s3-writer.js';
+import { Recent } from '../../../util/recent.js';
 
 const NAME = 's3';
 const MiB = 1024 * 1024;
@@ -127,18 +128,8 @@ function pendingOf(tailHead: TailHead | undefined, upload: { UploadId: string; I
   return { size, modTime, uploadId: upload?.UploadId, parts, tailSize: tail?.size ?? 0, version: pendingVersion(parts, tail?.etag) };
 }
 
-/** Upload ids by key, at most MAX (the oldest go first): a shortcut, never the truth (see pendingState). */
-export class KnownUploads {
-  private static readonly MAX = 10_000;
-  private readonly m = new Map<string, { uploadId: string; initiated: Date }>();
-  get(key: string): { uploadId: string; initiated: Date } | undefined { return this.m.get(key); }
-  remember(key: string, uploadId: string, initiated: Date): void {
-    this.m.delete(key);
-    this.m.set(key, { uploadId, initiated });
-    if (this.m.size > KnownUploads.MAX) this.m.delete(this.m.keys().next().value!);
-  }
-  forget(key: string): void { this.m.delete(key); }
-}
+/** A multipart upload this process started or found (S3Driver.known): a shortcut, never the truth (see pendingState). */
+export interface KnownUpload { uploadId: string; initiated: Date }
 
 export class S3Driver implements StorageDriver {
   readonly name = NAME;
@@ -150,8 +141,8 @@ export class S3Driver implements StorageDriver {
   /** What stat(p, { pending: true }) found behind each FileInfo it returned, for writer(p, { append, from }). */
   private readonly found = new WeakMap<FileInfo, { pending?: PendingState; object?: ObjectHead }>();
   /** Multipart uploads this process found or started, by key (pendingState lists their parts without finding them
-   *  first); dropped when the store no longer knows the upload. */
-  readonly known = new KnownUploads();
+   *  first); dropped when the store no longer knows the upload, and after an hour unused, at most 10,000. */
+  readonly known = new Recent<KnownUpload>(10_000, 3600_000, Date.now);
 
   constructor(readonly params: S3Parameters) {
     this.bucket = params.bucket!;
@@ -290,7 +281,7 @@ export class S3Driver implements StorageDriver {
         this.listParts(p, key, known.uploadId, o).catch((err) => { if (err instanceof PathNotFoundError) return undefined; throw err; }),
       ]);
       if (listed) return pendingOf(tailHead, { UploadId: known.uploadId, Initiated: known.initiated }, listed);
-      this.known.forget(key);
+      this.known.delete(key);
     }
     const [tailHead, uploads] = await Promise.all([
       this.headTail(p, o),
@@ -300,7 +291,7 @@ export class S3Driver implements StorageDriver {
       .sort((a, b) => (b.Initiated?.getTime() ?? 0) - (a.Initiated?.getTime() ?? 0))[0];
     if (!tailHead && !upload) return undefined;
     const listed = upload ? await this.listParts(p, key, upload.UploadId!, o) : [];
-    if (upload) this.known.remember(key, upload.UploadId!, upload.Initiated ?? new Date(0));
+    if (upload) this.known.set(key, { uploadId: upload.UploadId!, initiated: upload.Initiated ?? new Date(0) });
     return pendingOf(tailHead, upload && { UploadId: upload.UploadId!, Initiated: upload.Initiated }, listed);
   }
 
@@ -473,7 +464,7 @@ export class S3Driver implements StorageDriver {
       })));
       for (const u of r.Uploads ?? []) {
         if (!match(u.Key!)) continue;
-        this.known.forget(u.Key!);
+        this.known.delete(u.Key!);
         await this.call(p, (c) => c.client.send(new c.commands.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key!, UploadId: u.UploadId! })))
           .catch((err) => { if (!(err instanceof PathNotFoundError)) throw err; });
         n++;
