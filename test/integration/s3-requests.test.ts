@@ -9,8 +9,11 @@ import { after, before, describe, test } from 'node:test';
 import { request } from '../support/http.js';
 import { randomBlob, sha256 } from '../support/oci-client.js';
 import { s3RegistryThrough, type TestRegistry } from '../support/registry-server.js';
+import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
 import { s3Skip } from '../support/s3.js';
-import { startS3RequestLog, type S3RequestLog } from '../support/s3-request-log.js';
+import { rawKeys as keysOf } from '../support/s3-replicas.js';
+import { startS3RequestLog, type S3Request, type S3RequestLog } from '../support/s3-request-log.js';
+import { waitUntil, withDeadline } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 const skip = await s3Skip();
@@ -19,10 +22,14 @@ describe('s3: store requests per upload request', { skip }, () => {
   let log: S3RequestLog;
   let reg: TestRegistry;
   let close: (() => Promise<void>) | undefined;
+  let store: S3Driver | undefined;   // the prefix without the proxy
   before(async () => {
-    ({ reg, proxy: log, close } = await s3RegistryThrough('req', startS3RequestLog));
+    let direct: Record<string, unknown>;
+    ({ reg, proxy: log, direct, close } = await s3RegistryThrough('req', startS3RequestLog));
+    store = new S3Driver(checkS3Parameters(direct));
   });
-  after(async () => { await close?.(); });
+  after(async () => { await store?.close(); await close?.(); });
+  const rawKeys = () => keysOf(store!);
 
   /** The requests one API call makes, by operation. */
   async function counted(fn: () => Promise<void>): Promise<Map<string, number>> {
@@ -57,6 +64,8 @@ describe('s3: store requests per upload request', { skip }, () => {
     const ops = await counted(async () => {
       const r = await request(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
       assert.equal(r.status, 201, r.text());
+      // The session's removal runs after the response: its batch delete ends it.
+      await waitUntil('the session clean-up after the commit', () => log.requests.some((q) => q.op === 'DeleteObjects'));
     });
     assert.equal(ops.get('ListMultipartUploads'), 1, `only the session directory's, on cleanup: ${JSON.stringify([...ops])}`);
     assert.equal(ops.get('ListParts'), 1, JSON.stringify([...ops]));
@@ -64,5 +73,34 @@ describe('s3: store requests per upload request', { skip }, () => {
     const got = await request(`${reg.url}/v2/req/app/blobs/${digest}`);
     assert.equal(got.status, 200);
     assert.ok(got.body.equals(all), 'the blob is the bytes sent');
+  });
+
+  test('a commit answers before its session is removed; the session is gone for the client at once, and from the store after', async () => {
+    const blob = randomBlob(6 * MiB + 3);
+    const digest = sha256(blob);
+    const start = await request(`${reg.url}/v2/req/app/blobs/uploads/`, { method: 'POST' });
+    assert.equal(start.status, 202);
+    const p = await request(new URL(start.headers.location!, reg.url).href, { method: 'PATCH', body: blob, headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(p.status, 202, p.text());
+    const location = new URL(p.headers.location!, reg.url).href;
+    const id = new URL(location).pathname.split('/').pop()!;
+    // The clean-up's listing of the session's objects (its prefix, not the data path's) and its batch delete are
+    // held at the proxy: a commit that waited for them would not answer.
+    const mine = (r: S3Request) => (r.op === 'ListObjectsV2' && r.key.endsWith(`/_uploads/${id}`)) || r.op === 'DeleteObjects';
+    const release = log.hold(mine);
+    try {
+      const put = await withDeadline(request(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' }), 10_000, 'the commit\'s answer');
+      assert.equal(put.status, 201, put.text());
+      const blobGet = await request(`${reg.url}/v2/req/app/blobs/${digest}`);
+      assert.ok(blobGet.status === 200 && blobGet.body.equals(blob), 'the blob is whole at once');
+      // The data path was moved by the commit: the session is unknown though its startedat is still stored.
+      const st = await request(location);
+      assert.equal(st.status, 404, `session status while its removal is held: ${st.status} ${st.text()}`);
+      await waitUntil('the clean-up to reach the store', () => log.requests.some((r) => mine(r)));
+      assert.ok((await rawKeys()).some((k) => k.includes(`/_uploads/${id}/`)), 'the session is still stored while its removal is held');
+    } finally {
+      release();
+    }
+    await waitUntil('the session removed from the store', async () => !(await rawKeys()).some((k) => k.includes(`/_uploads/${id}`)));
   });
 });

@@ -107,7 +107,7 @@ export async function deleteS3Prefix(params: Record<string, unknown>): Promise<v
  *  (`start(endpoint)`: a request log, a part gate); close() stops both and deletes the prefix. */
 export async function s3RegistryThrough<P extends { url: string; close(): Promise<void> }>(
   tag: string, start: (endpoint: string) => Promise<P>,
-): Promise<{ reg: TestRegistry; proxy: P; close(): Promise<void> }> {
+): Promise<{ reg: TestRegistry; proxy: P; direct: Record<string, string | boolean>; close(): Promise<void> }> {
   const s = await s3Store();
   const proxy = await start(s.endpoint);
   const direct = s3Parameters(s, s3Prefix(tag));   // the prefix's parameters without the proxy, for the cleanup
@@ -116,7 +116,7 @@ export async function s3RegistryThrough<P extends { url: string; close(): Promis
     throw err;
   });
   return {
-    reg, proxy,
+    reg, proxy, direct,
     async close() {
       await reg.close();
       await proxy.close();

@@ -66,6 +66,22 @@ export async function openMultipartUploads(d: S3Driver): Promise<string[]> {
   return (r.Uploads ?? []).map((u) => u.Key!.slice(prefix.length - 1));
 }
 
+/**
+ * Waits (bounded) until no upload session is left under the prefix: no `_uploads/` object, no `~tail`, no open
+ * multipart upload. A committed session is removed after the commit's response (core/upload.ts), so right after a
+ * 201 it may still be there for a moment.
+ */
+export async function noSessionLeft(d: S3Driver, what = 'no upload session left'): Promise<void> {
+  let seen: string[] = [];
+  await waitUntil(what, async () => {
+    seen = [
+      ...(await rawKeys(d)).filter((k) => k.includes('/_uploads/') || k.endsWith('~tail')),
+      ...(await openMultipartUploads(d)).map((k) => `multipart upload ${k}`),
+    ];
+    return seen.length === 0;
+  }, { intervalMs: 100, detail: () => seen.join(', ') });
+}
+
 /** Deletes everything under the prefix: objects, tails, open multipart uploads. Never throws. */
 export async function removePrefix(s: S3Settings, root: string): Promise<void> {
   const d = prefixDriver(s, root);

@@ -10,6 +10,8 @@ export interface S3RequestLog {
   url: string;
   /** Requests so far (clear with `requests.length = 0`). */
   readonly requests: S3Request[];
+  /** Holds the requests `match` picks (recorded, not yet forwarded) until the returned function is called. */
+  hold(match: (r: S3Request) => boolean): () => void;
   close(): Promise<void>;
 }
 
@@ -61,11 +63,24 @@ export async function startS3RequestLog(endpoint: string): Promise<S3RequestLog>
   const t = new URL(endpoint);
   const agent = new Agent({ keepAlive: true });
   const requests: S3Request[] = [];
+  const holds = new Set<{ match: (r: S3Request) => boolean; held: (() => void)[] }>();
   const server = createServer((req: IncomingMessage, res) => {
-    requests.push(s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers['x-amz-copy-source'] !== undefined));
-    forward(req, res, t, agent, relay(res));
+    const r = s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers['x-amz-copy-source'] !== undefined);
+    requests.push(r);
+    const go = () => forward(req, res, t, agent, relay(res));
+    const h = [...holds].find((x) => x.match(r));
+    if (h) h.held.push(go);
+    else go();
   });
-  return { requests, ...await listenLocal(server, agent) };
+  const listening = await listenLocal(server, agent);
+  return {
+    requests, ...listening,
+    hold(match) {
+      const h = { match, held: [] as (() => void)[] };
+      holds.add(h);
+      return () => { holds.delete(h); for (const go of h.held.splice(0)) go(); };
+    },
+  };
 }
 
 export interface S3PartGate {

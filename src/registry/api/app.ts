@@ -107,6 +107,7 @@ export async function createRegistryApp(
       if (closed) return;
       closed = true;
       purger?.stop();
+      await registry.settled();  // committed sessions' removal, which runs after their responses
       await notifier?.close();   // undelivered events stay journaled for the next start
       await Promise.all([descriptors?.close(), uploadLock?.close(), lease?.release()]);
     },

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
 import { tryParseDigest, type Digest } from './digest.js';
-import { contentIfExists, deleteIfExists, sizeIfExists } from './driver-util.js';
+import { contentIfExists, deleteIfExists, fileIfExists, sizeIfExists } from './driver-util.js';
 import { BlobUnknownError } from './errors.js';
 import { isValidName } from './names.js';
 import type { Policy } from './policy.js';
@@ -17,9 +17,17 @@ export class BlobStore implements Blobs {
 
   /** The storage answer, from the link and the data's size. */
   async stat(d: Digest, o?: OpOptions): Promise<BlobDescriptor> {
-    const link = await contentIfExists(this.driver, pathFor({ kind: 'layerLink', name: this.name, digest: d }), o);
-    // The link names the canonical digest; Distribution trusts it. A garbled link means "unknown".
-    const target = link && tryParseDigest(link.toString('utf8').trim());
+    const linkPath = pathFor({ kind: 'layerLink', name: this.name, digest: d });
+    if (linkNamesItself(d)) {
+      // The link and the data are asked for side by side: one round trip to an object store instead of two, and
+      // a HEAD instead of a GET (on an object store a GET answers with a body, a 404 with an XML one).
+      const [link, size] = await Promise.all([
+        fileIfExists(this.driver, linkPath, o), sizeIfExists(this.driver, blobDataPath(d), o),
+      ]);
+      if (!link || size === undefined) throw new BlobUnknownError(d.text);
+      return { digest: d, size };
+    }
+    const target = await linkedDigest(this.driver, linkPath, o);
     if (!target) throw new BlobUnknownError(d.text);
     const size = await sizeIfExists(this.driver, blobDataPath(target), o);
     if (size === undefined) throw new BlobUnknownError(d.text);
@@ -79,6 +87,22 @@ export class BlobStore implements Blobs {
   async link(d: Digest, o?: OpOptions): Promise<void> {
     await this.driver.putContent(pathFor({ kind: 'layerLink', name: this.name, digest: d }), Buffer.from(d.text), o);
   }
+}
+
+/**
+ * Whether a link at d's path can only name d itself, so that it need not be read. Distribution's linkBlob writes
+ * the canonical (sha256) digest of the content at the path of every digest the client gave for it: at a sha256
+ * path that is the path's own digest; only a link at another algorithm's path may name a different digest
+ * (registry/storage/linkedblobstore.go). berth writes the path's own digest always.
+ */
+export function linkNamesItself(d: Digest): boolean {
+  return d.algorithm === 'sha256';
+}
+
+/** The digest a link file names, or undefined when there is no link (or a garbled one: "unknown", as before). */
+export async function linkedDigest(driver: StorageDriver, path: string, o?: OpOptions): Promise<Digest | undefined> {
+  const link = await contentIfExists(driver, path, o);
+  return (link && tryParseDigest(link.toString('utf8').trim())) || undefined;
 }
 
 /** Path of the content-addressed bytes. */

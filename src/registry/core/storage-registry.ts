@@ -50,6 +50,11 @@ export class StorageRegistry implements Registry {
   assertWritable(): void {
     this.policy.assertWritable();
   }
+
+  /** Waits for the housekeeping that runs after responses (a committed upload session's removal). */
+  settled(): Promise<void> {
+    return this.uploadStates.idle();
+  }
 }
 
 class StorageRepository implements Repository {

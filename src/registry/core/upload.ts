@@ -51,6 +51,8 @@ export class UploadStates {
   private readonly hashes: Recent<HashState>;
   private readonly starts: Recent<Date>;
   private readonly locks = new Map<string, Promise<void>>();
+  /** Housekeeping that runs after a response (later()); idle() waits for it. */
+  private readonly behind = new Set<Promise<void>>();
 
   constructor(o: { max?: number; idleMs?: number; now?: () => number } = {}) {
     const now = o.now ?? Date.now;
@@ -71,6 +73,20 @@ export class UploadStates {
   /** Entries held: running hashes, start times, locks (tests; all bounded). */
   get sizes(): { hashes: number; starts: number; locks: number } {
     return { hashes: this.hashes.size, starts: this.starts.size, locks: this.locks.size };
+  }
+
+  /**
+   * Starts fn without anyone waiting for it: housekeeping a response need not wait for. A failure is dropped (what
+   * it leaves behind is the upload purger's). idle() waits for all of it (shutdown).
+   */
+  later(fn: () => Promise<void>): void {
+    const p: Promise<void> = fn().catch(() => undefined).finally(() => this.behind.delete(p));
+    this.behind.add(p);
+  }
+
+  /** Resolves once the work later() started has ended (also work it started meanwhile, up to a few rounds). */
+  async idle(): Promise<void> {
+    for (let round = 0; round < 8 && this.behind.size > 0; round++) await Promise.allSettled([...this.behind]);
   }
 
   /** Runs fn with the lock for key held; callers queue in FIFO order. */
@@ -322,10 +338,16 @@ class UploadSession {
       }
     }
     await this.blobs.link(digest, o);
-    // The blob is whole and linked: the client's upload succeeded. Removing the session is housekeeping; if the
-    // store fails it now, the leftovers (startedat, an emptied data path) are the upload purger's (uploadpurging,
-    // `berth gc --upload-idle`), and answering 503 would only make the client push a blob that exists.
-    await this.cancel(o).catch(() => undefined);
+    // The blob is whole and linked: the client's upload succeeded. Removing the session is housekeeping, done after
+    // the response: on an object store it is a listing of the session, one of its multipart uploads and a batch
+    // delete (three answers with a body, ~100 ms a layer on Ceph RGW), which the client need not wait for. The
+    // session is unknown to every process already: its data path was moved (resume() finds no data); only when the
+    // blob existed before, and the move was skipped, is it found until the removal ends: a commit of it again
+    // then links the same blob. If the removal fails, or the process dies before it ends (close() waits for it),
+    // the leftovers (startedat, an emptied data path) are the upload purger's (uploadpurging,
+    // `berth gc --upload-idle`); answering 503 would only make the client push a blob that exists.
+    this.states.forget(this.key);
+    this.states.later(() => this.cancel());   // no signal: the request is over when it runs
     if (observed()) reportUploadCommit({ durationMs: Date.now() - this.startedAt.getTime(), size });
     return { digest, size };
   }
