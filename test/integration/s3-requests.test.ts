@@ -75,6 +75,30 @@ describe('s3: store requests per upload request', { skip }, () => {
     assert.ok(got.body.equals(all), 'the blob is the bytes sent');
   });
 
+  test('a blob HEAD or GET asks for the link and the data with two HEADs, never a GET of the link', async () => {
+    const blob = randomBlob(1000);
+    const digest = sha256(blob);
+    const missing = await counted(async () => {
+      assert.equal((await request(`${reg.url}/v2/req/app/blobs/${digest}`, { method: 'HEAD' })).status, 404);
+    });
+    assert.deepEqual([...missing], [['HeadObject', 2]], 'a blob not pushed: two HEADs (link, data)');
+    log.requests.length = 0;
+    const post = await request(`${reg.url}/v2/req/app/blobs/uploads/?digest=${digest}`, { method: 'POST', body: blob, headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(post.status, 201, post.text());
+    await waitUntil('the session removed after the upload', () => log.requests.some((q) => q.op === 'DeleteObjects'));
+    const head = await counted(async () => {
+      const r = await request(`${reg.url}/v2/req/app/blobs/${digest}`, { method: 'HEAD' });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['content-length'], '1000');
+    });
+    assert.deepEqual([...head], [['HeadObject', 2]], 'a pushed blob: two HEADs');
+    const get = await counted(async () => {
+      const r = await request(`${reg.url}/v2/req/app/blobs/${digest}`);
+      assert.ok(r.status === 200 && r.body.equals(blob));
+    });
+    assert.deepEqual([...get].sort(), [['GetObject', 1], ['HeadObject', 2]], 'a GET: two HEADs, then the data');
+  });
+
   test('a commit answers before its session is removed; the session is gone for the client at once, and from the store after', async () => {
     const blob = randomBlob(6 * MiB + 3);
     const digest = sha256(blob);
