@@ -75,6 +75,25 @@ describe('s3: store requests per upload request', { skip }, () => {
     assert.ok(got.body.equals(all), 'the blob is the bytes sent');
   });
 
+  test('a streamed PATCH that declares only its Content-Length (as skopeo and docker send a layer) gets parts sized to it: each byte sent once', async () => {
+    const blob = randomBlob(16 * MiB + 7);
+    const digest = sha256(blob);
+    const start = await request(`${reg.url}/v2/req/app/blobs/uploads/`, { method: 'POST' });
+    assert.equal(start.status, 202);
+    const ops = await counted(async () => {
+      const r = await request(new URL(start.headers.location!, reg.url).href, { method: 'PATCH', body: blob, headers: {
+        'content-type': 'application/octet-stream', 'content-length': blob.length } });
+      assert.equal(r.status, 202, r.text());
+      const put = await request(`${new URL(r.headers.location!, reg.url).href}${r.headers.location!.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
+      assert.equal(put.status, 201, put.text());
+    });
+    // 10 MiB, then the 6 MiB left streamed at its own length; before, the second part was declared 10 MiB, cut
+    // short at the end of the body and sent again (three UploadParts, 22 MiB sent for 16).
+    assert.equal(ops.get('UploadPart'), 2, JSON.stringify([...ops]));
+    const got = await request(`${reg.url}/v2/req/app/blobs/${digest}`);
+    assert.ok(got.status === 200 && got.body.equals(blob), 'the blob is the bytes sent');
+  });
+
   test('a blob HEAD or GET asks for the link and the data with two HEADs, never a GET of the link', async () => {
     const blob = randomBlob(1000);
     const digest = sha256(blob);

@@ -213,7 +213,10 @@ export class UploadStore implements Uploads {
   private async appendChunk(session: UploadSession, chunk: Chunk, o?: OpOptions): Promise<void> {
     const { range } = chunk;
     if (range === 'malformed') throw new UploadRangeError(session.size, 'malformed Content-Range', { repo: this.name, id: session.id });
-    let length: number | undefined;
+    // The bytes the chunk declares (Content-Range, else Content-Length): checked against what arrives, and the storage
+    // writer's sizeHint (S3 sizes its parts by it: a streamed PATCH of a known length, as skopeo and docker send a
+    // layer, never has its last part cut short and sent again).
+    let length = chunk.length;
     if (range) {
       length = range.end - range.start + 1;
       if (chunk.length !== undefined && chunk.length !== length) {
