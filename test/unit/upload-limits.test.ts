@@ -76,6 +76,23 @@ test('UploadStates: idle sessions are forgotten, at most `max` are kept, locks o
   assert.equal(s.sizes.locks, 0);
 });
 
+test('UploadStates.later: idle() waits for the work, and for work started meanwhile; a failure is dropped', async () => {
+  const s = new UploadStates();
+  const done: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  s.later(async () => { await gate; done.push('first'); s.later(async () => { done.push('second'); }); });
+  s.later(async () => { throw new Error('the store failed'); });
+  let idle = false;
+  const waited = s.idle().then(() => { idle = true; });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(idle, false, 'idle() waits while work runs');
+  release();
+  await waited;
+  assert.deepEqual(done, ['first', 'second']);
+  await s.idle();   // nothing left: at once
+});
+
 test('the purger reports each session it removed (not in a dry run)', async () => {
   const d = wrapDriver(new InMemoryDriver());
   for (const id of ['u1', 'u2']) {

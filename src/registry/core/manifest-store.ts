@@ -78,7 +78,9 @@ export class ManifestStore implements Manifests {
   async exists(d: Digest, o?: OpOptions): Promise<boolean> {
     const path = pathFor({ kind: 'manifestRevisionLink', name: this.name, digest: d });
     // A sha256 revision link names its own digest (blob-store.ts linkNamesItself): its existence is the answer.
-    const linked = linkNamesItself(d) ? (await fileIfExists(this.driver, path, o)) !== undefined : (await linkedDigest(this.driver, path, o)) !== undefined;
+    const linked = linkNamesItself(d)
+      ? (await fileIfExists(this.driver, path, o)) !== undefined
+      : (await linkedDigest(this.driver, path, o)) !== undefined;
     return linked || this.blobs.exists(d, o);
   }
 
