@@ -146,9 +146,13 @@ export class HtpasswdAccessController implements AccessController {
    *  it) and throws the challenge. `knownUser` is the only name that may be logged. */
   private fail(addr: string, reason: ChallengeReason, user?: string, knownUser?: string): never {
     const started = this.throttle?.recordFailure(addr, user);
-    if (started === 'user' && knownUser !== undefined) {
+    // A user's slow-down is logged with the name only for a user the table knows; for any other name it is logged
+    // as the address's. One failure may start both (ThrottleStart 'both'): the address's line is never lost.
+    const userLine = (started === 'user' || started === 'both') && knownUser !== undefined;
+    if (userLine) {
       this.o.log.warn({ addr, user: knownUser }, 'repeated wrong passwords for this user from this address; further attempts get 429 for a while');
-    } else if (started) {
+    }
+    if (started === 'address' || started === 'both' || (started === 'user' && !userLine)) {
       this.o.log.warn({ addr }, 'repeated authentication failures from this address; further attempts get 429 for a while');
     }
     throw new ChallengeError(this.challenge, reason, knownUser);

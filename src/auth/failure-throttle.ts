@@ -18,8 +18,9 @@ export interface FailureThrottleOptions {
 
 interface Entry { count: number; since: number; last: number; goodUntil: number }
 
-/** Which budget a failure just spent (for one log line per slow-down), or null. */
-export type ThrottleStart = 'user' | 'address' | null;
+/** Which budgets a failure just spent (for one log line per slow-down), or null. One failure can spend both (the
+ *  user's fifth from an address that had 29 others): then both slow-downs start, and both are said. */
+export type ThrottleStart = 'user' | 'address' | 'both' | null;
 
 export class FailureThrottle {
   private readonly pairs = new Map<string, Entry>();
@@ -56,9 +57,9 @@ export class FailureThrottle {
   /** Counts one failure of `user` (if known) from `addr`; says which budget this failure used up, if any. */
   recordFailure(addr: string, user?: string): ThrottleStart {
     const now = this.now();
-    const a = this.bump(this.addrs, addr, now);
-    if (user !== undefined && this.bump(this.pairs, pairKey(addr, user), now).count === this.o.freeFailures) return 'user';
-    return a.count === this.o.addressFreeFailures ? 'address' : null;
+    const address = this.bump(this.addrs, addr, now).count === this.o.addressFreeFailures;
+    const forUser = user !== undefined && this.bump(this.pairs, pairKey(addr, user), now).count === this.o.freeFailures;
+    return forUser && address ? 'both' : forUser ? 'user' : address ? 'address' : null;
   }
 
   /** A verified password: the user's failures from this address are forgiven, and for the window the

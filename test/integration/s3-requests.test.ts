@@ -146,4 +146,37 @@ describe('s3: store requests per upload request', { skip }, () => {
     }
     await waitUntil('the session removed from the store', async () => !(await rawKeys()).some((k) => k.includes(`/_uploads/${id}`)));
   });
+
+  test('closing the registry (SIGTERM\'s path) waits for a committed session\'s removal', async () => {
+    const t = await s3RegistryThrough('req-close', startS3RequestLog);
+    const d = new S3Driver(checkS3Parameters(t.direct));
+    try {
+      const blob = randomBlob(1000);
+      const digest = sha256(blob);
+      const start = await request(`${t.reg.url}/v2/req/close/blobs/uploads/`, { method: 'POST' });
+      assert.equal(start.status, 202);
+      const p = await request(new URL(start.headers.location!, t.reg.url).href, { method: 'PATCH', body: blob, headers: { 'content-type': 'application/octet-stream' } });
+      assert.equal(p.status, 202, p.text());
+      const location = new URL(p.headers.location!, t.reg.url).href;
+      const id = new URL(location).pathname.split('/').pop()!;
+      const release = t.proxy.hold((r) => r.op === 'DeleteObjects');
+      let closing: Promise<void> | undefined;
+      let closed = false;
+      try {
+        const put = await request(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
+        assert.equal(put.status, 201, put.text());
+        await waitUntil('the removal\'s batch delete to reach the store', () => t.proxy.requests.some((r) => r.op === 'DeleteObjects'));
+        closing = t.reg.app.close().then(() => { closed = true; });
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(closed, false, 'close() waits while the removal is held');
+      } finally {
+        release();
+      }
+      await withDeadline(closing!, 10_000, 'close() after the removal');
+      assert.deepEqual((await keysOf(d)).filter((k) => k.includes(`/_uploads/${id}`)), [], 'the session was removed before close() ended');
+    } finally {
+      await d.close();
+      await t.close();
+    }
+  });
 });

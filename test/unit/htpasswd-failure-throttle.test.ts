@@ -42,6 +42,14 @@ test('per address: 30 free over all users (and headers naming none), then the sa
   assert.equal(th.retryAfterMs('10.0.0.1', 'carol'), 0, 'the window expired');
 });
 
+test('one failure that spends both budgets says both (the address\'s slow-down is never unreported)', () => {
+  const { th } = make();
+  for (let i = 0; i < 4; i++) assert.equal(th.recordFailure('10.0.0.1', 'alice'), null);
+  for (let i = 0; i < 25; i++) assert.equal(th.recordFailure('10.0.0.1', `u${i}`), null);
+  assert.equal(th.recordFailure('10.0.0.1', 'alice'), 'both', 'alice\'s fifth failure is the address\'s thirtieth');
+  assert.equal(th.recordFailure('10.0.0.1', 'alice'), null, 'each start is said once');
+});
+
 test('a success forgives the user\'s failures; tables are bounded (oldest evicted)', () => {
   const { th } = make({ maxEntries: 3 });
   for (let i = 0; i < 5; i++) th.recordFailure('10.0.0.1', 'alice');
