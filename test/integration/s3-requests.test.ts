@@ -159,13 +159,15 @@ describe('s3: store requests per upload request', { skip }, () => {
       assert.equal(p.status, 202, p.text());
       const location = new URL(p.headers.location!, t.reg.url).href;
       const id = new URL(location).pathname.split('/').pop()!;
-      const release = t.proxy.hold((r) => r.op === 'DeleteObjects');
+      // The removal's listing of the session is held (not every DeleteObjects: close() itself deletes its lease).
+      const removal = (r: S3Request) => r.op === 'ListObjectsV2' && r.key.endsWith(`/_uploads/${id}`);
+      const release = t.proxy.hold(removal);
       let closing: Promise<void> | undefined;
       let closed = false;
       try {
         const put = await request(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
         assert.equal(put.status, 201, put.text());
-        await waitUntil('the removal\'s batch delete to reach the store', () => t.proxy.requests.some((r) => r.op === 'DeleteObjects'));
+        await waitUntil('the removal\'s listing to reach the store', () => t.proxy.requests.some(removal));
         closing = t.reg.app.close().then(() => { closed = true; });
         await new Promise((r) => setTimeout(r, 100));
         assert.equal(closed, false, 'close() waits while the removal is held');
