@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from '../support/http.js';
-import { randomBlob, sha256 } from '../support/oci-client.js';
+import { randomBlob, sha256, withQuery } from '../support/oci-client.js';
 import { s3RegistryThrough, type TestRegistry } from '../support/registry-server.js';
 import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
 import { s3Skip } from '../support/s3.js';
@@ -17,6 +17,16 @@ import { waitUntil, withDeadline } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 const skip = await s3Skip();
+
+/** POST, then one PATCH of `blob`: the session's next location (absolute) and id. */
+async function patchedSession(base: string, repo: string, blob: Buffer): Promise<{ location: string; id: string }> {
+  const start = await request(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  assert.equal(start.status, 202);
+  const p = await request(new URL(start.headers.location!, base).href, { method: 'PATCH', body: blob, headers: { 'content-type': 'application/octet-stream' } });
+  assert.equal(p.status, 202, p.text());
+  const location = new URL(p.headers.location!, base).href;
+  return { location, id: new URL(location).pathname.split('/').pop()! };
+}
 
 describe('s3: store requests per upload request', { skip }, () => {
   let log: S3RequestLog;
@@ -62,7 +72,7 @@ describe('s3: store requests per upload request', { skip }, () => {
       assert.ok((ops.get('HeadObject') ?? 0) <= 2, `PATCH ${i + 1}: the tail and, before any part, the data object: ${JSON.stringify([...ops])}`);
     }
     const ops = await counted(async () => {
-      const r = await request(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
+      const r = await request(withQuery(location, { digest }), { method: 'PUT' });
       assert.equal(r.status, 201, r.text());
       // The session's removal runs after the response: its batch delete ends it.
       await waitUntil('the session clean-up after the commit', () => log.requests.some((q) => q.op === 'DeleteObjects'));
@@ -84,7 +94,7 @@ describe('s3: store requests per upload request', { skip }, () => {
       const r = await request(new URL(start.headers.location!, reg.url).href, { method: 'PATCH', body: blob, headers: {
         'content-type': 'application/octet-stream', 'content-length': blob.length } });
       assert.equal(r.status, 202, r.text());
-      const put = await request(`${new URL(r.headers.location!, reg.url).href}${r.headers.location!.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
+      const put = await request(withQuery(new URL(r.headers.location!, reg.url).href, { digest }), { method: 'PUT' });
       assert.equal(put.status, 201, put.text());
     });
     // 10 MiB, then the 6 MiB left streamed at its own length; before, the second part was declared 10 MiB, cut
@@ -121,18 +131,13 @@ describe('s3: store requests per upload request', { skip }, () => {
   test('a commit answers before its session is removed; the session is gone for the client at once, and from the store after', async () => {
     const blob = randomBlob(6 * MiB + 3);
     const digest = sha256(blob);
-    const start = await request(`${reg.url}/v2/req/app/blobs/uploads/`, { method: 'POST' });
-    assert.equal(start.status, 202);
-    const p = await request(new URL(start.headers.location!, reg.url).href, { method: 'PATCH', body: blob, headers: { 'content-type': 'application/octet-stream' } });
-    assert.equal(p.status, 202, p.text());
-    const location = new URL(p.headers.location!, reg.url).href;
-    const id = new URL(location).pathname.split('/').pop()!;
+    const { location, id } = await patchedSession(reg.url, 'req/app', blob);
     // The clean-up's listing of the session's objects (its prefix, not the data path's) and its batch delete are
     // held at the proxy: a commit that waited for them would not answer.
     const mine = (r: S3Request) => (r.op === 'ListObjectsV2' && r.key.endsWith(`/_uploads/${id}`)) || r.op === 'DeleteObjects';
     const release = log.hold(mine);
     try {
-      const put = await withDeadline(request(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' }), 10_000, 'the commit\'s answer');
+      const put = await withDeadline(request(withQuery(location, { digest }), { method: 'PUT' }), 10_000, 'the commit\'s answer');
       assert.equal(put.status, 201, put.text());
       const blobGet = await request(`${reg.url}/v2/req/app/blobs/${digest}`);
       assert.ok(blobGet.status === 200 && blobGet.body.equals(blob), 'the blob is whole at once');
@@ -153,19 +158,14 @@ describe('s3: store requests per upload request', { skip }, () => {
     try {
       const blob = randomBlob(1000);
       const digest = sha256(blob);
-      const start = await request(`${t.reg.url}/v2/req/close/blobs/uploads/`, { method: 'POST' });
-      assert.equal(start.status, 202);
-      const p = await request(new URL(start.headers.location!, t.reg.url).href, { method: 'PATCH', body: blob, headers: { 'content-type': 'application/octet-stream' } });
-      assert.equal(p.status, 202, p.text());
-      const location = new URL(p.headers.location!, t.reg.url).href;
-      const id = new URL(location).pathname.split('/').pop()!;
+      const { location, id } = await patchedSession(t.reg.url, 'req/close', blob);
       // The removal's listing of the session is held (not every DeleteObjects: close() itself deletes its lease).
       const removal = (r: S3Request) => r.op === 'ListObjectsV2' && r.key.endsWith(`/_uploads/${id}`);
       const release = t.proxy.hold(removal);
       let closing: Promise<void> | undefined;
       let closed = false;
       try {
-        const put = await request(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
+        const put = await request(withQuery(location, { digest }), { method: 'PUT' });
         assert.equal(put.status, 201, put.text());
         await waitUntil('the removal\'s listing to reach the store', () => t.proxy.requests.some(removal));
         closing = t.reg.app.close().then(() => { closed = true; });

@@ -27,7 +27,7 @@ export class BlobStore implements Blobs {
       if (!link || size === undefined) throw new BlobUnknownError(d.text);
       return { digest: d, size };
     }
-    const target = await linkedDigest(this.driver, linkPath, o);
+    const target = await linkTarget(this.driver, linkPath, d, o);
     if (!target) throw new BlobUnknownError(d.text);
     const size = await sizeIfExists(this.driver, blobDataPath(target), o);
     if (size === undefined) throw new BlobUnknownError(d.text);
@@ -95,12 +95,14 @@ export class BlobStore implements Blobs {
  * path that is the path's own digest; only a link at another algorithm's path may name a different digest
  * (registry/storage/linkedblobstore.go). berth writes the path's own digest always.
  */
-export function linkNamesItself(d: Digest): boolean {
+function linkNamesItself(d: Digest): boolean {
   return d.algorithm === 'sha256';
 }
 
-/** The digest a link file names, or undefined when there is no link (or a garbled one: "unknown", as before). */
-export async function linkedDigest(driver: StorageDriver, path: string, o?: OpOptions): Promise<Digest | undefined> {
+/** The digest the link at `path` (d's link) names, or undefined when there is no link (or a garbled one: "unknown",
+ *  as before). A link that names itself (linkNamesItself) is only HEADed. */
+export async function linkTarget(driver: StorageDriver, path: string, d: Digest, o?: OpOptions): Promise<Digest | undefined> {
+  if (linkNamesItself(d)) return (await fileIfExists(driver, path, o)) ? d : undefined;
   const link = await contentIfExists(driver, path, o);
   return (link && tryParseDigest(link.toString('utf8').trim())) || undefined;
 }

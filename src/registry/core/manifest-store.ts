@@ -5,9 +5,9 @@
 // through it (a PUT by tag tags, a DELETE by digest untags), so handlers make one call per request.
 import type { OpOptions, StorageDriver } from '../storage/driver.js';
 import { pathFor } from '../storage/paths.js';
-import { linkedDigest, linkNamesItself, type BlobStore } from './blob-store.js';
+import { linkTarget, type BlobStore } from './blob-store.js';
 import { digestOf, tryParseDigest, type Digest } from './digest.js';
-import { contentIfExists, deleteIfExists, fileIfExists, sizeIfExists } from './driver-util.js';
+import { contentIfExists, deleteIfExists, sizeIfExists } from './driver-util.js';
 import { DigestMismatchError, ManifestBlobUnknownError, ManifestUnknownError, NameUnknownError } from './errors.js';
 import type { ManifestCache } from './manifest-cache.js';
 import { parseManifestJson, storedMediaType, validateManifest, type Descriptor } from './manifest-validate.js';
@@ -77,11 +77,7 @@ export class ManifestStore implements Manifests {
   /** True when d is a manifest revision of this repository (or, as Distribution ≥2.1, linked in _layers). */
   async exists(d: Digest, o?: OpOptions): Promise<boolean> {
     const path = pathFor({ kind: 'manifestRevisionLink', name: this.name, digest: d });
-    // A sha256 revision link names its own digest (blob-store.ts linkNamesItself): its existence is the answer.
-    const linked = linkNamesItself(d)
-      ? (await fileIfExists(this.driver, path, o)) !== undefined
-      : (await linkedDigest(this.driver, path, o)) !== undefined;
-    return linked || this.blobs.exists(d, o);
+    return (await linkTarget(this.driver, path, d, o)) !== undefined || this.blobs.exists(d, o);
   }
 
   /** The exact stored bytes and their media type; ManifestUnknownError when not in this repository. */
