@@ -1,11 +1,13 @@
-// `node --import tsx bench/s3-stream.ts [--mib 1024] [--runs 3]` (after `npm run build`): how close one upload
+// `node --import tsx bench/s3-stream.ts [--mib 1024] [--runs 3] [--cpu-prof DIR] [--node-arg ARG]… [--log FILE]` (after `npm run build`): how close one upload
 // stream through berth comes to the store's own rate, and where the machine's CPU goes meanwhile (bench/RESULTS.md,
 // "Where berth's time goes on S3"). Per run: a raw PUT of a file by curl (--aws-sigv4, one request), then the same
 // bytes through berth (the built CLI, plain HTTP, multipartcopythresholdsize 5 GiB): POST, one PATCH of the whole file
 // with its Content-Length (curl -T, as skopeo and docker send a layer), PUT ?digest=. For each: MiB/s and the CPU
 // seconds of berth, radosgw and ceph-osd (/proc/PID/stat) and of the whole machine (/proc/stat: busy and idle).
 // Uses the tests' store (test/support/s3.ts's s3Store(): the S3_* environment, else scripts/s3-ceph.sh); writes
-// under fresh key prefixes and deletes them.
+// under fresh key prefixes and deletes them. --cpu-prof DIR runs berth under Node's --cpu-prof (the profile is written
+// to DIR when berth stops), to see where berth's CPU per GiB goes; --node-arg passes flags to berth's node (e.g.
+// --trace-gc), --log FILE keeps what berth prints.
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -14,7 +16,8 @@ import { run } from '../test/support/clients.js';
 import { benchStore, deletePrefix, newPrefix, rawObjectFile, rawPut, startBerthS3 } from './s3-stacks.js';
 import { CLK_TCK, cpuSeconds, tempDir, type Creds, type Tls } from './stacks.js';
 
-const { values: a } = parseArgs({ options: { mib: { type: 'string', default: '1024' }, runs: { type: 'string', default: '3' } } });
+const { values: a } = parseArgs({ options: { mib: { type: 'string', default: '1024' }, runs: { type: 'string', default: '3' }, 'cpu-prof': { type: 'string' },
+  'node-arg': { type: 'string', multiple: true, default: [] }, log: { type: 'string' } } });
 const mib = Math.max(16, Math.min(8192, Number(a.mib) || 1024));
 const runs = Math.max(1, Math.min(20, Number(a.runs) || 3));
 const size = mib * 1024 * 1024;
@@ -55,7 +58,8 @@ try {
   roots.push(root);
   // Plain HTTP without auth: tls and creds are not used.
   const berth = await startBerthS3({ dir, s3, root, config: { id: 'copy5g', label: '', copyThreshold: 5 * 1024 ** 3, redirect: false },
-    tls: {} as Tls, creds: {} as Creds, logLevel: 'warn' });
+    tls: {} as Tls, creds: {} as Creds, logLevel: 'warn',
+    nodeArgs: [...(a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${a['cpu-prof']}`] : []), ...a['node-arg']], logFile: a.log });
   try {
     const pids = { berth: berth.pids(), radosgw: await pidsOf('radosgw'), 'ceph-osd': await pidsOf('ceph-osd') };
     console.log(`store ${s3.endpoint}; ${mib} MiB per upload; ${runs} runs; berth ${berth.url}`);

@@ -12,6 +12,7 @@ import { s3Prefix, s3Skip, s3Store } from '../support/s3.js';
 import { openMultipartUploads, prefixDriver, rawKeys, removePrefix } from '../support/s3-replicas.js';
 import { startS3PartGate, type S3PartGate } from '../support/s3-request-log.js';
 import type { S3Driver } from '../../src/registry/storage/drivers/s3.js';
+import { PartBuffers } from '../../src/registry/storage/drivers/s3-writer.js';
 
 const MiB = 1024 * 1024;
 const skip = await s3Skip();
@@ -64,15 +65,64 @@ describe('s3 writer: streamed parts (chunksize 10 MiB)', { skip }, () => {
     });
   });
 
-  test('a part the store fails after its whole body: the write fails, no later part is stored, the upload continues from the parts before', async () => {
+  test('while the store has not answered a part, the next one streams but is not completed; the bytes are exact', async () => {
+    await withGate('w-hold', async (d, gate) => {
+      const answered = gate.holdAnswer(1, 1500);
+      const data = randomBlob(25 * MiB + 5);
+      const w = await d.writer('/n/data');
+      await pipeline(chunked(data, 256 * 1024), w.stream);
+      await w.commit();
+      const before = await answered;
+      assert.ok(before > 0, 'part 2 streamed before part 1 was answered');
+      assert.ok(before < 10 * MiB, `part 2's last bytes waited for part 1's answer (${before} bytes came before it)`);
+      assert.deepEqual(gate.stored, [1, 2, 3]);
+      assert.ok((await d.getContent('/n/data')).equals(data));
+      assert.deepEqual(await openMultipartUploads(d), []);
+      assert.equal(d.buffers.seconds, 0, 'the second buffer went back');
+    });
+  });
+
+  test('no second buffer to spare: the parts do not overlap (each waits for the answer before it), the bytes are exact', async () => {
+    await withGate('w-no-spare', async (d, gate) => {
+      Object.assign(d, { buffers: new PartBuffers(d.chunkSize, 0) });
+      gate.holdUntilNext(300, 3);   // an overlapping writer's next part would release each answer at once
+      const data = randomBlob(35 * MiB + 5);
+      const w = await d.writer('/s/data');
+      await pipeline(chunked(data, 256 * 1024), w.stream);
+      await w.commit();
+      assert.deepEqual(gate.overlapped, [], 'no part started before the one before it was answered');
+      assert.deepEqual(gate.stored, [1, 2, 3, 4]);
+      assert.ok((await d.getContent('/s/data')).equals(data));
+      assert.deepEqual(await openMultipartUploads(d), []);
+    });
+  });
+
+  test('a part the store fails once after its whole body is sent again from its buffer: the write succeeds, the bytes are exact', async () => {
+    await withGate('w-retry-sent', async (d, gate) => {
+      const data = randomBlob(36 * MiB + 3);
+      gate.failAfterBody(2);
+      const w = await d.writer('/r/data');
+      await pipeline(chunked(data, 256 * 1024), w.stream);
+      await w.commit();
+      assert.deepEqual(gate.failed, [2]);
+      assert.deepEqual(gate.stored, [1, 2, 3, 4], 'part 2 stored on its second sending, before part 3 was completed');
+      assert.ok((await d.getContent('/r/data')).equals(data));
+      assert.deepEqual(await openMultipartUploads(d), []);
+      assert.equal(d.buffers.seconds, 0);
+    });
+  });
+
+  test('a part the store fails after its whole body on every sending: the write fails, no later part is stored, the upload continues from the parts before', async () => {
     await withGate('w-fail-sent', async (d, gate) => {
       const p = '/x/data';
       const data = randomBlob(36 * MiB);
-      gate.failAfterBody(2);
+      gate.failAfterBody(2, 4);   // the streamed sending and the SDK's 3 attempts from the buffer
       let w = await d.writer(p);
       await assert.rejects(pipeline(chunked(data, 256 * 1024), w.stream), (err: Error) => /injected|InternalError|unavailable|store/i.test(`${err.name} ${err.message}`));
       await w.close!().catch(() => undefined);   // as a failed PATCH ends its writer: nothing more is stored
+      assert.deepEqual(gate.failed, [2, 2, 2, 2], 'streamed once, then sent from its buffer with the SDK\'s 3 attempts');
       assert.deepEqual(gate.stored, [1], 'part 3 (streaming while part 2 failed) was never completed');
+      assert.equal(d.buffers.seconds, 0, 'the failed writer gave its buffers back');
       const pend = await d.pendingState(p);
       assert.equal(pend?.size, 10 * MiB, 'the session is the part before the failed one');
       assert.equal(pend?.tailSize, 0);

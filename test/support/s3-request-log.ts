@@ -90,8 +90,14 @@ export interface S3PartGate {
    *  overlap (parts 1 to `last`); the part numbers whose answer the next part's arrival released. */
   holdUntilNext(holdMs: number, last: number): void;
   readonly overlapped: number[];
-  /** The next UploadPart numbered `part` is read whole and answered 500 InternalError; the store never sees it. */
-  failAfterBody(part: number): void;
+  /** Holds the store's answer to UploadPart `part` for `ms`; resolves, when it is released, with how many bytes of
+   *  part `part + 1` had come by then. */
+  holdAnswer(part: number, ms: number): Promise<number>;
+  /** The next `times` UploadParts numbered `part` (1 unless said) are read whole and answered 500 InternalError;
+   *  the store never sees them. */
+  failAfterBody(part: number, times?: number): void;
+  /** Part numbers answered 500 by failAfterBody, in order. */
+  readonly failed: number[];
   /** UploadPart numbers the store received in full and acknowledged (200), in order of their answers. */
   readonly stored: number[];
   close(): Promise<void>;
@@ -107,19 +113,29 @@ export async function startS3PartGate(endpoint: string): Promise<S3PartGate> {
   let holdMs: number | undefined;
   let holdLast = 0;
   let failPart: number | undefined;
+  let failTimes = 0;
+  const failed: number[] = [];
   const overlapped: number[] = [];
   const stored: number[] = [];
   const waiting = new Map<number, () => void>();   // part number → releases its held answer
+  const received = new Map<number, number>();      // part number → body bytes come so far
+  let held: { part: number; ms: number; report: (bytes: number) => void } | undefined;
   const arrived = new Set<number>();               // part numbers whose request came
   const server = createServer((req: IncomingMessage, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
     const part = s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers['x-amz-copy-source'] !== undefined).op === 'UploadPart'
       ? Number(u.searchParams.get('partNumber')) : undefined;
-    if (part !== undefined) { arrived.add(part); waiting.get(part - 1)?.(); }
-    if (part !== undefined && part === failPart) {
-      failPart = undefined;
+    if (part !== undefined) {
+      arrived.add(part);
+      waiting.get(part - 1)?.();
+      received.set(part, 0);
+      req.on('data', (c: Buffer) => received.set(part, (received.get(part) ?? 0) + c.length));
+    }
+    if (part !== undefined && part === failPart && failTimes > 0) {
+      failTimes--;
       req.resume();
       req.on('end', () => {
+        failed.push(part);
         res.writeHead(500, { 'content-type': 'application/xml' });
         res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected after the body</Message></Error>');
       });
@@ -129,6 +145,12 @@ export async function startS3PartGate(endpoint: string): Promise<S3PartGate> {
       const answer = () => relay(res)(r);
       if (part === undefined) { answer(); return; }
       if (r.statusCode === 200) stored.push(part);
+      const h = held;
+      if (h?.part === part) {
+        held = undefined;
+        setTimeout(() => { h.report(received.get(part + 1) ?? 0); answer(); }, h.ms);
+        return;
+      }
       if (holdMs === undefined || part > holdLast) { answer(); return; }
       if (arrived.has(part + 1)) { overlapped.push(part); answer(); return; }   // the next part came first
       const timer = setTimeout(() => { waiting.delete(part); answer(); }, holdMs);
@@ -138,7 +160,9 @@ export async function startS3PartGate(endpoint: string): Promise<S3PartGate> {
   return {
     holdUntilNext(ms, last) { holdMs = ms; holdLast = last; },
     overlapped,
-    failAfterBody(n) { failPart = n; },
+    holdAnswer: (part, ms) => new Promise<number>((report) => { held = { part, ms, report }; }),
+    failAfterBody(n, times = 1) { failPart = n; failTimes = times; },
+    failed,
     stored,
     ...await listenLocal(server, agent, () => { for (const release of [...waiting.values()]) release(); }),
   };

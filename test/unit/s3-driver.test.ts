@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
-import { copyRanges } from '../../src/registry/storage/drivers/s3-writer.js';
+import { OVERLAP_BUFFERS, PartBuffers, copyRanges } from '../../src/registry/storage/drivers/s3-writer.js';
 import { mapS3Error } from '../../src/registry/storage/drivers/s3-client.js';
 import { StorageUnavailableError } from '../../src/registry/storage/driver.js';
 import { toOciError } from '../../src/registry/api/errors.js';
@@ -81,4 +81,29 @@ test('only s3-client.ts imports the AWS SDK at run time (type imports are erased
   const files = readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.ts'));
   const importers = files.filter((f) => /^import (?!type )[^;]*from '@aws-sdk\//m.test(readFileSync(join(dir, f), 'utf8')));
   assert.deepEqual(importers.map((f) => f.split('\\').join('/')), ['registry/storage/drivers/s3-client.ts']);
+});
+
+test('PartBuffers: every writer gets one buffer; second buffers only up to the limit, counted back; free ones reused', () => {
+  const b = new PartBuffers(1024, 2);
+  const own = [b.own(), b.own(), b.own()];
+  assert.ok(own.every((x) => x.length === 1024));
+  const s1 = b.second();
+  const s2 = b.second();
+  assert.ok(s1 && s2);
+  assert.equal(b.second(), undefined, 'the limit: no third writer overlaps');
+  assert.equal(b.seconds, 2);
+  b.back(s1!, true);
+  assert.equal(b.seconds, 1);
+  const again = b.second();
+  assert.equal(again, s1, 'a buffer given back is reused');
+  b.back(again!, true);
+  b.back(s2!, true);
+  assert.equal(b.seconds, 0);
+  for (const x of own) b.back(x, false);   // writers ending: not counted, at most `limit` kept
+  assert.equal(b.seconds, 0);
+  const next = [b.own(), b.own(), b.own()];
+  assert.deepEqual(next.map((x) => x === s1 || x === s2), [true, true, false], 'two kept for reuse, the third is new');
+  b.back(Buffer.alloc(2048), false);   // another size (a writer's prior content beyond one part) is not kept
+  assert.equal(b.own().length, 1024);
+  assert.equal(new PartBuffers(1).limit, OVERLAP_BUFFERS);
 });

@@ -1,5 +1,6 @@
 // The S3 driver's FileWriter: streams into a multipart upload in parts of `chunksize`, and makes the object
-// visible only at commit(). Content smaller than one part is one PutObject. It holds one buffer of one part.
+// visible only at commit(). Content smaller than one part is one PutObject. It holds one buffer of one part (two
+// while its parts overlap, below).
 //
 // Each part is sent while its bytes arrive: an UploadPart of `chunksize` bytes whose body is fed as the request
 // body comes in (backpressure: the write callback waits for that body to drain), so the client's upload and the
@@ -9,19 +10,26 @@
 // mid-part aborts that part's request (the store keeps nothing of an incomplete part) and stores the buffer as it
 // must: a shorter part of its own (5 MiB and up), the tail object, or the last part.
 //
-// Parts overlap: once a part's last byte is sent, the next part starts streaming into the (now free) buffer while
-// the store finishes the first (on the tests' Ceph RGW ~30 ms of a ~125 ms 10 MiB part, idle time for the store
-// otherwise). Still one buffer: a part whose body was sent whole is not kept, so if the store then fails it, the
-// write fails (the PATCH answers 503 and the client resumes from what is stored) instead of being retried here.
+// Parts overlap: once a part's last byte is sent, the next part starts streaming while the store finishes the
+// first (on the tests' Ceph RGW ~30 ms of a ~125 ms 10 MiB part, idle time for the store otherwise). The sent part
+// keeps the buffer until the store answers, so a part the store fails after its whole body (S3 answers an
+// occasional 500 InternalError or 503 SlowDown that way) is sent again from it, with the SDK's retries, as
+// Distribution's driver retries its buffered parts. Meanwhile the next part goes into a second buffer from the
+// driver's PartBuffers, which lends one to OVERLAP_BUFFERS writers at a time (one): the others wait for the store's
+// answer before they reuse their one buffer (with another upload in flight the store has other work meanwhile).
+// So memory is (uploads + OVERLAP_BUFFERS) × chunksize at most; Distribution's writer holds two parts' worth each.
+// Measured (bench, 4 concurrent 1 GiB uploads, peak RSS, 2 runs each beside the one-buffer writer): one lent
+// buffer 209 / 184 MiB against 209 / 184; two lent 205 / 208 against 196 / 189 (the target is 200). Holding the
+// next part's incoming chunks instead of a second buffer was tried too: they outlive the scavenges that free
+// request-body buffers (cli/gc-tuning.ts), and the 4 uploads ran at 187-207 MB/s against 241.
 // The parts in the store stay a contiguous run (what pendingState counts): a part's last bytes are sent only after
 // the part before it was acknowledged, so a part after a failed one is always incomplete, and the store drops it.
-// Request bodies hold the incoming chunks, never the buffer, which is reused while a sent body may still be queued
-// on its socket.
+// Streamed request bodies hold the incoming chunks, never a buffer.
 // Streamed parts also skip the SHA-256 of the payload the SDK computes for buffered bodies on http endpoints.
 import { createHash } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import { finishStream } from '../base.js';
-import { PathNotFoundError, type FileWriter, type OpOptions } from '../driver.js';
+import { PathNotFoundError, StorageUnavailableError, type FileWriter, type OpOptions } from '../driver.js';
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';   // types only: the SDK loads on first use
 import type { S3Connection } from './s3-client.js';
 
@@ -34,6 +42,8 @@ export interface S3WriterTarget {
   readonly chunkSize: number;
   readonly put: PutOptions;
   readonly params: { readonly multipartcopychunksize: number };
+  /** The driver's part buffers (bounds the second buffers of overlapping parts). */
+  readonly buffers: PartBuffers;
   key(p: string): string;
   call<T>(path: string, fn: (c: S3Connection) => Promise<T>): Promise<T>;
   /** The driver's known uploads (S3Driver.known): a writer notes the multipart upload it starts, and forgets one it
@@ -55,6 +65,46 @@ interface StreamedPart {
   /** The part's ETag; rejects when the request failed or was aborted (then `failed` is true). */
   readonly done: Promise<string>;
   failed: boolean;
+  /** Its bytes, once sent whole, until the store answers (settlePrev sends them again if it fails the part). */
+  buf?: Buffer;
+}
+
+/** How many writers of one driver may hold a second part buffer at once (their parts overlap). */
+export const OVERLAP_BUFFERS = 1;
+/** Free buffers are kept for reuse this long after the last one came back (then left to the GC). */
+const KEEP_FREE_MS = 30_000;
+
+/**
+ * A driver's part buffers (`size` = chunksize bytes each). Every writer gets one (own()); a second one, for the
+ * next part to stream into while the store answers the one before, only while fewer than `limit` writers hold one
+ * (second()). Buffers that come back are reused (a new 10 MiB buffer is 2,560 pages to fault in, and each PATCH of
+ * a chunked upload opens a writer), at most `limit` of them, dropped KEEP_FREE_MS after the last came back.
+ */
+export class PartBuffers {
+  private lent = 0;
+  private readonly free: Buffer[] = [];
+  private timer?: NodeJS.Timeout;
+  constructor(readonly size: number, readonly limit = OVERLAP_BUFFERS) {}
+
+  /** Second buffers held now. */
+  get seconds(): number { return this.lent; }
+
+  own(): Buffer { return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size); }
+
+  second(): Buffer | undefined {
+    if (this.lent >= this.limit) return undefined;
+    this.lent++;
+    return this.own();
+  }
+
+  /** Gives a buffer back; `second`: its writer held two (one of them counted by second()). */
+  back(b: Buffer, second: boolean): void {
+    if (second) this.lent--;
+    if (b.length !== this.size || this.free.length >= this.limit) return;
+    this.free.push(b);
+    if (this.timer) this.timer.refresh();
+    else this.timer = setTimeout(() => { this.timer = undefined; this.free.length = 0; }, KEEP_FREE_MS).unref();
+  }
 }
 
 /**
@@ -114,7 +164,11 @@ export class S3Writer implements FileWriter {
   private dirty = false;
   private uploadId?: string;
   private parts: Part[] = [];
-  private state: 'open' | 'committed' | 'cancelled' = 'open';
+  private state: 'open' | 'committed' | 'cancelled' | 'failed' = 'open';
+  /** The part's capacity (the buffers' length). */
+  private readonly cap: number;
+  /** The writer holds a second buffer (PartBuffers.second()). */
+  private second = false;
   private inflight: Promise<void> = Promise.resolve();
   private cur?: StreamedPart;
   /** The part sent whole, not yet acknowledged (at most one). */
@@ -138,8 +192,9 @@ export class S3Writer implements FileWriter {
       this.parts = [...start.pending.parts];
     }
     const prior = start.prior;
+    this.cap = Math.max(d.chunkSize, prior?.length ?? 0);
     if (prior && prior.length) {
-      this.buf = Buffer.allocUnsafeSlow(Math.max(d.chunkSize, prior.length));
+      this.buf = this.cap === d.chunkSize ? d.buffers.own() : Buffer.allocUnsafeSlow(this.cap);
       prior.copy(this.buf);
       this.fill = prior.length;
     }
@@ -168,8 +223,8 @@ export class S3Writer implements FileWriter {
     while (at < chunk.length) {
       if (this.state === 'cancelled') return;
       if (this.broken) throw this.broken;
-      this.buf ??= Buffer.allocUnsafeSlow(this.d.chunkSize);
-      const n = Math.min(chunk.length - at, (this.cur?.length ?? this.buf.length) - this.fill);
+      this.buf ??= this.d.buffers.own();
+      const n = Math.min(chunk.length - at, (this.cur?.length ?? this.cap) - this.fill);
       const piece = chunk.subarray(at, at + n);
       piece.copy(this.buf, this.fill);
       this.fill += n;
@@ -177,7 +232,7 @@ export class S3Writer implements FileWriter {
       this.dirty = true;
       at += n;
       await this.feed(piece);
-      if (this.fill === (this.cur?.length ?? this.buf.length)) await this.finishPart();
+      if (this.fill === (this.cur?.length ?? this.cap)) await this.finishPart();
     }
   }
 
@@ -193,7 +248,7 @@ export class S3Writer implements FileWriter {
     let part = this.cur;
     if (!part) {
       const hinted = this.expect !== undefined && this.fill + Math.max(0, this.expect - this.accepted) >= MIN_PART;
-      if (!this.uploadId && !this.copyPrior && !hinted && this.fill < Math.min(MIN_PART, this.buf!.length)) return;
+      if (!this.uploadId && !this.copyPrior && !hinted && this.fill < Math.min(MIN_PART, this.cap)) return;
       const length = this.partLength();
       if (length === undefined) return;
       part = await this.startPart(length);
@@ -205,19 +260,40 @@ export class S3Writer implements FileWriter {
     if (!part.body.write(piece)) await drained(part);
   }
 
-  /** Waits for the part sent whole before (if any) and records it; when the store failed it, the writer is broken
-   *  (its bytes are not in the buffer any more) and this throws the store's error. */
+  /** Waits for the part sent whole before (if any) and records it. When the store failed it (a 5xx, a network
+   *  error: not a missing upload), it is sent again from its buffer, with the SDK's retries; when that fails too, the
+   *  writer is broken and this throws the store's error. Its buffer is free after. */
   private async settlePrev(): Promise<void> {
     const part = this.prev;
     if (!part) { if (this.broken) throw this.broken; return; }
     let err: unknown;
-    const ETag = await part.done.catch((e: unknown) => { err = e; return undefined; });
+    let ETag = await part.done.catch((e: unknown) => { err = e; return undefined; });
+    if (ETag === undefined && part.buf && err instanceof StorageUnavailableError && this.state === 'open') {
+      ETag = await this.uploadPart(part.number, part.buf.subarray(0, part.length)).catch((e: unknown) => { err = e; return undefined; });
+    }
     this.prev = undefined;
+    this.release(part);
     if (ETag === undefined) {
       this.broken = err ?? new Error(`part ${part.number} of ${this.path} failed`);
       throw this.broken;
     }
     this.parts.push({ PartNumber: part.number, ETag });
+  }
+
+  /** A settled part's buffer: the writer's one buffer again if it has none (it got no second), else back to the
+   *  driver's. */
+  private release(part: StreamedPart): void {
+    const b = part.buf;
+    part.buf = undefined;
+    if (!b) return;
+    if (this.buf === undefined && this.state === 'open') this.buf = b;
+    else this.drop(b);
+  }
+
+  private drop(b: Buffer | undefined): void {
+    if (!b) return;
+    this.d.buffers.back(b, this.second);
+    this.second = false;
   }
 
   /**
@@ -227,7 +303,7 @@ export class S3Writer implements FileWriter {
    * it is not streamed (it becomes the tail or the last part from the buffer).
    */
   private partLength(): number | undefined {
-    const cap = this.buf!.length;
+    const cap = this.cap;
     if (this.expect === undefined) return cap;
     const remaining = this.fill + Math.max(0, this.expect - this.accepted);   // this part's bytes, if the hint holds
     let length = cap;
@@ -252,16 +328,21 @@ export class S3Writer implements FileWriter {
     return part;
   }
 
-  /** The buffer is full: the streamed part was sent whole and is acknowledged later (settlePrev), the buffer is
-   *  free for the next one; if its stream failed or none ran, the buffer is sent as the part now. */
+  /** The part is complete: when it was streamed whole, it is acknowledged later (settlePrev) and keeps its buffer
+   *  until then; the next part goes into a second buffer, or, when the driver has none to spare, into the same one
+   *  once the store answered. If its stream failed or none ran, the buffer is sent as the part now. */
   private async finishPart(): Promise<void> {
     const part = this.cur;
     this.cur = undefined;
     await this.settlePrev();
     if (part && !part.failed) {
       part.body.end();
+      part.buf = this.buf;
       this.prev = part;
+      this.buf = this.d.buffers.second();
+      this.second = this.buf !== undefined;
       this.fill = 0;
+      if (!this.buf) await this.settlePrev();   // gives the part's buffer back to this writer
       return;
     }
     await this.flushPart();
@@ -299,17 +380,22 @@ export class S3Writer implements FileWriter {
     return this.uploadId;
   }
 
-  /** Stores the buffer as the next part (a Buffer body: the SDK retries it); the buffer is reused only after
-   *  the store answered. */
+  /** Stores the buffer as the next part; the buffer is reused only after the store answered. */
   private async flushPart(o?: OpOptions): Promise<void> {
-    const UploadId = await this.ensureUpload(o);
+    await this.ensureUpload(o);
     const PartNumber = this.parts.length + 1;
-    const body = this.buf!.subarray(0, this.fill);
+    const ETag = await this.uploadPart(PartNumber, this.buf!.subarray(0, this.fill), o);
+    this.parts.push({ PartNumber, ETag });
+    this.fill = 0;
+  }
+
+  /** One part from memory (a Buffer body: the SDK retries it). */
+  private async uploadPart(PartNumber: number, body: Buffer, o?: OpOptions): Promise<string> {
+    const UploadId = this.uploadId!;
     const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.UploadPartCommand({
       Bucket: this.d.bucket, Key: this.d.key(this.path), UploadId, PartNumber, Body: body, ContentLength: body.length,
     }), { abortSignal: o?.signal }));
-    this.parts.push({ PartNumber, ETag: r.ETag! });
-    this.fill = 0;
+    return r.ETag!;
   }
 
   private async settle(): Promise<void> {
@@ -324,10 +410,14 @@ export class S3Writer implements FileWriter {
    */
   async close(o?: OpOptions): Promise<void> {
     if (this.state === 'committed') return;
-    if (this.state === 'cancelled') throw new Error(`writer for ${this.path} was cancelled`);
+    if (this.state !== 'open') throw new Error(`writer for ${this.path} was ${this.state}`);
+    await this.ending(() => this.closeOpen(o));
+  }
+
+  private async closeOpen(o?: OpOptions): Promise<void> {
     await this.settle();
     if (!this.dirty && (this.pending || this.existed)) { this.end(); return; }   // nothing new: the store is as it was
-    if (!this.uploadId && !(this.copyPrior && this.dirty)) return this.commit(o);
+    if (!this.uploadId && !(this.copyPrior && this.dirty)) return this.commitOpen(o);
     await this.abortStreamed();
     await this.settlePrev();   // a broken writer stores nothing more: what the store acknowledged is the session
     await this.ensureUpload(o);
@@ -349,12 +439,34 @@ export class S3Writer implements FileWriter {
 
   private end(): void {
     this.state = 'committed';
+    this.freeBuffers();
+  }
+
+  /** Runs close's or commit's work; when it fails, the writer is done too (its buffers go back to the driver):
+   *  what the store acknowledged stays, and the caller's retry opens a new writer on it. */
+  private async ending(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (this.state === 'open') { this.state = 'failed'; this.freeBuffers(); }
+      throw err;
+    }
+  }
+
+  /** Gives the writer's buffers back (a part still unanswered after a failure or cancel is not sent again). */
+  private freeBuffers(): void {
+    if (this.prev) { this.drop(this.prev.buf); this.prev.buf = undefined; }
+    this.drop(this.buf);
     this.buf = undefined;
   }
 
   async commit(o?: OpOptions): Promise<void> {
     if (this.state === 'committed') return;
-    if (this.state === 'cancelled') throw new Error(`writer for ${this.path} was cancelled`);
+    if (this.state !== 'open') throw new Error(`writer for ${this.path} was ${this.state}`);
+    await this.ending(() => this.commitOpen(o));
+  }
+
+  private async commitOpen(o?: OpOptions): Promise<void> {
     await this.settle();
     const Key = this.d.key(this.path);
     if (!this.uploadId && !(this.copyPrior && this.dirty)) {
@@ -407,9 +519,9 @@ export class S3Writer implements FileWriter {
     await this.inflight.catch(() => {});
     await this.abortStreamed();   // one the last write may have started meanwhile
     const prev = this.prev;
-    this.prev = undefined;
     if (prev) { prev.ac.abort(); await prev.done.catch(() => {}); }   // the upload is aborted below anyway
-    this.buf = undefined;
+    this.freeBuffers();
+    this.prev = undefined;
     await this.abort();
     await this.d.call(this.path, (c) => c.client.send(new c.commands.DeleteObjectCommand({
       Bucket: this.d.bucket, Key: this.d.key(this.path),

@@ -11,7 +11,7 @@ import { parseParameters, type ParsedParameters } from '../parameters.js';
 import { registerDriver } from '../registration.js';
 import type { ClientParameters, S3Connection } from './s3-client.js';
 import { S3_TIMEOUTS } from './s3-timeouts.js';
-import { S3Writer, TAIL, TAIL_PARTS, copyRanges, objectVersion, pendingVersion, type Part, type PutOptions } from './s3-writer.js';
+import { PartBuffers, S3Writer, TAIL, TAIL_PARTS, copyRanges, objectVersion, pendingVersion, type Part, type PutOptions } from './s3-writer.js';
 import { Recent } from '../../../util/recent.js';
 
 const NAME = 's3';
@@ -143,10 +143,13 @@ export class S3Driver implements StorageDriver {
   /** Multipart uploads this process found or started, by key (pendingState lists their parts without finding them
    *  first); dropped when the store no longer knows the upload, and after an hour unused, at most 10,000. */
   readonly known = new Recent<KnownUpload>(10_000, 3600_000, Date.now);
+  /** Its writers' part buffers (one each, a second for OVERLAP_BUFFERS of them at a time: s3-writer.ts). */
+  readonly buffers: PartBuffers;
 
   constructor(readonly params: S3Parameters) {
     this.bucket = params.bucket!;
     this.chunkSize = params.chunksize;
+    this.buffers = new PartBuffers(params.chunksize);
     this.rootKey = params.rootdirectory.replace(/\/+$/, '').replace(/^\/+/, '');
     const sc = params.storageclass.toUpperCase();
     this.put = {
