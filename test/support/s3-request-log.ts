@@ -10,6 +10,9 @@ export interface S3RequestLog {
   url: string;
   /** Requests so far (clear with `requests.length = 0`). */
   readonly requests: S3Request[];
+  /** Connections the client opened to the proxy so far, and the one each request came on (its index in order). */
+  readonly connections: () => number;
+  readonly requestConnection: number[];
   /** Holds the requests `match` picks (recorded, not yet forwarded) until the returned function is called. */
   hold(match: (r: S3Request) => boolean): () => void;
   close(): Promise<void>;
@@ -63,18 +66,23 @@ export async function startS3RequestLog(endpoint: string): Promise<S3RequestLog>
   const t = new URL(endpoint);
   const agent = new Agent({ keepAlive: true });
   const requests: S3Request[] = [];
+  const requestConnection: number[] = [];
+  const ids = new WeakMap<object, number>();
+  let opened = 0;
   const holds = new Set<{ match: (r: S3Request) => boolean; held: (() => void)[] }>();
   const server = createServer((req: IncomingMessage, res) => {
     const r = s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers['x-amz-copy-source'] !== undefined);
     requests.push(r);
+    requestConnection.push(ids.get(req.socket) ?? -1);
     const go = () => forward(req, res, t, agent, relay(res));
     const h = [...holds].find((x) => x.match(r));
     if (h) h.held.push(go);
     else go();
   });
+  server.on('connection', (socket) => { ids.set(socket, opened++); });
   const listening = await listenLocal(server, agent);
   return {
-    requests, ...listening,
+    requests, ...listening, connections: () => opened, requestConnection,
     hold(match) {
       const h = { match, held: [] as (() => void)[] };
       holds.add(h);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
 import { OVERLAP_BUFFERS, PartBuffers, copyRanges } from '../../src/registry/storage/drivers/s3-writer.js';
-import { mapS3Error } from '../../src/registry/storage/drivers/s3-client.js';
+import { Budget, FRESH_PER_S, answersWithBody, mapS3Error, type Req } from '../../src/registry/storage/drivers/s3-client.js';
 import { StorageUnavailableError } from '../../src/registry/storage/driver.js';
 import { toOciError } from '../../src/registry/api/errors.js';
 
@@ -106,4 +106,24 @@ test('PartBuffers: every writer gets one buffer; second buffers only up to the l
   b.back(Buffer.alloc(2048), false);   // another size (a writer's prior content beyond one part) is not kept
   assert.equal(b.own().length, 1024);
   assert.equal(new PartBuffers(1).limit, OVERLAP_BUFFERS);
+});
+
+test('s3 client: which requests answer with a body (a connection of their own on plain HTTP), and the budget for them', () => {
+  const req = (method: string, headers: Record<string, string> = {}): Req => ({ method, headers });
+  assert.deepEqual(['GET', 'POST', 'HEAD', 'PUT', 'DELETE'].map((m) => answersWithBody(req(m))), [true, true, false, false, false]);
+  assert.equal(answersWithBody(req('PUT', { 'x-amz-copy-source': 'b/k' })), true, 'a copy answers with XML');
+  let now = 0;
+  const b = new Budget(100, () => now);
+  let n = 0;
+  while (b.take()) n++;
+  assert.equal(n, 100, 'a burst of one second');
+  now += 50;
+  n = 0;
+  while (b.take()) n++;
+  assert.equal(n, 5, '100 a second');
+  now += 10_000;
+  n = 0;
+  while (b.take()) n++;
+  assert.equal(n, 100, 'never more than one second saved up');
+  assert.equal(FRESH_PER_S, 100);
 });

@@ -9,6 +9,7 @@ import {
   ListObjectsV2Command, ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent as UndiciAgent, request as undiciRequest } from 'undici';
 import type { Readable } from 'node:stream';
 import { PathNotFoundError, StorageUnavailableError } from '../driver.js';
@@ -58,6 +59,9 @@ export function connect(p: ClientParameters): S3Connection {
   const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 32 };
   const httpAgent = new HttpAgent(agentOptions);
   const httpsAgent = new HttpsAgent({ ...agentOptions, rejectUnauthorized: !p.skipVerify });
+  // socketTimeout: idle time of the socket (no byte either way), whatever the request; throwOnRequestTimeout: the
+  // requestTimeout set per request by bounded() below fails the attempt.
+  const handlerOptions = { connectionTimeout: t.connect, socketTimeout: t.idle, throwOnRequestTimeout: true };
   const client = new S3Client({
     region: p.region,
     endpoint: p.endpoint,
@@ -74,15 +78,13 @@ export function connect(p: ClientParameters): S3Connection {
     // berth's log through the driver's error mapping instead.
     logger: SILENT,
     customUserAgent: p.userAgent || undefined,
-    requestHandler: {
-      httpAgent,
-      httpsAgent,
-      connectionTimeout: t.connect,
-      socketTimeout: t.idle,          // idle time of the socket (no byte either way), whatever the request
-      throwOnRequestTimeout: true,    // requestTimeout (set per request by bounded() below) fails the attempt
-    },
+    requestHandler: { ...handlerOptions, httpAgent, httpsAgent },
   });
-  bounded(client, t, [httpAgent, httpsAgent]);
+  // See answersWithBody(): on a plain-HTTP endpoint those requests go on connections of their own.
+  const fresh = p.endpoint?.startsWith('http:')
+    ? new NodeHttpHandler({ ...handlerOptions, httpAgent: new HttpAgent({ keepAlive: false, maxSockets: agentOptions.maxSockets }) })
+    : undefined;
+  bounded(client, t, [httpAgent, httpsAgent], fresh);
   const bodies = new UndiciAgent({
     connections: agentOptions.maxSockets, keepAliveTimeout: 4_000,
     connect: { timeout: t.connect, rejectUnauthorized: !p.skipVerify },
@@ -92,7 +94,7 @@ export function connect(p: ClientParameters): S3Connection {
     commands,
     presign: (command, expiresIn) => getSignedUrl(client, command, { expiresIn }),
     getObject: (input, o) => getObject(client, bodies, t, input, o?.signal),
-    destroy: () => { client.destroy(); void bodies.destroy(); },
+    destroy: () => { client.destroy(); fresh?.destroy(); void bodies.destroy(); },
   };
 }
 
@@ -150,14 +152,14 @@ async function storeError(status: number, body: AsyncIterable<Uint8Array> & { de
 }
 
 type Handler = { handle(request: unknown, options?: { abortSignal?: AbortSignal; requestTimeout?: number }): Promise<unknown> };
-type Req = { method: string; headers: Record<string, string>; query?: Record<string, unknown>; body?: unknown };
+export type Req = { method: string; headers: Record<string, string>; query?: Record<string, unknown>; body?: unknown };
 
 /**
  * Bounds each small request (S3Timeouts.attempt, and what is left of .call since send() began) through the
  * handler's per-request requestTimeout; streaming requests get none (only the socket's idle timeout). A middleware
  * notes when send() began (before the SDK's retries) and, per attempt, what the handler may allow the request.
  */
-function bounded(client: S3Client, t: S3Timeouts, agents: HttpAgent[]): void {
+function bounded(client: S3Client, t: S3Timeouts, agents: HttpAgent[], fresh?: Handler): void {
   const started = Symbol('berthCallStarted');
   const allowed = new WeakMap<object, number>();
   client.middlewareStack.add((next, context) => (args) => {
@@ -177,7 +179,9 @@ function bounded(client: S3Client, t: S3Timeouts, agents: HttpAgent[]): void {
   }, { step: 'deserialize', name: 'berthAttemptDeadline', override: true });
   const inner = client.config.requestHandler as unknown as Handler;
   const wrapper = Object.create(inner) as Handler;
-  wrapper.handle = (request, options) => inner.handle(request, { ...options, requestTimeout: allowed.get(request as object) ?? 0 })
+  const budget = new Budget(FRESH_PER_S);
+  wrapper.handle = (request, options) => (fresh && answersWithBody(request as Req) && budget.take() ? fresh : inner)
+    .handle(request, { ...options, requestTimeout: allowed.get(request as object) ?? 0 })
     .catch((err: unknown) => {
       // A request that timed out says the path to the store may be dead (a NAT or load balancer that dropped
       // the connections' state answers nothing, not even a reset): the idle keep-alive connections are closed,
@@ -186,6 +190,45 @@ function bounded(client: S3Client, t: S3Timeouts, agents: HttpAgent[]): void {
       throw err;
     });
   (client.config as { requestHandler: unknown }).requestHandler = wrapper;
+}
+
+/**
+ * True for a request whose answer has a body: GET (lists, small objects: blob bodies go through getObject), POST
+ * (CreateMultipartUpload, CompleteMultipartUpload, DeleteObjects) and copies. On a kept-alive connection such an
+ * answer waits ~40 ms on Ceph RGW as it runs by default (its beast frontend without `tcp_nodelay`: the body is held
+ * behind the headers until the client's delayed ACK, bench/RESULTS.md "The store's frontend"); a new connection
+ * acknowledges at once (Linux starts it in quick-ACK mode). Measured on the tests' RGW (bench/s3-latency.ts, berth's
+ * client): GetObject 48 → 4 ms, ListObjectsV2 and ListMultipartUploads ~50 → ~10 ms. So on plain-HTTP endpoints (an
+ * in-cluster store) these requests go on connections of their own (`Connection: close`), up to FRESH_PER_S a second:
+ * each leaves a socket in TIME_WAIT on berth's side for a minute, and a busy registry must not run out of ephemeral
+ * ports (~28,000 per store address); beyond the budget they share the kept-alive connections, as before. HEAD, PUT,
+ * DELETE and UploadPart (no body in the answer) keep their connections, and so does every request to an https
+ * endpoint (a TLS handshake per request costs more than it saves on a store without the delay, AWS S3 among them).
+ */
+export function answersWithBody(req: Req): boolean {
+  return req.method === 'GET' || req.method === 'POST' || (req.method === 'PUT' && req.headers['x-amz-copy-source'] !== undefined);
+}
+
+/** New connections a second for answersWithBody() requests: at most 6,000 sockets in TIME_WAIT (60 s each). */
+export const FRESH_PER_S = 100;
+
+/** A token bucket: `perS` a second, bursts of as many. */
+export class Budget {
+  private tokens: number;
+  private last: number;
+  constructor(private readonly perS: number, private readonly now: () => number = Date.now) {
+    this.tokens = perS;
+    this.last = now();
+  }
+
+  take(): boolean {
+    const t = this.now();
+    this.tokens = Math.min(this.perS, this.tokens + ((t - this.last) * this.perS) / 1000);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
 }
 
 function dropIdle(agents: HttpAgent[]): void {
