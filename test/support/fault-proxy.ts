@@ -123,10 +123,10 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
     const pair: [Socket, Socket] = [client, store];
     pairs.add(pair);
     const end = () => { pairs.delete(pair); client.destroy(); store.destroy(); };
-    for (const s of pair) {
-      s.on('error', end);
-      s.once('close', end);
-    }
+    for (const s of pair) s.on('error', end);
+    // The client gone, nothing is left to deliver. The store closing (after a `Connection: close` answer) ends the
+    // client only once what `down` still holds (throttled by `slow`) has reached it: the pipe ends it then.
+    client.once('close', end);
     const up = gate(true);
     const down = gate(false);
     gates.set(pair, [up, down]);
