@@ -1,19 +1,23 @@
 // The S3 client's bounds on a slow or stalled store (s3-client.ts S3Timeouts), with short values, through the
 // fault proxy in front of the real Ceph RGW: a small request fails within its call deadline; a streamed body
 // has no total deadline (a slow stream that keeps moving completes) but fails once its socket moves nothing for
-// the idle time, both when sending (a streamed PutObject) and when receiving (a GetObject body).
+// the idle time, both when sending (a streamed PutObject) and when receiving (a GetObject body). A writer's part cut
+// that way by a client's pause is sent again from its buffer (through a request-logging proxy, with idletimeout 1 s).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { connect, mapS3Error, type S3Connection } from '../../src/registry/storage/drivers/s3-client.js';
 import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { startS3RequestLog } from '../support/s3-request-log.js';
 import { s3Prefix, s3Skip, s3Store, type S3Settings } from '../support/s3.js';
 import { withDeadline } from '../support/wait.js';
 
 const skip = await s3Skip();
 const KiB = 1024;
+const MiB = 1024 * KiB;
 // Short, but well above what a healthy (if loaded) store takes; setup writes go through a client with the defaults.
 const T = { connect: 2000, attempt: 2000, call: 4000, idle: 1500 };
 
@@ -213,5 +217,35 @@ describe('s3 client: bounded calls on a stalled store, idle timeouts on streams'
     assert.equal(code(stalled.err), 'STORAGE_UNAVAILABLE', `the body fails as the store being unavailable (got ${String(stalled.err)}, ${stalled.got} of ${data.length} bytes)`);
     assert.ok(stalled.got < data.length);
     assert.ok(stalled.ms < T.idle + 3000, `failed after ${stalled.ms} ms (idle ${T.idle})`);
+  });
+
+  test('a client pausing longer than idletimeout mid-part: the streamed part fails and is sent again from the buffer; the write completes, bytes exact', async () => {
+    const log = await startS3RequestLog(s.endpoint);
+    const d = new S3Driver(checkS3Parameters({
+      region: s.region, regionendpoint: log.url, bucket: s.bucket, accesskey: s.accessKey, secretkey: s.secretKey,
+      rootdirectory: `/${prefix}/pause`, secure: false, idletimeout: 1,
+    }));
+    try {
+      const a = randomBytes(6 * MiB);
+      const b = randomBytes(6 * MiB);
+      // 12 MiB declared: parts of 7 and 5 MiB (s3-writer.ts partLength), the first streaming from the first byte.
+      const w = await d.writer('/p/data', { sizeHint: a.length + b.length });
+      const t0 = Date.now();
+      const source = Readable.from((async function* () {
+        yield a;
+        await new Promise((r) => setTimeout(r, 2500));   // the client pauses: part 1's request idles 2.5 s
+        yield b;
+      })());
+      await withDeadline(pipeline(source, w.stream), 30_000, 'the paused write');
+      assert.ok(Date.now() - t0 >= 2500);
+      await w.commit();
+      assert.ok((await d.getContent('/p/data')).equals(Buffer.concat([a, b])), 'the object is the bytes written');
+      assert.deepEqual(log.requests.filter((r) => r.op === 'UploadPart').length, 3,
+        'part 1 streamed until the idle timeout cut it, part 1 again from the buffer, part 2 streamed');
+      keys.push(d.key('/p/data'));
+    } finally {
+      await d.close();
+      await log.close();
+    }
   });
 });
