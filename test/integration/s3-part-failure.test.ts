@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { request } from '../support/http.js';
-import { randomBlob, sha256 } from '../support/oci-client.js';
+import { randomBlob, sha256, startUpload, withQuery } from '../support/oci-client.js';
 import { s3RegistryThrough, type TestRegistry } from '../support/registry-server.js';
 import { s3Skip } from '../support/s3.js';
 import { startS3PartGate, type S3PartGate } from '../support/s3-request-log.js';
@@ -23,42 +23,46 @@ describe('s3: a part the store fails after its whole body', { skip }, () => {
   });
   after(async () => { await close?.(); });
 
-  test('once: the part is sent again from its buffer, PATCH → 202, the blob is the bytes sent', async () => {
-    const blob = randomBlob(36 * MiB + 7);
-    const digest = sha256(blob);
-    const start = await request(`${reg.url}/v2/pf/once/blobs/uploads/`, { method: 'POST' });
-    assert.equal(start.status, 202);
-    const location = new URL(start.headers.location!, reg.url).href;
+  /** POST, then the gate's records cleared: the session's Location URL. */
+  async function session(repo: string): Promise<string> {
+    const loc = await startUpload(reg.url, repo);
     gate.failed.length = 0;
     gate.stored.length = 0;
+    return `${reg.url}${loc}`;
+  }
 
+  /** PATCH of `bytes` at `at` with Content-Range and Content-Length. */
+  const patch = (location: string, bytes: Buffer, at = 0) => request(location, { method: 'PATCH', body: bytes, headers: {
+    'content-type': 'application/octet-stream', 'content-range': `${at}-${at + bytes.length - 1}`, 'content-length': bytes.length } });
+
+  /** PUT ?digest= at the PATCH's Location, then the blob read back whole. */
+  async function commitAndRead(repo: string, patched: { headers: Record<string, unknown> }, blob: Buffer): Promise<void> {
+    const digest = sha256(blob);
+    const next = new URL(String(patched.headers.location), reg.url);
+    const done = await request(`${reg.url}${withQuery(next.pathname + next.search, { digest })}`, { method: 'PUT' });
+    assert.equal(done.status, 201, done.text());
+    const got = await request(`${reg.url}/v2/${repo}/blobs/${digest}`);
+    assert.equal(got.status, 200);
+    assert.ok(got.body.equals(blob), 'the blob is the bytes sent');
+  }
+
+  test('once: the part is sent again from its buffer, PATCH → 202, the blob is the bytes sent', async () => {
+    const blob = randomBlob(36 * MiB + 7);
+    const location = await session('pf/once');
     gate.failAfterBody(2);
-    const patched = await request(location, { method: 'PATCH', body: blob, headers: {
-      'content-type': 'application/octet-stream', 'content-range': `0-${blob.length - 1}`, 'content-length': blob.length } });
+    const patched = await patch(location, blob);
     assert.equal(patched.status, 202, patched.text());
     assert.equal(patched.headers.range, `0-${blob.length - 1}`);
     assert.deepEqual(gate.failed, [2]);
     assert.deepEqual(gate.stored, [1, 2, 3, 4]);
-    const next = new URL(patched.headers.location!, reg.url).href;
-    const done = await request(`${next}${next.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
-    assert.equal(done.status, 201, done.text());
-    const got = await request(`${reg.url}/v2/pf/once/blobs/${digest}`);
-    assert.equal(got.status, 200);
-    assert.ok(got.body.equals(blob), 'the blob is the bytes sent');
+    await commitAndRead('pf/once', patched, blob);
   });
 
   test('on every sending: PATCH → 503 UNAVAILABLE; the session holds the parts before it; the client resumes there and commits', async () => {
     const blob = randomBlob(36 * MiB + 7);
-    const digest = sha256(blob);
-    const start = await request(`${reg.url}/v2/pf/app/blobs/uploads/`, { method: 'POST' });
-    assert.equal(start.status, 202);
-    const location = new URL(start.headers.location!, reg.url).href;
-    gate.failed.length = 0;
-    gate.stored.length = 0;
-
+    const location = await session('pf/app');
     gate.failAfterBody(2, 4);   // streamed once, then the SDK's 3 attempts from the buffer
-    const failed = await request(location, { method: 'PATCH', body: blob, headers: {
-      'content-type': 'application/octet-stream', 'content-range': `0-${blob.length - 1}`, 'content-length': blob.length } });
+    const failed = await patch(location, blob);
     assert.equal(failed.status, 503, failed.text());
     assert.equal(JSON.parse(failed.text()).errors[0].code, 'UNAVAILABLE');
     assert.equal(failed.headers['retry-after'], '5');
@@ -69,15 +73,8 @@ describe('s3: a part the store fails after its whole body', { skip }, () => {
     assert.equal(status.status, 204);
     assert.equal(status.headers.range, `0-${10 * MiB - 1}`, 'the session is the part before the failed one');
 
-    const rest = blob.subarray(10 * MiB);
-    const resumed = await request(location, { method: 'PATCH', body: rest, headers: {
-      'content-type': 'application/octet-stream', 'content-range': `${10 * MiB}-${blob.length - 1}`, 'content-length': rest.length } });
+    const resumed = await patch(location, blob.subarray(10 * MiB), 10 * MiB);
     assert.equal(resumed.status, 202, resumed.text());
-    const next = new URL(resumed.headers.location!, reg.url).href;
-    const done = await request(`${next}${next.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
-    assert.equal(done.status, 201, done.text());
-    const got = await request(`${reg.url}/v2/pf/app/blobs/${digest}`);
-    assert.equal(got.status, 200);
-    assert.ok(got.body.equals(blob), 'the blob is the bytes sent');
+    await commitAndRead('pf/app', resumed, blob);
   });
 });
