@@ -119,10 +119,10 @@ export async function deletePrefix(s: S3Settings, root: string): Promise<number>
 // ---------- the store's raw rate: curl --aws-sigv4 (a separate process, as the registries are) ----------
 
 /** A `size`-byte file of generated blob data (bench/data.ts) to PUT; it stays in the page cache. */
-export async function rawObjectFile(dir: string, size: number): Promise<string> {
+export async function rawObjectFile(dir: string, size: number, seed = 900): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const f = join(dir, `raw-${size}.bin`);
-  await pipeline(blobStream(900, size), createWriteStream(f));
+  const f = join(dir, `raw-${size}-${seed}.bin`);
+  await pipeline(blobStream(seed, size), createWriteStream(f));
   return f;
 }
 

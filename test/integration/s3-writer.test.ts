@@ -1,8 +1,8 @@
 // The S3 writer's streamed parts (s3-writer.ts), on the real Ceph RGW: each part is sent while its bytes arrive
 // and kept in the one part buffer until the store acknowledges it. These are the edges of that: a writer that ends
 // mid-part (the streamed request is aborted; the rest becomes a shorter part of its own from 5 MiB, the tail object
-// below), content between 5 MiB and one part committed at once, a cancel while a part streams, and a write that
-// spans several parts in uneven chunks. Every case checks the exact bytes and that no multipart upload is left.
+// below), a body of unknown length (its first part is sent whole: under one part, one PutObject), a cancel while a
+// part streams, and a write that spans several parts in uneven chunks. Every case checks the exact bytes and that no multipart upload is left.
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -149,14 +149,34 @@ describe('s3 writer: streamed parts (chunksize 10 MiB)', { skip }, () => {
     });
   });
 
-  test('between 5 MiB and one part, committed at once: the aborted streamed part is sent again as the only part', async () => {
-    await withDriver('w-short', async (d) => {
+  test('a body of unknown length under one part (7 MiB, as docker sends a small layer) is one PutObject: no multipart upload, no part', async () => {
+    await withGate('w-short', async (d, gate) => {
       const data = randomBlob(7 * MiB + 1);
       const w = await d.writer('/b/data');
       await pipeline(chunked(data, 64 * 1024), w.stream);
       await w.commit();
+      assert.deepEqual(gate.requested, [], 'no UploadPart (streamed from 5 MiB, it was cut short at 7, aborted and sent again)');
       assert.ok((await d.getContent('/b/data')).equals(data));
       assert.deepEqual(await openMultipartUploads(d), []);
+    });
+  });
+
+  test('a body of unknown length sends its first part whole from the buffer, then streams the parts after it; the bytes are exact', async () => {
+    await withGate('w-unknown', async (d, gate) => {
+      const data = randomBlob(25 * MiB + 5);
+      const w = await d.writer('/u/data');
+      const write = (b: Buffer) => new Promise<void>((resolve, reject) => w.stream.write(b, (err) => (err ? reject(err) : resolve())));
+      for (let at = 0; at < 9 * MiB; at += 256 * 1024) await write(data.subarray(at, at + 256 * 1024));
+      assert.deepEqual(gate.requested, [], 'nothing sent before the first part is full');
+      const answered = gate.holdAnswer(1, 1000);
+      await pipeline(chunked(data.subarray(9 * MiB), 256 * 1024), w.stream);
+      await w.commit();
+      assert.ok(await answered > 0, 'part 2 streamed while part 1 was unanswered');
+      assert.equal(gate.requested.filter((n) => n === 1).length, 1, `part 1 sent once: ${gate.requested}`);
+      assert.deepEqual(gate.stored, [1, 2, 3]);
+      assert.ok((await d.getContent('/u/data')).equals(data));
+      assert.deepEqual(await openMultipartUploads(d), []);
+      assert.equal(d.buffers.seconds, 0, 'the second buffer went back');
     });
   });
 

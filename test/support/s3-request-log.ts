@@ -108,6 +108,8 @@ export interface S3PartGate {
   readonly failed: number[];
   /** UploadPart numbers the store received in full and acknowledged (200), in order of their answers. */
   readonly stored: number[];
+  /** UploadPart numbers of every request that came (streamed ones cut short and aborted too), in order. */
+  readonly requested: number[];
   close(): Promise<void>;
 }
 
@@ -129,12 +131,14 @@ export async function startS3PartGate(endpoint: string): Promise<S3PartGate> {
   const received = new Map<number, number>();      // part number → body bytes come so far
   let held: { part: number; ms: number; report: (bytes: number) => void } | undefined;
   const arrived = new Set<number>();               // part numbers whose request came
+  const requested: number[] = [];
   const server = createServer((req: IncomingMessage, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
     const part = s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers['x-amz-copy-source'] !== undefined).op === 'UploadPart'
       ? Number(u.searchParams.get('partNumber')) : undefined;
     if (part !== undefined) {
       arrived.add(part);
+      requested.push(part);
       waiting.get(part - 1)?.();
       received.set(part, 0);
       req.on('data', (c: Buffer) => received.set(part, (received.get(part) ?? 0) + c.length));
@@ -172,6 +176,7 @@ export async function startS3PartGate(endpoint: string): Promise<S3PartGate> {
     failAfterBody(n, times = 1) { failPart = n; failTimes = times; },
     failed,
     stored,
+    requested,
     ...await listenLocal(server, agent, () => { for (const release of [...waiting.values()]) release(); }),
   };
 }

@@ -214,7 +214,7 @@ export class UploadStore implements Uploads {
     const { range } = chunk;
     if (range === 'malformed') throw new UploadRangeError(session.size, 'malformed Content-Range', { repo: this.name, id: session.id });
     // The bytes the chunk declares (Content-Range, else Content-Length): checked against what arrives, and the storage
-    // writer's sizeHint (S3 sizes its parts by it: a streamed PATCH of a known length, as skopeo and docker send a
+    // writer's sizeHint (S3 sizes its parts by it: a streamed PATCH of a known length, as skopeo and podman send a
     // layer, never has its last part cut short and sent again).
     let length = chunk.length;
     if (range) {
