@@ -12,7 +12,7 @@ import {
   benchStore, deletePrefix, newPrefix, rawGet, rawObjectFile, rawPut, startBerthS3, startDistributionS3, storeCapacity, type S3Config,
 } from './s3-stacks.js';
 import { meter, type Creds, type Stack, type Tls } from './stacks.js';
-import { chunkedUpload, mbPerS, monolithicUpload, skopeoPull, skopeoPush } from './workloads.js';
+import { chunkedUpload, dockerStylePush, mbPerS, monolithicUpload, skopeoPull, skopeoPush } from './workloads.js';
 
 const GiB = 1024 * MiB;
 export const DEFAULTS: S3Config = { id: 'defaults', label: 'Distribution\'s defaults (multipartcopythresholdsize 32 MiB)', redirect: false };
@@ -39,8 +39,10 @@ const sizeLabel = (b: number) => (b >= GiB ? `${+(b / GiB).toFixed(2)} GiB` : `$
  *  mode runs in CI right before the tests, which get the script's default store). */
 export function s3Sizes(quick: boolean) {
   return quick
-    ? { image: { label: '~25 MB image, 3 layers', layers: layersOf(3, 8, 2) }, raw: 32 * MiB, chunked: 48 * MiB, conc: 32 * MiB, osdMiB: undefined }
-    : { image: { label: '~1 GB image, 10 layers', layers: layersOf(10, 95, 12) }, raw: 200 * MiB, chunked: GiB, conc: GiB, osdMiB: 12_288 };
+    ? { image: { label: '~25 MB image, 3 layers', layers: layersOf(3, 8, 2) }, raw: 32 * MiB, chunked: 48 * MiB, conc: 32 * MiB, osdMiB: undefined,
+        dockerMiB: [7, 1, 12, 3] }
+    : { image: { label: '~1 GB image, 10 layers', layers: layersOf(10, 95, 12) }, raw: 200 * MiB, chunked: GiB, conc: GiB, osdMiB: 12_288,
+        dockerMiB: [60, 2, 250, 7, 1, 30, 9, 120, 4, 15] };
 }
 
 export async function runS3Section(o: {
@@ -93,10 +95,18 @@ export async function runS3Section(o: {
   const mb = (img.wireBytes / 1e6).toFixed(0);
   const chunkedDigest = await blobDigest(500, P.chunked);
 
+  // Layers as docker pushes them: a PATCH without a length each, 5 at a time (bench/workloads.ts dockerStylePush).
+  const dockerBlobs = await Promise.all(P.dockerMiB.map(async (m, i) => ({ seed: 700 + i, size: m * MiB, digest: await blobDigest(700 + i, m * MiB) })));
+  const dockerBytes = dockerBlobs.reduce((n, b) => n + b.size, 0);
   const pushRows = new Map<string, S3Row>();
+  const dockerRows = new Map<string, S3Row>();
   const chunkRows = new Map<string, S3Row>();
   for (const c of [DEFAULTS, COPY5G]) {
     pushRows.set(c.id, { id: `s3-push-${c.id}`, title: `skopeo push, ${P.image.label} (${mb} MB), ${c.label}`, unit: 'MB/s', higherIsBetter: true, berth: blank(), anchor: blank(), ref: 'put', bytes: img.wireBytes });
+    dockerRows.set(c.id, {
+      id: `s3-docker-${c.id}`, title: `${dockerBlobs.length} layers of ${Math.min(...P.dockerMiB)}–${Math.max(...P.dockerMiB)} MiB (${sizeLabel(dockerBytes)}) pushed as docker does (POST, one PATCH without a length, PUT; 5 at a time), ${c.label}`,
+      unit: 'MB/s', higherIsBetter: true, berth: blank(), anchor: blank(), ref: 'put', bytes: dockerBytes,
+    });
     chunkRows.set(c.id, { id: `s3-chunked-${c.id}`, title: `${sizeLabel(P.chunked)} blob, chunked upload (16 MiB PATCHes), ${c.label}`, unit: 'MB/s', higherIsBetter: true, berth: blank(), anchor: blank(), ref: 'put', bytes: P.chunked });
   }
   const pull: S3Row = { id: 's3-pull', title: `skopeo pull, ${P.image.label} (${mb} MB), redirect off (served through the registry)`, unit: 'MB/s', higherIsBetter: true, berth: blank(), anchor: blank(), ref: 'get', bytes: img.wireBytes };
@@ -124,6 +134,13 @@ export async function runS3Section(o: {
             } finally { await rs.stop(); }
           });
         }
+        if (want('s3-docker')) {
+          await onFresh(side, c, `docker-${c.id}`, async (s) => {
+            const row = dockerRows.get(c.id)!;
+            await measure(row, s, async () => mbPerS(dockerBytes, await dockerStylePush(s, o.creds, 'bench/s3docker', dockerBlobs)));
+            log(`S3 ${side} docker-style push (${c.id}) run ${r + 1}: ${row[side].values.at(-1)!.toFixed(1)} MB/s`);
+          });
+        }
         if (want('s3-chunked')) {
           await onFresh(side, c, `chunk-${c.id}`, async (s) => {
             const row = chunkRows.get(c.id)!;
@@ -138,6 +155,7 @@ export async function runS3Section(o: {
     pullRedirect.note = `GET of a layer: ${Object.entries(redirects).map(([k, v]) => `${k === 'berth' ? 'berth' : 'Distribution'} ${v}`).join('; ')}`;
     rows.push(pushRows.get('defaults')!, pushRows.get('copy5g')!, pull, pullRedirect);
   }
+  if (want('s3-docker')) rows.push(dockerRows.get('defaults')!, dockerRows.get('copy5g')!);
   if (want('s3-chunked')) rows.push(chunkRows.get('defaults')!, chunkRows.get('copy5g')!);
   await rm(img.dir, { recursive: true, force: true });
 
@@ -182,7 +200,7 @@ async function redirectTarget(s: Stack, s3: S3Settings): Promise<string> {
 // ---------- report ----------
 
 const fmt = (v: number, unit: string) => (Number.isNaN(v) ? '–' : unit === 'MiB' || v >= 100 ? v.toFixed(0) : v.toFixed(1));
-const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(0)} %` : '–');
 
 export function s3RowLine(r: S3Row, res: S3Result): string {
   const b = median(r.berth.values), a = median(r.anchor.values);

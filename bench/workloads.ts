@@ -97,6 +97,35 @@ export async function chunkedUpload(stack: Stack, creds: Creds, repo: string, se
   return (performance.now() - t0) / 1000;
 }
 
+/** One blob as docker pushes a layer (moby's blob writer, distribution's httpBlobUpload.ReadFrom): POST, one PATCH
+ *  whose body declares no length (chunked transfer encoding), PUT ?digest= with no body. */
+async function streamedUpload(stack: Stack, creds: Creds, repo: string, seed: number, size: number, digest: string): Promise<void> {
+  const loc = await startUpload(stack, creds, repo);
+  const r = await request(loc.toString(), {
+    method: 'PATCH', dispatcher: stack.dispatcher, body: blobStream(seed, size),
+    headers: hdr(stack, creds, { 'content-type': 'application/octet-stream' }),
+  });
+  const next = r.headers.location;
+  await expect(r, 202, 'PATCH without a length');
+  const put = await request(withDigest(new URL(String(next), stack.url), digest), { method: 'PUT', dispatcher: stack.dispatcher, headers: hdr(stack, creds, { 'content-length': '0' }) });
+  await expect(put, 201, 'PUT commit');
+}
+
+/** `blobs` pushed as docker pushes an image's layers: each by streamedUpload, `concurrency` at a time (docker's
+ *  max-concurrent-uploads, 5 by default), in the order given. Returns seconds. */
+export async function dockerStylePush(stack: Stack, creds: Creds, repo: string, blobs: ReadonlyArray<{ seed: number; size: number; digest: string }>, concurrency = 5): Promise<number> {
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < blobs.length) {
+      const b = blobs[next++]!;
+      await streamedUpload(stack, creds, repo, b.seed, b.size, b.digest);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, blobs.length) }, worker));
+  return (performance.now() - t0) / 1000;
+}
+
 /** GET a blob with curl into /dev/null; checks the status and the byte count. Returns seconds (curl's
  *  spawn and TLS handshake included, ~10 ms). Not undici in this process: its body iteration costs
  *  ~1.1 CPU-s per GiB on one thread and capped both stacks near its own ceiling (bench/RESULTS.md,
