@@ -11,6 +11,7 @@ import { randomBlob } from '../support/oci-client.js';
 import { s3Prefix, s3Skip, s3Store } from '../support/s3.js';
 import { openMultipartUploads, prefixDriver, rawKeys, removePrefix } from '../support/s3-replicas.js';
 import { startS3PartGate, type S3PartGate } from '../support/s3-request-log.js';
+import { waitUntil } from '../support/wait.js';
 import type { S3Driver } from '../../src/registry/storage/drivers/s3.js';
 import { PartBuffers } from '../../src/registry/storage/drivers/s3-writer.js';
 
@@ -223,6 +224,24 @@ describe('s3 writer: streamed parts (chunksize 10 MiB)', { skip }, () => {
       await w.cancel();
       assert.deepEqual(await openMultipartUploads(d), []);
       assert.deepEqual(await rawKeys(d), []);
+    });
+  });
+
+  test('cancel while a failed part is sent again from its buffer: it returns without waiting for the store; nothing is left', async () => {
+    await withGate('w-cancel-resend', async (d, gate) => {
+      gate.failAfterBody(1);
+      const answered = gate.holdAnswer(1, 10_000).then(() => 'the store answered the resent part');
+      const data = randomBlob(20 * MiB);
+      const w = await d.writer('/z/data', { sizeHint: 25 * MiB });   // a declared length: part 1 streams
+      const writing = pipeline(chunked(data, 256 * 1024), w.stream).catch(() => undefined);
+      await waitUntil('part 1 failed after its body and sent again', () => gate.requested.filter((n) => n === 1).length === 2);
+      const cancelled = w.cancel().then(() => 'cancelled');
+      assert.equal(await Promise.race([cancelled, answered]), 'cancelled', 'cancel did not wait for the held answer');
+      await writing;
+      assert.deepEqual(gate.failed, [1]);
+      assert.deepEqual(await openMultipartUploads(d), []);
+      assert.deepEqual(await rawKeys(d), []);
+      assert.equal(d.buffers.seconds, 0);
     });
   });
 

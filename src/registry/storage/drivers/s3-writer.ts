@@ -284,7 +284,7 @@ export class S3Writer implements FileWriter {
     let err: unknown;
     let ETag = await part.done.catch((e: unknown) => { err = e; return undefined; });
     if (ETag === undefined && part.body && part.buf && err instanceof StorageUnavailableError && this.state === 'open') {
-      ETag = await this.uploadPart(part.number, part.buf.subarray(0, part.length)).catch((e: unknown) => { err = e; return undefined; });
+      ETag = await this.uploadPart(part.number, part.buf.subarray(0, part.length), { signal: part.ac.signal }).catch((e: unknown) => { err = e; return undefined; });
     }
     this.prev = undefined;
     this.release(part);
@@ -541,6 +541,7 @@ export class S3Writer implements FileWriter {
     if (this.state !== 'open') return;
     this.state = 'cancelled';
     if (!this.stream.destroyed) this.stream.destroy();
+    this.prev?.ac.abort();   // its answer, or its sending again from the buffer (settlePrev), is not waited for
     await this.abortStreamed();
     await this.inflight.catch(() => {});
     await this.abortStreamed();   // one the last write may have started meanwhile
