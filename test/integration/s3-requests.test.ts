@@ -101,6 +101,8 @@ describe('s3: store requests per upload request', { skip }, () => {
     // 10 MiB, then the 6 MiB left streamed at its own length; before, the second part was declared 10 MiB, cut
     // short at the end of the body and sent again (three UploadParts, 22 MiB sent for 16).
     assert.equal(ops.get('UploadPart'), 2, JSON.stringify([...ops]));
+    // The session has no tail object (its stat found none): the commit deletes none.
+    assert.deepEqual(log.requests.filter((q) => q.key.endsWith('~tail')).map((q) => q.op), ['HeadObject', 'HeadObject'], 'the PATCH\'s and the commit\'s lookups only');
     const got = await request(`${reg.url}/v2/req/app/blobs/${digest}`);
     assert.ok(got.status === 200 && got.body.equals(blob), 'the blob is the bytes sent');
   });

@@ -124,7 +124,7 @@ export interface WriterStart {
   base: number;
   existed: boolean;
   prior?: Buffer;
-  pending?: { uploadId?: string; parts: Part[] };
+  pending?: { uploadId?: string; parts: Part[]; /** A tail object exists (undefined: maybe). */ tail?: boolean };
   /** The content token of what it starts from (FileWriter.version). */
   version?: string;
   /** The bytes the caller expects to write (sizeHint): parts are sized so that none is cut short at the end. */
@@ -183,11 +183,14 @@ export class S3Writer implements FileWriter {
   private readonly base: number;
   private readonly existed: boolean;
   private readonly pending: boolean;
+  /** A tail object may exist (the closed writer's it continues): commit and cancel delete it. */
+  private readonly pendingTail: boolean;
 
   constructor(private readonly d: S3WriterTarget, private readonly path: string, start: WriterStart, signal?: AbortSignal) {
     this.base = start.base;
     this.existed = start.existed;
     this.pending = !!start.pending;
+    this.pendingTail = !!start.pending && start.pending.tail !== false;
     this.version = start.version;
     this.expect = start.expect !== undefined && Number.isSafeInteger(start.expect) && start.expect >= 0 ? start.expect : undefined;
     if (start.pending) {
@@ -517,7 +520,7 @@ export class S3Writer implements FileWriter {
       this.d.known.delete(Key);
       this.version = objectVersion(r.ETag);
     }
-    if (this.pending) await this.deleteTail();
+    if (this.pendingTail) await this.deleteTail();
     this.end();
   }
 
@@ -553,7 +556,7 @@ export class S3Writer implements FileWriter {
     await this.d.call(this.path, (c) => c.client.send(new c.commands.DeleteObjectCommand({
       Bucket: this.d.bucket, Key: this.d.key(this.path),
     })));
-    if (this.pending) await this.deleteTail();
+    if (this.pendingTail) await this.deleteTail();
   }
 }
 

@@ -99,7 +99,11 @@ export function checkS3Parameters(params: Readonly<Record<string, unknown>>): S3
 interface ObjectHead { size: number; modTime: Date; etag?: string }
 
 /** A closed, uncommitted writer's state in the store (S3Driver.pendingState). */
-export interface PendingState { size: number; modTime: Date; uploadId?: string; parts: Part[]; tailSize: number; version: string }
+export interface PendingState {
+  size: number; modTime: Date; uploadId?: string; parts: Part[]; tailSize: number; version: string;
+  /** A tail object exists, counted or stale (a commit or cancel deletes it; without one it asks nothing). */
+  tailObject: boolean;
+}
 
 interface ListedPart { PartNumber: number; ETag: string; Size: number; LastModified?: Date }
 interface TailHead { size: number; modTime: Date; parts?: number; etag?: string }
@@ -125,7 +129,7 @@ function pendingOf(tailHead: TailHead | undefined, upload: { UploadId: string; I
     size += tail.size;
     if (tail.modTime > modTime) modTime = tail.modTime;
   }
-  return { size, modTime, uploadId: upload?.UploadId, parts, tailSize: tail?.size ?? 0, version: pendingVersion(parts, tail?.etag) };
+  return { size, modTime, uploadId: upload?.UploadId, parts, tailSize: tail?.size ?? 0, version: pendingVersion(parts, tail?.etag), tailObject: tailHead !== undefined };
 }
 
 /** A multipart upload this process started or found (S3Driver.known): a shortcut, never the truth (see pendingState). */
@@ -255,7 +259,7 @@ export class S3Driver implements StorageDriver {
       if (pend) {
         const prior = pend.tailSize > 0 ? await this.getContent(p + TAIL, o) : undefined;
         return new S3Writer(this, p, {
-          base: pend.size, existed: true, prior, pending: { uploadId: pend.uploadId, parts: pend.parts }, version: pend.version,
+          base: pend.size, existed: true, prior, pending: { uploadId: pend.uploadId, parts: pend.parts, tail: pend.tailObject }, version: pend.version,
           expect: o.sizeHint,
         }, o?.signal);
       }
