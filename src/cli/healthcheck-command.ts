@@ -12,6 +12,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/values.js';
 import { normalizePrefix } from '../gateway/url-mapping.js';
+import { systemCas } from '../util/tls-cas.js';
 import { findConfig } from './config-path.js';
 
 export interface HealthcheckIo {
@@ -150,14 +151,6 @@ function probeTls(config: Config, clientCert?: string, clientKey?: string): TlsP
     out.key = Buffer.from(readPem(t.key, 'tls.key'));
   }
   return out;
-}
-
-/** Node's bundled CAs, NODE_EXTRA_CA_CERTS and the operating system's store (Node ≥ 22.15; else the bundled ones). */
-function systemCas(): string[] {
-  if (typeof tls.getCACertificates !== 'function') return [...tls.rootCertificates];
-  const all = new Set([...tls.getCACertificates('bundled'), ...tls.getCACertificates('extra')]);
-  try { for (const c of tls.getCACertificates('system')) all.add(c); } catch { /* no readable system store */ }
-  return [...all];
 }
 
 function readPem(path: string, what: string): string {

@@ -13,6 +13,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent as UndiciAgent, request as undiciRequest } from 'undici';
 import type { Readable } from 'node:stream';
 import { PathNotFoundError, StorageUnavailableError } from '../driver.js';
+import { UNTRUSTED_CERT, storeCas } from './s3-tls.js';
 
 export const commands = {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
@@ -29,6 +30,8 @@ export interface ClientParameters {
   secretKey?: string;
   sessionToken?: string;
   skipVerify: boolean;
+  /** A PEM file of CAs to trust for the store besides the default ones (AWS_CA_BUNDLE; s3-tls.ts). */
+  caBundle?: string;
   userAgent?: string;
   /** Bounds on a slow or stalled store (S3_TIMEOUTS when left out). */
   timeouts?: Partial<S3Timeouts>;
@@ -58,7 +61,8 @@ export function connect(p: ClientParameters): S3Connection {
   const t: S3Timeouts = { ...S3_TIMEOUTS, ...p.timeouts };
   const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 32 };
   const httpAgent = new HttpAgent(agentOptions);
-  const httpsAgent = new HttpsAgent({ ...agentOptions, rejectUnauthorized: !p.skipVerify });
+  const ca = p.caBundle ? storeCas(p.caBundle) : undefined;   // throws CA_BUNDLE_UNREADABLE: check-config and serve say so
+  const httpsAgent = new HttpsAgent({ ...agentOptions, rejectUnauthorized: !p.skipVerify, ca });
   // socketTimeout: idle time of the socket (no byte either way), whatever the request; throwOnRequestTimeout: the
   // requestTimeout set per request by bounded() below fails the attempt.
   const handlerOptions = { connectionTimeout: t.connect, socketTimeout: t.idle, throwOnRequestTimeout: true };
@@ -87,7 +91,7 @@ export function connect(p: ClientParameters): S3Connection {
   bounded(client, t, [httpAgent, httpsAgent], fresh);
   const bodies = new UndiciAgent({
     connections: agentOptions.maxSockets, keepAliveTimeout: 4_000,
-    connect: { timeout: t.connect, rejectUnauthorized: !p.skipVerify },
+    connect: { timeout: t.connect, rejectUnauthorized: !p.skipVerify, ca },
   });
   return {
     client,
@@ -251,8 +255,8 @@ const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EH
   'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 
 /**
- * An SDK error as a driver error: missing keys → PathNotFoundError; network errors, timeouts, 5xx and refused
- * credentials or a missing bucket → StorageUnavailableError (503: the request may succeed later); aborts and
+ * An SDK error as a driver error: missing keys → PathNotFoundError; network errors, timeouts, 5xx, a certificate
+ * the store presents that berth does not trust, and refused credentials or a missing bucket → StorageUnavailableError (503: the request may succeed later); aborts and
  * anything else unchanged.
  */
 export function mapS3Error(err: unknown, path: string, driver: string): unknown {
@@ -262,7 +266,7 @@ export function mapS3Error(err: unknown, path: string, driver: string): unknown 
   const status = e.$metadata?.httpStatusCode;
   const name = e.name ?? e.Code ?? '';
   if (NOT_FOUND.has(name) || (status === 404 && name !== 'NoSuchBucket')) return new PathNotFoundError(path, driver, { cause: err });
-  if ((e.code && NETWORK.has(e.code)) || name === 'TimeoutError' || name === 'RequestTimeout' || (status !== undefined && status >= 500)
+  if ((e.code && (NETWORK.has(e.code) || UNTRUSTED_CERT.has(e.code) || e.code === 'ERR_TLS_CERT_ALTNAME_INVALID')) || name === 'TimeoutError' || name === 'RequestTimeout' || (status !== undefined && status >= 500)
     || name === 'SlowDown' || name === 'ServiceUnavailable' || name === 'InternalError'
     || name === 'NoSuchBucket' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'AccessDenied' || status === 403) {
     return new StorageUnavailableError(`object store: ${name || e.code || 'error'}${status ? ` (HTTP ${status})` : ''} on ${path}`, driver, { cause: err });

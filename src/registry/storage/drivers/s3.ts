@@ -11,6 +11,7 @@ import { parseParameters, type ParsedParameters } from '../parameters.js';
 import { registerDriver } from '../registration.js';
 import type { ClientParameters, S3Connection } from './s3-client.js';
 import { S3_TIMEOUTS } from './s3-timeouts.js';
+import { CA_BUNDLE_UNREADABLE, UNTRUSTED_CERT } from './s3-tls.js';
 import { PartBuffers, S3Writer, TAIL, TAIL_PARTS, copyRanges, objectVersion, pendingVersion, type Part, type PutOptions } from './s3-writer.js';
 import { Recent } from '../../../util/recent.js';
 
@@ -74,10 +75,25 @@ async function checkStoreAccess(params: Readonly<Record<string, unknown>>): Prom
     if (name === 'SignatureDoesNotMatch') return { key: 'secretkey', message: `the store at ${where} refused the secret key (${name})` };
     if (name === 'NoSuchBucket') return { key: 'bucket', message: `bucket ${JSON.stringify(d.bucket)} does not exist at ${where}` };
     if (name === 'AccessDenied') return { key: 'bucket', message: `the store at ${where} denies these credentials access to bucket ${JSON.stringify(d.bucket)} (${name})` };
+    const tls = tlsProblem(err, where);
+    if (tls) return { key: 'regionendpoint', message: tls };
     return undefined;
   } finally {
     await d.close();
   }
+}
+
+/** A TLS failure that is the configuration's (an untrusted certificate, a CA bundle that cannot be read, TLS
+ *  against a plain-HTTP port), in words that say what to change; undefined for anything else. */
+function tlsProblem(err: unknown, where: string): string | undefined {
+  const code = (err as { code?: string } | null)?.code ?? '';
+  if (code === CA_BUNDLE_UNREADABLE) return (err as Error).message;
+  if (UNTRUSTED_CERT.has(code)) {
+    return `the store at ${where} presented a certificate berth does not trust (${code}): give its CA in AWS_CA_BUNDLE or NODE_EXTRA_CA_CERTS, or set skipverify: true`;
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the store's certificate does not name ${where} (${code}): use the name it was issued for, or set skipverify: true`;
+  if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `the store at ${where} does not answer TLS (${code}): is it a plain-HTTP endpoint (http://, secure: false)?`;
+  return undefined;
 }
 
 /** parseParameters plus the checks across keys, each error naming its config key. */
@@ -173,7 +189,7 @@ export class S3Driver implements StorageDriver {
 
   /** Closes the client's sockets (tests; a serving process keeps it for its lifetime). */
   async close(): Promise<void> {
-    if (this.conn) (await this.conn).destroy();
+    if (this.conn) (await this.conn.catch(() => undefined))?.destroy();   // a client never built has nothing to close
   }
 
   /** The object key of a path: Distribution's s3Path (`TrimLeft(TrimRight(root,"/")+p, "/")`). */
@@ -523,6 +539,9 @@ function clientParameters(p: S3Parameters): ClientParameters {
     secretKey: p.secretkey || undefined,
     sessionToken: p.sessiontoken || undefined,
     skipVerify: p.skipverify,
+    // Distribution's driver (the AWS SDK for Go) trusts the CAs of the PEM file AWS_CA_BUNDLE names for the store;
+    // the AWS SDK for JavaScript does not read it, so berth does, for an https store only.
+    caBundle: (endpoint === undefined || endpoint.startsWith('https:')) && !p.skipverify ? process.env.AWS_CA_BUNDLE || undefined : undefined,
     userAgent: p.useragent || undefined,
     // A small request gets half the call's time per attempt, so one retry fits (the defaults: 10 s of 20 s).
     timeouts: { call: p.requesttimeout * 1000, attempt: p.requesttimeout * 500, idle: p.idletimeout * 1000, connect: Math.min(S3_TIMEOUTS.connect, p.requesttimeout * 500) },
