@@ -3,7 +3,8 @@
 // its own is reached. berth as a process (the built CLI). Trusted through AWS_CA_BUNDLE (the variable Distribution's
 // driver reads): a push and a pull through berth, blob bodies relayed over TLS (redirect off), and with redirect on
 // a 307 to the store's https URL that a client trusting the CA fetches. Not trusted: check-config and serve say so in
-// one line naming what to set; skipverify: true accepts the certificate. An AWS_CA_BUNDLE that cannot be read: one line.
+// one line naming what to set (so do a certificate for another name and https against a plain-HTTP port);
+// skipverify: true accepts the certificate. An AWS_CA_BUNDLE that cannot be read: one line.
 // A certificate rotated to an untrusted one while berth runs: 503 UNAVAILABLE (the store is unreachable as far as
 // berth can trust it), then served again without a restart.
 import assert from 'node:assert/strict';
@@ -74,6 +75,24 @@ describe('s3: an https store with its own certificate', { skip }, () => {
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /berth: cannot start\n/);
     assert.match(r.stderr.trim().split('\n').at(-1)!, line);
+  });
+
+  test('a certificate for another name, and https against the plain-HTTP port: one line each at regionendpoint', async () => {
+    const elsewhere = await makeTestCert(undefined, { dnsNames: ['store.example'] });
+    const bundle = await configFile('elsewhere.pem', elsewhere.cert);
+    const file = await configFile('elsewhere.yml', yaml());
+    front.setCert(elsewhere);
+    try {
+      const c = await runCli(['check-config', file], { AWS_CA_BUNDLE: bundle });
+      assert.equal(c.code, 1, c.stdout + c.stderr);
+      assert.match(c.stdout.trim(), /registry\.storage\.s3\.regionendpoint {2}the store's certificate does not name https:\/\/127\.0\.0\.1:\d+ \(ERR_TLS_CERT_ALTNAME_INVALID\): use the name it was issued for, or set skipverify: true$/);
+    } finally {
+      front.setCert(cert);
+    }
+    const plain = await configFile('plain.yml', yaml().replace(endpoint(), `https://127.0.0.1:${new URL(s.endpoint).port}`));
+    const c = await runCli(['check-config', plain], { AWS_CA_BUNDLE: caFile });
+    assert.equal(c.code, 1, c.stdout + c.stderr);
+    assert.match(c.stdout.trim(), /registry\.storage\.s3\.regionendpoint {2}the store at https:\/\/127\.0\.0\.1:\d+ does not answer TLS \((EPROTO|ERR_SSL_WRONG_VERSION_NUMBER)\): is it a plain-HTTP endpoint \(http:\/\/, secure: false\)\?$/);
   });
 
   test('AWS_CA_BUNDLE that cannot be read, or holds no certificate: one line naming it', async () => {

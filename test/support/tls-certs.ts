@@ -10,17 +10,20 @@ import { nextEvent } from './wait.js';
 export interface TestCert { cert: string; key: string; fingerprint256: string }
 
 /**
- * A self-signed leaf with SANs DNS:localhost, IP:127.0.0.1 and IP:::1. The subject CN is random
+ * A self-signed leaf with SANs DNS:localhost, IP:127.0.0.1 and IP:::1 (or only the DNS names given). The subject CN is random
  * so that several test certificates can be trusted side by side (OpenSSL finds issuers by name).
  */
-export async function makeTestCert(cn = `berth-test-${randomUUID()}`): Promise<TestCert> {
+export async function makeTestCert(cn = `berth-test-${randomUUID()}`, o: { dnsNames?: string[] } = {}): Promise<TestCert> {
+  const names = o.dnsNames
+    ? o.dnsNames.map((value) => ({ type: 2 as const, value }))
+    : [{ type: 2 as const, value: 'localhost' }, { type: 7 as const, ip: '127.0.0.1' }, { type: 7 as const, ip: '::1' }];
   const p = await generate([{ name: 'commonName', value: cn }], {
     keyType: 'ec', algorithm: 'sha256',
     extensions: [
       { name: 'basicConstraints', cA: false, critical: true },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+      { name: 'subjectAltName', altNames: names },
     ],
   });
   return { cert: p.cert, key: p.private, fingerprint256: new X509Certificate(p.cert).fingerprint256 };
