@@ -137,6 +137,29 @@ describe('s3 writer: streamed parts (chunksize 10 MiB)', { skip }, () => {
     });
   });
 
+  test('buffers bounded (2 for 4 writers at once): the others wait for one, never more than 2 out; every write exact', async () => {
+    await withDriver('w-bound', async (d) => {
+      Object.assign(d, { buffers: new PartBuffers(d.chunkSize, 1, 2) });
+      const blobs = [0, 1, 2, 3].map(() => randomBlob(13 * MiB + 11));
+      let waited = 0;
+      const poll = setInterval(() => { waited = Math.max(waited, d.buffers.queued); }, 5);
+      try {
+        await Promise.all(blobs.map(async (data, i) => {
+          const w = await d.writer(`/bound/${i}/data`);
+          await pipeline(chunked(data, 256 * 1024), w.stream);
+          await w.commit();
+        }));
+      } finally {
+        clearInterval(poll);
+      }
+      assert.equal(d.buffers.peak, 2, 'never more than the bound out at once');
+      assert.ok(waited >= 1, 'writers over the bound waited');
+      assert.equal(d.buffers.inUse, 0, 'every buffer came back');
+      for (const [i, data] of blobs.entries()) assert.ok((await d.getContent(`/bound/${i}/data`)).equals(data), `writer ${i}`);
+      assert.deepEqual(await openMultipartUploads(d), []);
+    });
+  });
+
   test('a write across several parts in uneven chunks commits the exact bytes; nothing is left open', async () => {
     await withDriver('w-multi', async (d) => {
       const data = randomBlob(31 * MiB + 7);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
+import { S3Driver, checkS3Parameters, partBufferMemory } from '../../src/registry/storage/drivers/s3.js';
 import { OVERLAP_BUFFERS, PartBuffers, copyRanges } from '../../src/registry/storage/drivers/s3-writer.js';
 import { Budget, FRESH_PER_S, answersWithBody, mapS3Error, type Req } from '../../src/registry/storage/drivers/s3-client.js';
 import { StorageUnavailableError } from '../../src/registry/storage/driver.js';
@@ -33,6 +33,17 @@ test('parameters: Distribution defaults; strings from REGISTRY_STORAGE_S3_* are 
   assert.equal(p.storageclass, 'STANDARD');
   const s = checkS3Parameters({ ...base, chunksize: '5242880', secure: 'false', encrypt: 'true' });
   assert.deepEqual([s.chunksize, s.secure, s.encrypt], [5 * MiB, false, true]);
+});
+
+test('buffermemory: buffers of chunksize in all; the default a quarter of the memory, at most 1 GiB, at least two buffers', () => {
+  const GiB = 1024 * MiB;
+  assert.equal(partBufferMemory(10 * MiB, 24 * GiB), GiB);
+  assert.equal(partBufferMemory(10 * MiB, 512 * MiB), 128 * MiB, 'a container of 512 MiB');
+  assert.equal(partBufferMemory(64 * MiB, 100 * MiB), 128 * MiB, 'never less than two buffers');
+  const d = new S3Driver(checkS3Parameters({ ...base, chunksize: 8 * MiB, buffermemory: String(100 * MiB) }));
+  assert.equal(d.buffers.max, 12, '100 MiB of 8 MiB buffers');
+  assert.throws(() => checkS3Parameters({ ...base, buffermemory: 6 * MiB }), keyError('registry.storage.s3.buffermemory', /at least chunksize/));
+  assert.ok(new S3Driver(checkS3Parameters(base)).buffers.max >= 2);
 });
 
 test('parameters: each problem names its key', () => {
@@ -83,9 +94,9 @@ test('only s3-client.ts imports the AWS SDK at run time (type imports are erased
   assert.deepEqual(importers.map((f) => f.split('\\').join('/')), ['registry/storage/drivers/s3-client.ts']);
 });
 
-test('PartBuffers: every writer gets one buffer; second buffers only up to the limit, counted back; free ones reused', () => {
+test('PartBuffers: every writer gets one buffer; second buffers only up to the limit, counted back; free ones reused', async () => {
   const b = new PartBuffers(1024, 2);
-  const own = [b.own(), b.own(), b.own()];
+  const own = [await b.acquire(), await b.acquire(), await b.acquire()];
   assert.ok(own.every((x) => x.length === 1024));
   const s1 = b.second();
   const s2 = b.second();
@@ -101,11 +112,41 @@ test('PartBuffers: every writer gets one buffer; second buffers only up to the l
   assert.equal(b.seconds, 0);
   for (const x of own) b.back(x, false);   // writers ending: not counted, at most `limit` kept
   assert.equal(b.seconds, 0);
-  const next = [b.own(), b.own(), b.own()];
+  assert.equal(b.inUse, 0);
+  const next = [await b.acquire(), await b.acquire(), await b.acquire()];
   assert.deepEqual(next.map((x) => x === s1 || x === s2), [true, true, false], 'two kept for reuse, the third is new');
-  b.back(Buffer.alloc(2048), false);   // another size (a writer's prior content beyond one part) is not kept
-  assert.equal(b.own().length, 1024);
+  b.back(Buffer.alloc(2048), false);   // another size (a writer's prior content beyond one part) was never counted
+  assert.equal(b.inUse, 3);
   assert.equal(new PartBuffers(1).limit, OVERLAP_BUFFERS);
+});
+
+test('PartBuffers: at most `max` out; writers over it wait in order and get the buffers that come back; an aborted wait leaves the queue', async () => {
+  const b = new PartBuffers(1024, 1, 2);
+  const x = await b.acquire();
+  const y = await b.acquire();
+  assert.equal(b.second(), undefined, 'no second buffer beyond the bound');
+  const order: string[] = [];
+  const first = b.acquire().then((buf) => { order.push('first'); return buf; });
+  const ac = new AbortController();
+  const aborted = b.acquire(ac.signal);
+  const third = b.acquire().then((buf) => { order.push('third'); return buf; });
+  assert.equal(b.queued, 3);
+  ac.abort(new Error('client gone'));
+  await assert.rejects(aborted, /client gone/);
+  assert.equal(b.queued, 2, 'the aborted wait left the queue');
+  await assert.rejects(b.acquire(AbortSignal.abort(new Error('already gone'))), /already gone/);
+  b.back(x, false);
+  assert.equal(await first, x, 'the first waiter gets the buffer that came back');
+  b.back(y, false);
+  assert.equal(await third, y);
+  assert.deepEqual(order, ['first', 'third']);
+  assert.equal(b.inUse, 2);
+  assert.equal(b.peak, 2, 'never more than `max` out');
+  b.lost(1, false);   // a writer collected without ending: counted back, the next waiter gets a new buffer
+  assert.equal(b.inUse, 1);
+  const z = await b.acquire();
+  assert.equal(z.length, 1024);
+  assert.equal(b.inUse, 2);
 });
 
 test('s3 client: which requests answer with a body (a connection of their own on plain HTTP), and the budget for them', () => {

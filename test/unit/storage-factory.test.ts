@@ -91,6 +91,7 @@ describe('the driver registry', () => {
       'accesskey', 'secretkey', 'sessiontoken', 'region', 'regionendpoint', 'forcepathstyle', 'bucket', 'rootdirectory',
       'encrypt', 'keyid', 'secure', 'skipverify', 'v4auth', 'chunksize', 'multipartcopychunksize',
       'multipartcopymaxconcurrency', 'multipartcopythresholdsize', 'storageclass', 'objectacl', 'useragent', 'loglevel', 'requesttimeout', 'idletimeout',
+      'buffermemory',
     ]);
     assert.equal(dataDirectory('s3', { region: 'r', bucket: 'b' }), undefined);
     assert.equal(dataDirectory('filesystem', { rootdirectory: '/srv/registry' }), '/srv/registry');

@@ -78,37 +78,100 @@ export const OVERLAP_BUFFERS = 1;
 const KEEP_FREE_MS = 30_000;
 
 /**
- * A driver's part buffers (`size` = chunksize bytes each). Every writer gets one (own()); a second one, for the
+ * A driver's part buffers (`size` = chunksize bytes each). Every writer gets one (acquire()); a second one, for the
  * next part to stream into while the store answers the one before, only while fewer than `limit` writers hold one
  * (second()). Buffers that come back are reused (a new 10 MiB buffer is 2,560 pages to fault in, and each PATCH of
  * a chunked upload opens a writer), at most `limit` of them, dropped KEEP_FREE_MS after the last came back.
+ *
+ * At most `max` buffers are out at once (the s3 parameter `buffermemory` / chunksize): each upload in progress holds
+ * one, so without a bound, concurrent PATCHes (a flood of them, or only many clients at once) would take memory
+ * without end. A writer over the bound waits for a buffer (first come, first served) before it reads its body:
+ * the client's upload stalls (TCP flow control) instead of the process running out of memory; pulls and other
+ * requests go on. The wait ends with the request (its signal). Second buffers are lent only while nobody waits.
  */
 export class PartBuffers {
   private lent = 0;
+  private out = 0;
+  private high = 0;
   private readonly free: Buffer[] = [];
+  private readonly waiting: Array<{ resolve(b: Buffer): void; reject(err: unknown): void; cancel(): void }> = [];
   private timer?: NodeJS.Timeout;
-  constructor(readonly size: number, readonly limit = OVERLAP_BUFFERS) {}
+  constructor(readonly size: number, readonly limit = OVERLAP_BUFFERS, readonly max = Infinity) {}
 
   /** Second buffers held now. */
   get seconds(): number { return this.lent; }
+  /** Buffers out now, the most out at once so far, and the writers waiting for one. */
+  get inUse(): number { return this.out; }
+  get peak(): number { return this.high; }
+  get queued(): number { return this.waiting.length; }
 
-  own(): Buffer { return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size); }
-
-  second(): Buffer | undefined {
-    if (this.lent >= this.limit) return undefined;
-    this.lent++;
-    return this.own();
+  /** A writer's buffer: at once while fewer than `max` are out and nobody waits, else when one comes back. Rejects
+   *  with the signal's reason when it aborts first. */
+  acquire(signal?: AbortSignal): Promise<Buffer> {
+    if (this.out < this.max && this.waiting.length === 0) return Promise.resolve(this.take());
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<Buffer>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.waiting.indexOf(w);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal!.reason);
+      };
+      const w = { resolve, reject, cancel: () => signal?.removeEventListener('abort', onAbort) };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(w);
+    });
   }
 
-  /** Gives a buffer back; `second`: its writer held two (one of them counted by second()). */
+  second(): Buffer | undefined {
+    if (this.lent >= this.limit || this.out >= this.max || this.waiting.length > 0) return undefined;
+    this.lent++;
+    return this.take();
+  }
+
+  private take(): Buffer {
+    this.out++;
+    if (this.out > this.high) this.high = this.out;
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  /** Gives a buffer back; `second`: its writer held two (one of them counted by second()). A buffer of another
+   *  size (a writer's for prior content beyond one part) was never counted. */
   back(b: Buffer, second: boolean): void {
-    if (second) this.lent--;
-    if (b.length !== this.size || this.free.length >= this.limit) return;
+    if (b.length !== this.size) return;
+    this.returned(second);
+    const w = this.waiting.shift();
+    if (w) {
+      w.cancel();
+      this.out++;
+      w.resolve(b);
+      return;
+    }
+    if (this.free.length >= this.limit) return;
     this.free.push(b);
     if (this.timer) this.timer.refresh();
     else this.timer = setTimeout(() => { this.timer = undefined; this.free.length = 0; }, KEEP_FREE_MS).unref();
   }
+
+  /** Counts back `n` buffers that will not come back (their writer was collected without ending: see S3Writer);
+   *  waiters get new ones. */
+  lost(n: number, second: boolean): void {
+    for (let i = 0; i < n; i++) {
+      this.returned(second && i === 0);
+      const w = this.waiting.shift();
+      if (w) { w.cancel(); w.resolve(this.take()); }
+    }
+  }
+
+  private returned(second: boolean): void {
+    if (second) this.lent--;
+    this.out--;
+  }
 }
+
+/** A writer's counted buffers, for the pool to count back if the writer is collected without ending (a bug:
+ *  every path of core/upload.ts ends its writers). Holds no reference to the writer. */
+interface Held { pool: PartBuffers; n: number; second: boolean }
+const collected = new FinalizationRegistry<Held>((h) => { if (h.n > 0) h.pool.lost(h.n, h.second); });
 
 /**
  * Appending to a committed object (`base` bytes): below one part the prior content is read into the buffer and
@@ -173,6 +236,13 @@ export class S3Writer implements FileWriter {
   /** The writer holds a second buffer (PartBuffers.second()). */
   private second = false;
   private inflight: Promise<void> = Promise.resolve();
+  /** Content it starts from (a closed writer's tail, a small object), until the writer has its buffer. */
+  private prior?: Buffer;
+  /** The counted buffers it holds (PartBuffers), for the pool should the writer be collected without ending. */
+  private readonly held: Held;
+  /** Ends a wait for a buffer: the caller's signal, or cancel(). */
+  private readonly stop = new AbortController();
+  private readonly waitSignal: AbortSignal;
   private cur?: SentPart;
   /** The part sent whole, not yet acknowledged (at most one). */
   private prev?: SentPart;
@@ -200,10 +270,12 @@ export class S3Writer implements FileWriter {
     const prior = start.prior;
     this.cap = Math.max(d.chunkSize, prior?.length ?? 0);
     if (prior && prior.length) {
-      this.buf = this.cap === d.chunkSize ? d.buffers.own() : Buffer.allocUnsafeSlow(this.cap);
-      prior.copy(this.buf);
+      this.prior = prior;   // copied into the buffer when the writer gets one (its first write)
       this.fill = prior.length;
     }
+    this.waitSignal = signal ? AbortSignal.any([signal, this.stop.signal]) : this.stop.signal;
+    this.held = { pool: d.buffers, n: 0, second: false };
+    collected.register(this, this.held, this.held);
     const self = this;
     this.stream = new Writable({
       signal,
@@ -229,7 +301,10 @@ export class S3Writer implements FileWriter {
     while (at < chunk.length) {
       if (this.state === 'cancelled') return;
       if (this.broken) throw this.broken;
-      this.buf ??= this.d.buffers.own();
+      if (!this.buf) {
+        await this.ownBuffer();
+        if (!this.buf) return;   // cancelled while it waited
+      }
       const n = Math.min(chunk.length - at, (this.cur?.length ?? this.cap) - this.fill);
       const piece = chunk.subarray(at, at + n);
       piece.copy(this.buf, this.fill);
@@ -240,6 +315,22 @@ export class S3Writer implements FileWriter {
       await this.feed(piece);
       if (this.fill === (this.cur?.length ?? this.cap)) await this.finishPart();
     }
+  }
+
+  /** The writer's buffer, from the driver's (it may wait for one: PartBuffers), with the prior content in it. */
+  private async ownBuffer(): Promise<void> {
+    const counted = this.cap === this.d.chunkSize;
+    const b = counted ? await this.d.buffers.acquire(this.waitSignal) : Buffer.allocUnsafeSlow(this.cap);
+    if (counted) this.held.n++;
+    if (this.state !== 'open') { this.drop(b); return; }
+    this.prior?.copy(b);
+    this.prior = undefined;
+    this.buf = b;
+  }
+
+  /** The bytes of the part being filled (without the writer's buffer: the prior content, or nothing). */
+  private content(): Buffer {
+    return this.buf ? this.buf.subarray(0, this.fill) : this.prior ? this.prior.subarray(0, this.fill) : Buffer.alloc(0);
   }
 
   /**
@@ -310,6 +401,10 @@ export class S3Writer implements FileWriter {
 
   private drop(b: Buffer | undefined): void {
     if (!b) return;
+    if (b.length === this.d.buffers.size) {
+      this.held.n--;
+      this.held.second = false;
+    }
     this.d.buffers.back(b, this.second);
     this.second = false;
   }
@@ -373,6 +468,7 @@ export class S3Writer implements FileWriter {
     this.prev = part;
     this.buf = this.d.buffers.second();
     this.second = this.buf !== undefined;
+    if (this.second) { this.held.n++; this.held.second = true; }
     this.fill = 0;
     if (!this.buf) await this.settlePrev();   // gives the part's buffer back to this writer
   }
@@ -413,7 +509,7 @@ export class S3Writer implements FileWriter {
   private async flushPart(o?: OpOptions): Promise<void> {
     await this.ensureUpload(o);
     const PartNumber = this.parts.length + 1;
-    const ETag = await this.uploadPart(PartNumber, this.buf!.subarray(0, this.fill), o);
+    const ETag = await this.uploadPart(PartNumber, this.content(), o);
     this.parts.push({ PartNumber, ETag });
     this.fill = 0;
   }
@@ -455,7 +551,7 @@ export class S3Writer implements FileWriter {
     if (this.fill >= MIN_PART) await this.flushPart(o);
     let tailETag: string | undefined;
     if (this.fill > 0) {
-      const body = this.buf!.subarray(0, this.fill);
+      const body = this.content();
       const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
         Bucket: this.d.bucket, Key: this.d.key(this.path) + TAIL, Body: body, ContentLength: body.length, ...this.d.put,
         Metadata: { [TAIL_PARTS]: String(this.parts.length) },
@@ -487,6 +583,7 @@ export class S3Writer implements FileWriter {
     if (this.prev) { this.drop(this.prev.buf); this.prev.buf = undefined; }
     this.drop(this.buf);
     this.buf = undefined;
+    this.prior = undefined;
   }
 
   async commit(o?: OpOptions): Promise<void> {
@@ -500,7 +597,7 @@ export class S3Writer implements FileWriter {
     const Key = this.d.key(this.path);
     if (!this.uploadId && !(this.copyPrior && this.dirty)) {
       if (this.dirty || this.pending || !this.existed || this.base === 0) {
-        const body = this.buf ? this.buf.subarray(0, this.fill) : Buffer.alloc(0);
+        const body = this.content();
         const r = await this.d.call(this.path, (c) => c.client.send(new c.commands.PutObjectCommand({
           Bucket: this.d.bucket, Key, Body: body, ContentLength: body.length, ...this.d.put,
         }), { abortSignal: o?.signal }));
@@ -543,6 +640,7 @@ export class S3Writer implements FileWriter {
   async cancel(_o?: OpOptions): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'cancelled';
+    this.stop.abort(new Error(`writer for ${this.path} was cancelled`));   // a write waiting for a buffer
     if (!this.stream.destroyed) this.stream.destroy();
     this.prev?.ac.abort();   // its answer, or its sending again from the buffer (settlePrev), is not waited for
     await this.abortStreamed();

@@ -1,6 +1,7 @@
 // The S3 driver (after Distribution's s3-aws): the same keys (`<rootdirectory>/docker/registry/v2/...`), so
 // registry:2 and berth can share a bucket. It registers "s3" with Distribution's parameters; the AWS SDK is
 // loaded (s3-client.ts, import()) on the first operation, never at start. It knows no registry layout.
+import { totalmem } from 'node:os';
 import { Readable, addAbortSignal } from 'node:stream';
 import {
   InvalidPathError, PathNotFoundError, StorageDriverError,
@@ -12,7 +13,7 @@ import { registerDriver } from '../registration.js';
 import type { ClientParameters, S3Connection } from './s3-client.js';
 import { S3_TIMEOUTS } from './s3-timeouts.js';
 import { CA_BUNDLE_UNREADABLE, UNTRUSTED_CERT } from './s3-tls.js';
-import { PartBuffers, S3Writer, TAIL, TAIL_PARTS, copyRanges, objectVersion, pendingVersion, type Part, type PutOptions } from './s3-writer.js';
+import { OVERLAP_BUFFERS, PartBuffers, S3Writer, TAIL, TAIL_PARTS, copyRanges, objectVersion, pendingVersion, type Part, type PutOptions } from './s3-writer.js';
 import { Recent } from '../../../util/recent.js';
 
 const NAME = 's3';
@@ -48,6 +49,8 @@ export const S3_PARAMETERS = [
   // berth only (Distribution has no such bounds and ignores keys it does not know): seconds, see S3_TIMEOUTS.
   { name: 'requesttimeout', kind: 'int', default: S3_TIMEOUTS.call / 1000, min: 1, max: 3600 },
   { name: 'idletimeout', kind: 'int', default: S3_TIMEOUTS.idle / 1000, min: 1, max: 3600 },
+  // berth only: bytes of upload part buffers in all (PartBuffers in s3-writer.ts); unset: partBufferMemory().
+  { name: 'buffermemory', kind: 'int', min: 5 * MiB },
 ] as const;
 export type S3Parameters = ParsedParameters<typeof S3_PARAMETERS>;
 
@@ -96,6 +99,20 @@ function tlsProblem(err: unknown, where: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The default of `buffermemory`: a quarter of the memory the process may use (its cgroup's limit in a container,
+ * else the machine's), at most 1 GiB, at least two buffers. Each upload in progress holds one chunksize buffer; past
+ * the bound, PATCHes wait for one (s3-writer.ts PartBuffers) instead of the process running out of memory.
+ */
+export function partBufferMemory(chunksize: number, memory = availableMemory()): number {
+  return Math.max(2 * chunksize, Math.min(GiB, Math.floor(memory / 4)));
+}
+
+function availableMemory(): number {
+  const limit = process.constrainedMemory?.() ?? 0;   // 0 (or a huge number) without a limit
+  return limit > 0 ? Math.min(limit, totalmem()) : totalmem();
+}
+
 /** parseParameters plus the checks across keys, each error naming its config key. */
 export function checkS3Parameters(params: Readonly<Record<string, unknown>>): S3Parameters {
   const p = parseParameters(NAME, S3_PARAMETERS, params);
@@ -107,6 +124,7 @@ export function checkS3Parameters(params: Readonly<Record<string, unknown>>): S3
   if (!STORAGE_CLASSES.includes(p.storageclass.toUpperCase())) throw err('storageclass', `expected one of: ${STORAGE_CLASSES.join(', ')}`);
   if (!ACLS.includes(p.objectacl)) throw err('objectacl', `expected one of: ${ACLS.join(', ')}`);
   if (p.regionendpoint && !/^(https?:\/\/)?[^\s/]+(\/.*)?$/.test(p.regionendpoint)) throw err('regionendpoint', 'expected a URL such as http://host:port');
+  if (p.buffermemory !== undefined && p.buffermemory < p.chunksize) throw err('buffermemory', `at least chunksize (${p.chunksize}): every upload in progress holds a buffer of chunksize`);
   return p;
 }
 
@@ -163,13 +181,14 @@ export class S3Driver implements StorageDriver {
   /** Multipart uploads this process found or started, by key (pendingState lists their parts without finding them
    *  first); dropped when the store no longer knows the upload, and after an hour unused, at most 10,000. */
   readonly known = new Recent<KnownUpload>(10_000, 3600_000, Date.now);
-  /** Its writers' part buffers (one each, a second for OVERLAP_BUFFERS of them at a time: s3-writer.ts). */
+  /** Its writers' part buffers (one each, a second for OVERLAP_BUFFERS of them at a time, at most buffermemory in
+   *  all: s3-writer.ts). */
   readonly buffers: PartBuffers;
 
   constructor(readonly params: S3Parameters) {
     this.bucket = params.bucket!;
     this.chunkSize = params.chunksize;
-    this.buffers = new PartBuffers(params.chunksize);
+    this.buffers = new PartBuffers(params.chunksize, OVERLAP_BUFFERS, Math.max(1, Math.floor((params.buffermemory ?? partBufferMemory(params.chunksize)) / params.chunksize)));
     this.rootKey = params.rootdirectory.replace(/\/+$/, '').replace(/^\/+/, '');
     const sc = params.storageclass.toUpperCase();
     this.put = {
