@@ -9,7 +9,7 @@ import { onCacheCall } from '../registry/cache/cache-calls.js';
 import type { EndpointStats } from '../registry/notify/queue.js';
 import { stats as notificationStats } from '../registry/notify/listener.js';
 import { onUploadCommit } from '../registry/core/upload-calls.js';
-import { onStorageCall } from '../registry/storage/base.js';
+import { onStorageCall, uploadBufferStats, type UploadBufferStats } from '../registry/storage/base.js';
 import { countBodyBytes } from '../http/body-bytes.js';
 import { isV2Path, pathOf, v2Request } from '../http/v2-routes.js';
 
@@ -79,6 +79,7 @@ export function createMetrics(o: MetricsOptions = {}): Metrics {
   });
   const detachUploads = onUploadCommit((e) => { uploadSeconds.observe(e.durationMs / 1000); uploadBytes.inc(e.size); });
   registerNotificationMetrics(registry, o.notifications ?? notificationStats);
+  registerUploadBufferMetrics(registry);
 
   return {
     registry,
@@ -128,4 +129,18 @@ function registerNotificationMetrics(registry: Registry, stats: () => EndpointSt
     name: 'berth_notifications_failures_total', help: 'Failed delivery attempts (one per POST that failed or was answered 4xx/5xx)',
     ...common, collect: collect((s) => s.failures),
   });
+}
+
+/** The S3 driver's part buffers (registry.storage.s3.buffermemory), read at scrape time; none without such a driver. */
+function registerUploadBufferMetrics(registry: Registry): void {
+  type Settable = { reset(): void; set(labels: { driver: string }, value: number): void };
+  const collect = (pick: (s: UploadBufferStats) => number) => function (this: Settable) {
+    this.reset();
+    for (const [driver, s] of uploadBufferStats()) this.set({ driver }, pick(s));
+  };
+  const common = { labelNames: ['driver'] as const, registers: [registry] };
+  new Gauge({ name: 'berth_upload_buffers_in_use', help: 'Part buffers held by uploads in progress', ...common, collect: collect((s) => s.inUse) });
+  new Gauge({ name: 'berth_upload_buffer_bytes', help: 'Memory of the part buffers held by uploads in progress', ...common, collect: collect((s) => s.inUse * s.size) });
+  new Gauge({ name: 'berth_upload_buffers_waiting', help: 'Uploads waiting for a part buffer (the buffermemory bound reached)', ...common, collect: collect((s) => s.waiting) });
+  new Gauge({ name: 'berth_upload_buffers_limit', help: 'Part buffers at most at once (buffermemory / chunksize)', ...common, collect: collect((s) => s.limit) });
 }

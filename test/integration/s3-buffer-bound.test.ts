@@ -5,13 +5,16 @@
 // that gives up while its PATCH waits takes nothing with it: berth, not reading that body, notices only when the
 // buffer comes to it (the body then fails at once, as the socket is gone) and passes the buffer on, so the next
 // upload gets it. (A wait whose request's signal aborts leaves the queue at once: test/unit/s3-driver.test.ts.)
+// Meanwhile /metrics shows the buffer held and the upload waiting (berth_upload_buffers_*).
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { createMetrics } from '../../src/metrics/metrics.js';
 import { request } from '../support/http.js';
 import { randomBlob, sha256, withQuery } from '../support/oci-client.js';
 import { deleteS3Prefix, startRegistry, type TestRegistry } from '../support/registry-server.js';
 import { s3Parameters, s3Prefix, s3Skip, s3Store } from '../support/s3.js';
+import { waitUntil } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 const skip = await s3Skip();
@@ -61,9 +64,20 @@ describe('s3: part buffers bounded by buffermemory (one buffer)', { skip }, () =
     const b = randomBlob(MiB);
     const never = new Promise<void>(() => {});
     const bBody = Readable.from((async function* () { yield b; await never; })());
-    const bRes = await request(await session('bound/b'), { method: 'PATCH', body: bBody, headers: { 'content-type': 'application/octet-stream' }, timeoutMs: 500, fresh: true })
+    const bDone = request(await session('bound/b'), { method: 'PATCH', body: bBody, headers: { 'content-type': 'application/octet-stream' }, timeoutMs: 1500, fresh: true })
       .then(() => undefined, (err: Error) => err);
-    assert.ok(bRes instanceof Error, 'B got no answer while it waited, and gave up');
+    // What an operator sees meanwhile on /metrics (berth_upload_buffers_*): one buffer held, one upload waiting.
+    const metrics = createMetrics();
+    try {
+      const gauge = async (name: string) => new RegExp(`^${name}\\{driver="s3"\\} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1];
+      await waitUntil('B waiting for the buffer', async () => (await gauge('berth_upload_buffers_waiting')) === '1', { timeoutMs: 1200 });
+      assert.equal(await gauge('berth_upload_buffers_in_use'), '1');
+      assert.equal(await gauge('berth_upload_buffer_bytes'), String(5 * MiB));
+      assert.equal(await gauge('berth_upload_buffers_limit'), '1');
+    } finally {
+      metrics.close();
+    }
+    assert.ok((await bDone) instanceof Error, 'B got no answer while it waited, and gave up');
     bBody.destroy();
     release();
     const aRes = await aDone;

@@ -56,6 +56,34 @@ function notify(driver: string, op: string, durationMs: number, ok: boolean): vo
   storageCalls.report({ driver, op, durationMs, ok });
 }
 
+/** Memory a driver holds for uploads in progress (the S3 driver's part buffers: s3-writer.ts PartBuffers). */
+export interface UploadBufferStats {
+  /** Buffers held by uploads now, uploads waiting for one, the most at once, and each buffer's bytes. */
+  inUse: number; waiting: number; limit: number; size: number;
+}
+
+/** Live upload-buffer pools by driver name, read at scrape time by metrics (process-wide, like onStorageCall). */
+const bufferPools = new Map<object, { driver: string; pool: WeakRef<{ stats(): UploadBufferStats }> }>();
+
+/** Lists `pool` under `driver` until the returned function is called (or the pool is collected). */
+export function addUploadBuffers(driver: string, pool: { stats(): UploadBufferStats }): () => void {
+  const key = {};
+  bufferPools.set(key, { driver, pool: new WeakRef(pool) });
+  return () => { bufferPools.delete(key); };
+}
+
+/** The listed pools' numbers, by driver name (pools of one driver summed). */
+export function uploadBufferStats(): Map<string, UploadBufferStats> {
+  const out = new Map<string, UploadBufferStats>();
+  for (const [key, { driver, pool }] of bufferPools) {
+    const s = pool.deref()?.stats();
+    if (!s) { bufferPools.delete(key); continue; }
+    const t = out.get(driver) ?? { inUse: 0, waiting: 0, limit: 0, size: s.size };
+    out.set(driver, { inUse: t.inUse + s.inUse, waiting: t.waiting + s.waiting, limit: t.limit + s.limit, size: s.size });
+  }
+  return out;
+}
+
 /**
  * A driver parameter is missing or wrong. `key` is the config path (e.g.
  * `registry.storage.filesystem.rootdirectory`) so config errors can point at it.

@@ -30,7 +30,7 @@
 // Streamed parts also skip the SHA-256 of the payload the SDK computes for buffered bodies on http endpoints.
 import { createHash } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
-import { finishStream } from '../base.js';
+import { finishStream, type UploadBufferStats } from '../base.js';
 import { PathNotFoundError, StorageUnavailableError, type FileWriter, type OpOptions } from '../driver.js';
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';   // types only: the SDK loads on first use
 import type { S3Connection } from './s3-client.js';
@@ -104,6 +104,7 @@ export class PartBuffers {
   get inUse(): number { return this.out; }
   get peak(): number { return this.high; }
   get queued(): number { return this.waiting.length; }
+  stats(): UploadBufferStats { return { inUse: this.out, waiting: this.waiting.length, limit: this.max, size: this.size }; }
 
   /** A writer's buffer: at once while fewer than `max` are out and nobody waits, else when one comes back. Rejects
    *  with the signal's reason when it aborts first. */

@@ -7,7 +7,7 @@ import {
   InvalidPathError, PathNotFoundError, StorageDriverError,
   type FileInfo, type FileWriter, type OpOptions, type StorageDriver,
 } from '../driver.js';
-import { StorageParameterError, comparePaths, isAncestor, isValidComponent, readSpan } from '../base.js';
+import { StorageParameterError, addUploadBuffers, comparePaths, isAncestor, isValidComponent, readSpan } from '../base.js';
 import { parseParameters, type ParsedParameters } from '../parameters.js';
 import { registerDriver } from '../registration.js';
 import type { ClientParameters, S3Connection } from './s3-client.js';
@@ -184,11 +184,13 @@ export class S3Driver implements StorageDriver {
   /** Its writers' part buffers (one each, a second for OVERLAP_BUFFERS of them at a time, at most buffermemory in
    *  all: s3-writer.ts). */
   readonly buffers: PartBuffers;
+  private readonly unlist: () => void;
 
   constructor(readonly params: S3Parameters) {
     this.bucket = params.bucket!;
     this.chunkSize = params.chunksize;
     this.buffers = new PartBuffers(params.chunksize, OVERLAP_BUFFERS, Math.max(1, Math.floor((params.buffermemory ?? partBufferMemory(params.chunksize)) / params.chunksize)));
+    this.unlist = addUploadBuffers(NAME, this.buffers);   // for metrics (berth_upload_buffers_*)
     this.rootKey = params.rootdirectory.replace(/\/+$/, '').replace(/^\/+/, '');
     const sc = params.storageclass.toUpperCase();
     this.put = {
@@ -208,6 +210,7 @@ export class S3Driver implements StorageDriver {
 
   /** Closes the client's sockets (tests; a serving process keeps it for its lifetime). */
   async close(): Promise<void> {
+    this.unlist();
     if (this.conn) (await this.conn.catch(() => undefined))?.destroy();   // a client never built has nothing to close
   }
 
