@@ -54,38 +54,40 @@ describe('s3: part buffers bounded by buffermemory (one buffer)', { skip }, () =
   });
 
   test('a client that gives up while its PATCH waits for a buffer takes nothing with it: its turn passes the buffer on, the next upload gets it', async () => {
-    // A holds the one buffer: 1 MiB sent, then its body pauses until released.
-    let release!: () => void;
-    const paused = new Promise<void>((r) => { release = r; });
-    const a = randomBlob(6 * MiB);
-    const slow = Readable.from((async function* () { yield a.subarray(0, MiB); await paused; yield a.subarray(MiB); })());
-    const aDone = request(await session('bound/a'), { method: 'PATCH', body: slow, headers: { 'content-type': 'application/octet-stream' }, timeoutMs: 60_000 });
-    // B waits for that buffer; its client gives up after 500 ms (the connection closes) before sending all.
-    const b = randomBlob(MiB);
-    const never = new Promise<void>(() => {});
-    const bBody = Readable.from((async function* () { yield b; await never; })());
-    const bDone = request(await session('bound/b'), { method: 'PATCH', body: bBody, headers: { 'content-type': 'application/octet-stream' }, timeoutMs: 1500, fresh: true })
-      .then(() => undefined, (err: Error) => err);
-    // What an operator sees meanwhile on /metrics (berth_upload_buffers_*): one buffer held, one upload waiting.
+    // What an operator sees on /metrics meanwhile (berth_upload_buffers_*).
     const metrics = createMetrics();
+    const gauge = async (name: string) => new RegExp(`^${name}\\{driver="s3"\\} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1];
     try {
-      const gauge = async (name: string) => new RegExp(`^${name}\\{driver="s3"\\} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1];
+      // A holds the one buffer: 1 MiB sent, then its body pauses until released.
+      let release!: () => void;
+      const paused = new Promise<void>((r) => { release = r; });
+      const a = randomBlob(6 * MiB);
+      const slow = Readable.from((async function* () { yield a.subarray(0, MiB); await paused; yield a.subarray(MiB); })());
+      const aDone = request(await session('bound/a'), { method: 'PATCH', body: slow, headers: { 'content-type': 'application/octet-stream' }, timeoutMs: 60_000 });
+      await waitUntil('A holding the buffer', async () => (await gauge('berth_upload_buffers_in_use')) === '1');
+      // B waits for that buffer; its client gives up after 1.5 s (the connection closes) before sending all.
+      const b = randomBlob(MiB);
+      const never = new Promise<void>(() => {});
+      const bBody = Readable.from((async function* () { yield b; await never; })());
+      const bDone = request(await session('bound/b'), { method: 'PATCH', body: bBody, headers: { 'content-type': 'application/octet-stream' }, timeoutMs: 1500, fresh: true })
+        .then(() => undefined, (err: Error) => err);
       await waitUntil('B waiting for the buffer', async () => (await gauge('berth_upload_buffers_waiting')) === '1', { timeoutMs: 1200 });
       assert.equal(await gauge('berth_upload_buffers_in_use'), '1');
       assert.equal(await gauge('berth_upload_buffer_bytes'), String(5 * MiB));
       assert.equal(await gauge('berth_upload_buffers_limit'), '1');
+      assert.ok((await bDone) instanceof Error, 'B got no answer while it waited, and gave up');
+      bBody.destroy();
+      release();
+      const aRes = await aDone;
+      assert.equal(aRes.status, 202, aRes.text());
+      // C gets the buffer (with a leaked one it would wait until its deadline)
+      const c = randomBlob(7 * MiB);
+      await upload('bound/c', c);
+      const got = await request(`${reg.url}/v2/bound/c/blobs/${sha256(c)}`);
+      assert.ok(got.status === 200 && got.body.equals(c));
+      assert.equal(await gauge('berth_upload_buffers_in_use'), '0', 'every buffer came back');
     } finally {
       metrics.close();
     }
-    assert.ok((await bDone) instanceof Error, 'B got no answer while it waited, and gave up');
-    bBody.destroy();
-    release();
-    const aRes = await aDone;
-    assert.equal(aRes.status, 202, aRes.text());
-    // C gets the buffer (with a leaked one it would wait until its deadline)
-    const c = randomBlob(7 * MiB);
-    await upload('bound/c', c);
-    const got = await request(`${reg.url}/v2/bound/c/blobs/${sha256(c)}`);
-    assert.ok(got.status === 200 && got.body.equals(c));
   });
 });
