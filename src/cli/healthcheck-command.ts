@@ -2,7 +2,7 @@
 // (Dockerfile HEALTHCHECK, compose, Kubernetes exec probes). Reads the config serve reads (same discovery, same
 // REGISTRY_* overrides) and sends one GET to the configured listener's <prefix>/v2/: healthy on any answer below
 // 500 (401 with auth). It writes nothing, starts nothing and never talks to anything but the configured listener.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import * as tls from 'node:tls';
@@ -12,7 +12,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/values.js';
 import { normalizePrefix } from '../gateway/url-mapping.js';
-import { systemCas } from '../util/tls-cas.js';
+import { pemCertificates, readPem, systemCas } from '../util/tls-cas.js';
 import { findConfig } from './config-path.js';
 
 export interface HealthcheckIo {
@@ -137,7 +137,7 @@ interface TlsProbeOptions {
  */
 function probeTls(config: Config, clientCert?: string, clientKey?: string): TlsProbeOptions {
   const t = config.tls!;
-  const pems = readPem(t.certificate, 'tls.certificate').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const pems = pemCertificates(readPem(t.certificate, 'tls.certificate'));
   if (pems.length === 0) throw new Error(`${t.certificate}: no PEM certificate in tls.certificate`);
   const requires = t.clientauth === 'require-any-client-cert' || t.clientauth === 'require-and-verify-client-cert';
   const out: TlsProbeOptions = { ca: [...systemCas(), ...pems], clientCertMode: t.clientauth !== 'none' && t.clientauth !== 'request-client-cert' };
@@ -151,15 +151,6 @@ function probeTls(config: Config, clientCert?: string, clientKey?: string): TlsP
     out.key = Buffer.from(readPem(t.key, 'tls.key'));
   }
   return out;
-}
-
-function readPem(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`${path}: cannot read ${what} (${code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code ?? (err as Error).message})`);
-  }
 }
 
 interface ProbeResult { healthy: boolean; why: string; tryNext?: boolean }

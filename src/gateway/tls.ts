@@ -11,6 +11,7 @@ import type * as https from 'node:https';
 import { cipherString } from '../config/cipher-suites.js';
 import type { ClientAuthMode } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
+import { pemCertificates } from '../util/tls-cas.js';
 
 export type MinimumTls = 'tls1.2' | 'tls1.3';
 
@@ -74,7 +75,6 @@ export interface TlsManager {
 interface Material { cert: Buffer; key: Buffer; leaf: X509Certificate; ca?: Buffer[] }
 
 const MIN_VERSION: Record<MinimumTls, tls.SecureVersion> = { 'tls1.2': 'TLSv1.2', 'tls1.3': 'TLSv1.3' };
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /** Loads and checks the pair synchronously (startup). Throws TlsError naming the file at fault. */
 export function createTlsManager(opts: TlsManagerOptions): TlsManager {
@@ -201,16 +201,16 @@ function validate(opts: TlsManagerOptions, cert: Buffer, key: Buffer, minVersion
   ca: Buffer[]): Material {
   ca.forEach((pem, i) => {
     const file = opts.clientcas![i]!;
-    const blocks = pem.toString('latin1').match(PEM_CERT);
+    const blocks = pemCertificates(pem.toString('latin1'));
     try {
-      if (!blocks) throw new Error('no PEM certificate');
+      if (blocks.length === 0) throw new Error('no PEM certificate');
       for (const b of blocks) new X509Certificate(b);
     } catch (err) {
       throw new TlsError('BERTH_TLS_CERT_INVALID', file, `tls: no valid PEM CA certificate in ${file} (tls.clientcas)`, { cause: err });
     }
   });
-  const blocks = cert.toString('latin1').match(PEM_CERT);
-  if (!blocks) {
+  const blocks = pemCertificates(cert.toString('latin1'));
+  if (blocks.length === 0) {
     throw new TlsError('BERTH_TLS_CERT_INVALID', opts.certificate, `tls: no PEM certificate in ${opts.certificate}`);
   }
   let leaf: X509Certificate;

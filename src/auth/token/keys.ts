@@ -10,6 +10,7 @@
 import { createHash, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
+import { pemCertificates } from '../../util/tls-cas.js';
 
 /** The algorithms the verifier knows (Distribution's list); `signingalgorithms` picks from them. */
 export const SIGNING_ALGORITHMS = [
@@ -84,8 +85,7 @@ function base32(buf: Uint8Array): string {
 
 /** Every CERTIFICATE block of a PEM text, in order. */
 export function parseCertificates(pem: string): X509Certificate[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.map((b) => new X509Certificate(b));
+  return pemCertificates(pem).map((b) => new X509Certificate(b));
 }
 
 /**

@@ -1,8 +1,7 @@
 // The S3 driver's trust in an https store, without the SDK (s3.ts reads these at start; s3-client.ts, which loads
 // the SDK, applies them): the CAs of AWS_CA_BUNDLE, which Distribution's driver (the AWS SDK for Go) reads and the
 // AWS SDK for JavaScript does not, and the TLS error codes that mean "the configuration does not trust the store".
-import { readFileSync } from 'node:fs';
-import { systemCas } from '../../../util/tls-cas.js';
+import { pemCertificates, readPem, systemCas } from '../../../util/tls-cas.js';
 
 /** The error code of a CA bundle that cannot be read or holds no certificate. */
 export const CA_BUNDLE_UNREADABLE = 'S3_CA_BUNDLE_UNREADABLE';
@@ -22,13 +21,11 @@ export const UNTRUSTED_CERT = new Set([
 export function storeCas(path: string): string[] {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readPem(path, "the store's CA bundle");
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'a directory' : code ?? (err as Error).message;
-    throw Object.assign(new Error(`AWS_CA_BUNDLE=${path}: cannot read the store's CA bundle (${why})`), { code: CA_BUNDLE_UNREADABLE });
+    throw Object.assign(new Error(`AWS_CA_BUNDLE=${(err as Error).message}`), { code: CA_BUNDLE_UNREADABLE });
   }
-  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const pems = pemCertificates(text);
   if (pems.length === 0) throw Object.assign(new Error(`AWS_CA_BUNDLE=${path}: no PEM certificate in the store's CA bundle`), { code: CA_BUNDLE_UNREADABLE });
   return [...systemCas(), ...pems];
 }
