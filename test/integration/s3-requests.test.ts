@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { request } from '../support/http.js';
+import { request, type RequestBody } from '../support/http.js';
 import { randomBlob, sha256, withQuery } from '../support/oci-client.js';
 import { s3RegistryThrough, type TestRegistry } from '../support/registry-server.js';
 import { S3Driver, checkS3Parameters } from '../../src/registry/storage/drivers/s3.js';
@@ -86,46 +86,41 @@ describe('s3: store requests per upload request', { skip }, () => {
     assert.ok(got.body.equals(all), 'the blob is the bytes sent');
   });
 
-  test('a streamed PATCH that declares only its Content-Length (as skopeo and podman send a layer) gets parts sized to it: each byte sent once', async () => {
-    const blob = randomBlob(16 * MiB + 7);
+  /** POST, one PATCH of `blob` (as `body` with `headers`), the PUT that commits it and the session's clean-up after
+   *  it: the store requests of all that, by operation. The blob is then read back whole. */
+  async function pushCounted(blob: Buffer, body: RequestBody, headers: Record<string, string | number> = {}): Promise<Map<string, number>> {
     const digest = sha256(blob);
     const start = await request(`${reg.url}/v2/req/app/blobs/uploads/`, { method: 'POST' });
     assert.equal(start.status, 202);
     const ops = await counted(async () => {
-      const r = await request(new URL(start.headers.location!, reg.url).href, { method: 'PATCH', body: blob, headers: {
-        'content-type': 'application/octet-stream', 'content-length': blob.length } });
-      assert.equal(r.status, 202, r.text());
-      const put = await request(withQuery(new URL(r.headers.location!, reg.url).href, { digest }), { method: 'PUT' });
-      assert.equal(put.status, 201, put.text());
-    });
-    // 10 MiB, then the 6 MiB left streamed at its own length; before, the second part was declared 10 MiB, cut
-    // short at the end of the body and sent again (three UploadParts, 22 MiB sent for 16).
-    assert.equal(ops.get('UploadPart'), 2, JSON.stringify([...ops]));
-    // The session has no tail object (its stat found none): the commit deletes none.
-    assert.deepEqual(log.requests.filter((q) => q.key.endsWith('~tail')).map((q) => q.op), ['HeadObject', 'HeadObject'], 'the PATCH\'s and the commit\'s lookups only');
-    const got = await request(`${reg.url}/v2/req/app/blobs/${digest}`);
-    assert.ok(got.status === 200 && got.body.equals(blob), 'the blob is the bytes sent');
-  });
-
-  test('a PATCH without a length (a chunked body, as docker sends every layer) under one part: one PutObject, no multipart upload, no part', async () => {
-    const blob = randomBlob(7 * MiB + 3);
-    const digest = sha256(blob);
-    const start = await request(`${reg.url}/v2/req/app/blobs/uploads/`, { method: 'POST' });
-    assert.equal(start.status, 202);
-    const ops = await counted(async () => {
-      const body = Readable.from((function* () { for (let at = 0; at < blob.length; at += 64 * 1024) yield blob.subarray(at, at + 64 * 1024); })());
-      const r = await request(new URL(start.headers.location!, reg.url).href, { method: 'PATCH', body, headers: { 'content-type': 'application/octet-stream' } });
+      const r = await request(new URL(start.headers.location!, reg.url).href, { method: 'PATCH', body, headers: { 'content-type': 'application/octet-stream', ...headers } });
       assert.equal(r.status, 202, r.text());
       const put = await request(withQuery(new URL(r.headers.location!, reg.url).href, { digest }), { method: 'PUT' });
       assert.equal(put.status, 201, put.text());
       await waitUntil('the session clean-up after the commit', () => log.requests.some((q) => q.op === 'DeleteObjects'));
     });
+    const got = await request(`${reg.url}/v2/req/app/blobs/${digest}`);
+    assert.ok(got.status === 200 && got.body.equals(blob), 'the blob is the bytes sent');
+    return ops;
+  }
+
+  test('a streamed PATCH that declares only its Content-Length (as skopeo and podman send a layer) gets parts sized to it: each byte sent once', async () => {
+    const blob = randomBlob(16 * MiB + 7);
+    const ops = await pushCounted(blob, blob, { 'content-length': blob.length });
+    // 10 MiB, then the 6 MiB left streamed at its own length; before, the second part was declared 10 MiB, cut
+    // short at the end of the body and sent again (three UploadParts, 22 MiB sent for 16).
+    assert.equal(ops.get('UploadPart'), 2, JSON.stringify([...ops]));
+    // The session has no tail object (its stat found none): the commit deletes none.
+    assert.deepEqual(log.requests.filter((q) => q.key.endsWith('~tail')).map((q) => q.op), ['HeadObject', 'HeadObject'], 'the PATCH\'s and the commit\'s lookups only');
+  });
+
+  test('a PATCH without a length (a chunked body, as docker sends every layer) under one part: one PutObject, no multipart upload, no part', async () => {
+    const blob = randomBlob(7 * MiB + 3);
+    const ops = await pushCounted(blob, Readable.from((function* () { for (let at = 0; at < blob.length; at += 64 * 1024) yield blob.subarray(at, at + 64 * 1024); })()));
     // Before, the writer streamed a part from 5 MiB on: a multipart upload, a part cut short at 7 MiB, aborted and
     // sent again, completed (15 MiB sent for 7).
     assert.equal(ops.get('CreateMultipartUpload') ?? 0, 0, JSON.stringify([...ops]));
     assert.equal(ops.get('UploadPart') ?? 0, 0, JSON.stringify([...ops]));
-    const got = await request(`${reg.url}/v2/req/app/blobs/${digest}`);
-    assert.ok(got.status === 200 && got.body.equals(blob), 'the blob is the bytes sent');
   });
 
   test('a blob HEAD or GET asks for the link and the data with two HEADs, never a GET of the link', async () => {
