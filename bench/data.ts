@@ -51,7 +51,7 @@ export async function blobDigest(seed: number, size: number): Promise<string> {
 }
 
 export interface LayerSize { randomMiB: number; textMiB: number }
-export interface BenchImage { ref: string; dir: string; wireBytes: number; layers: number }
+export interface BenchImage { ref: string; dir: string; wireBytes: number; layers: number; /** its largest layer */ biggest: { digest: string; size: number } }
 
 class Tap extends Transform {
   private readonly h = createHash('sha256');
@@ -116,5 +116,6 @@ export async function writeBenchImage(dir: string, seed: number, layers: LayerSi
   const md = await put(manifest);
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MT.ociManifest, digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }));
-  return { ref: `oci:${dir}:latest`, dir, wireBytes: ls.reduce((a, l) => a + l.size, 0) + cfg.length + manifest.length, layers: layers.length };
+  return { ref: `oci:${dir}:latest`, dir, wireBytes: ls.reduce((a, l) => a + l.size, 0) + cfg.length + manifest.length, layers: layers.length,
+    biggest: ls.reduce((a, l) => (l.size > a.size ? l : a)) };
 }

@@ -12,7 +12,7 @@ import {
   benchStore, deletePrefix, newPrefix, rawGet, rawObjectFile, rawPut, startBerthS3, startDistributionS3, storeCapacity, type S3Config,
 } from './s3-stacks.js';
 import { meter, type Creds, type Stack, type Tls } from './stacks.js';
-import { chunkedUpload, dockerStylePush, mbPerS, monolithicUpload, skopeoPull, skopeoPush } from './workloads.js';
+import { blobGet, chunkedUpload, dockerStylePush, mbPerS, monolithicUpload, skopeoPull, skopeoPush } from './workloads.js';
 
 const GiB = 1024 * MiB;
 export const DEFAULTS: S3Config = { id: 'defaults', label: 'Distribution\'s defaults (multipartcopythresholdsize 32 MiB)', redirect: false };
@@ -110,6 +110,7 @@ export async function runS3Section(o: {
     chunkRows.set(c.id, { id: `s3-chunked-${c.id}`, title: `${sizeLabel(P.chunked)} blob, chunked upload (16 MiB PATCHes), ${c.label}`, unit: 'MB/s', higherIsBetter: true, berth: blank(), anchor: blank(), ref: 'put', bytes: P.chunked });
   }
   const pull: S3Row = { id: 's3-pull', title: `skopeo pull, ${P.image.label} (${mb} MB), redirect off (served through the registry)`, unit: 'MB/s', higherIsBetter: true, berth: blank(), anchor: blank(), ref: 'get', bytes: img.wireBytes };
+  const blobGetRow: S3Row = { id: 's3-blob-get', title: `blob GET by curl, the image's largest layer (${sizeLabel(img.biggest.size)}), redirect off (the raw GET's client, through the registry)`, unit: 'MB/s', higherIsBetter: true, berth: blank(), anchor: blank(), ref: 'get', bytes: img.biggest.size };
   const pullRedirect: S3Row = { id: 's3-pull-redirect', title: `skopeo pull, ${P.image.label} (${mb} MB), redirect on (blob GETs answered 307 to the store)`, unit: 'MB/s', higherIsBetter: true, berth: blank(), anchor: blank(), ref: 'get', bytes: img.wireBytes };
   const redirects: Record<string, string> = {};
 
@@ -125,6 +126,8 @@ export async function runS3Section(o: {
             if (c !== DEFAULTS) return;
             await measure(pull, s, async () => mbPerS(img.wireBytes, await skopeoPull(s, o.tls, o.creds, 'bench/s3img', o.dir)));
             log(`S3 ${side} pull run ${r + 1}: ${pull[side].values.at(-1)!.toFixed(1)} MB/s`);
+            await measure(blobGetRow, s, async () => mbPerS(img.biggest.size, await blobGet(s, o.tls, o.creds, 'bench/s3img', img.biggest.digest, img.biggest.size)));
+            log(`S3 ${side} blob GET (curl) run ${r + 1}: ${blobGetRow[side].values.at(-1)!.toFixed(1)} MB/s`);
             // A second server with redirect on, on the same prefix: a blob GET answers 307 to the store.
             const rs = await start(side, root, { ...c, redirect: true });
             try {
@@ -153,7 +156,7 @@ export async function runS3Section(o: {
   }
   if (want('s3-image')) {
     pullRedirect.note = `GET of a layer: ${Object.entries(redirects).map(([k, v]) => `${k === 'berth' ? 'berth' : 'Distribution'} ${v}`).join('; ')}`;
-    rows.push(pushRows.get('defaults')!, pushRows.get('copy5g')!, pull, pullRedirect);
+    rows.push(pushRows.get('defaults')!, pushRows.get('copy5g')!, pull, blobGetRow, pullRedirect);
   }
   if (want('s3-docker')) rows.push(dockerRows.get('defaults')!, dockerRows.get('copy5g')!);
   if (want('s3-chunked')) rows.push(chunkRows.get('defaults')!, chunkRows.get('copy5g')!);
@@ -245,6 +248,8 @@ export function s3Markdown(res: S3Result, versions: Record<string, string>): str
   }
   const pl = row('s3-pull');
   if (pl) { const b = median(pl.berth.values); lines.push(`| pull ≥ 80 % of raw GET, redirect off | ${pct(b / getRef)} (${fmt(b, 'MB/s')} vs ${fmt(getRef, 'MB/s')} MB/s) | ${mark(b / getRef >= 0.8)} |`); }
+  const bg = row('s3-blob-get');
+  if (bg) { const b = median(bg.berth.values); lines.push(`| (the same client as the raw GET) blob GET by curl ≥ 80 % of raw GET, redirect off | ${pct(b / getRef)} (${fmt(b, 'MB/s')} vs ${fmt(getRef, 'MB/s')} MB/s) | ${mark(b / getRef >= 0.8)} |`); }
   const pr = row('s3-pull-redirect');
   if (pr) lines.push(`| redirect on sends clients to the store | ${pr.note ?? ''}; pull ${fmt(median(pr.berth.values), 'MB/s')} MB/s | ${pr.berth.values.length ? 'met' : 'missed'} |`);
   for (const c of ['defaults', 'copy5g']) {

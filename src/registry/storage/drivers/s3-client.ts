@@ -13,6 +13,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent as UndiciAgent, request as undiciRequest } from 'undici';
 import type { Readable } from 'node:stream';
 import { PathNotFoundError, StorageUnavailableError } from '../driver.js';
+import { BAD_ANSWER, NotLendable, lentGet } from './lent-get.js';
 import { UNTRUSTED_CERT, storeCas } from './s3-tls.js';
 
 export const commands = {
@@ -93,11 +94,12 @@ export function connect(p: ClientParameters): S3Connection {
     connections: agentOptions.maxSockets, keepAliveTimeout: 4_000,
     connect: { timeout: t.connect, rejectUnauthorized: !p.skipVerify, ca },
   });
+  const getter: BodyGetter = { lend: true, undici: bodies, tls: { ca, rejectUnauthorized: !p.skipVerify }, userAgent: p.userAgent || undefined, t };
   return {
     client,
     commands,
     presign: (command, expiresIn) => getSignedUrl(client, command, { expiresIn }),
-    getObject: (input, o) => getObject(client, bodies, t, input, o?.signal),
+    getObject: (input, o) => getObject(client, getter, input, o?.signal),
     destroy: () => { client.destroy(); fresh?.destroy(); void bodies.destroy(); },
   };
 }
@@ -105,17 +107,29 @@ export function connect(p: ClientParameters): S3Connection {
 /** Presigned URLs of getObject live this long: the request is sent at once. */
 const GET_URL_EXPIRY_S = 15 * 60;
 
+/** How getObject fetches bodies: lent-get.ts, or undici for a store whose answers lent-get does not read. */
+interface BodyGetter {
+  lend: boolean;
+  undici: UndiciAgent;
+  tls: { ca?: string[]; rejectUnauthorized: boolean };
+  userAgent?: string;
+  t: S3Timeouts;
+}
+
 /**
- * GetObject's body fetched with undici from a presigned URL (the Range header, not signed, rides along), instead of
- * the SDK's node:http handler: measured on the tests' Ceph RGW (a 200 MiB object relayed into an http response, 5
- * runs each, Node 24), 3.5 CPU-s per GiB against 4.4 through the SDK's GetObject, the same bytes (bench/RESULTS.md,
- * "S3"). A pull with redirect off is bound by that CPU. Like the SDK (maxAttempts 3), an attempt that fails before
- * the response headers (a network error, no headers within S3Timeouts.attempt, a 5xx) is retried, twice, within
- * S3Timeouts.call; the body may then be idle S3Timeouts.idle between bytes. Errors keep the SDK's shapes (name =
- * the S3 error code, $metadata.httpStatusCode), so mapS3Error and the callers read them as before.
+ * GetObject's body fetched from a presigned URL (the Range header, not signed, rides along) with lent-get.ts, whose
+ * socket reads land in buffers the blob GET hands back: a pull with redirect off is bound by this relay's CPU
+ * (measured on the tests' Ceph RGW, a 200 MiB object relayed into an http response, Node 24: the SDK's GetObject 4.4
+ * CPU-s per GiB, undici 1.4-1.9 on this machine, lent-get 0.5-0.8; bench/RESULTS.md, "S3"). A store whose answer
+ * lent-get does not read (chunked, no Content-Length) gets that request again through undici, and every later one.
+ * Like the SDK (maxAttempts 3), an attempt that fails before the response headers (a network error, no headers
+ * within S3Timeouts.attempt, a 5xx) is retried, twice, within S3Timeouts.call; the body may then be idle
+ * S3Timeouts.idle between bytes while its consumer reads. Errors keep the SDK's shapes (name = the S3 error code,
+ * $metadata.httpStatusCode), so mapS3Error and the callers read them as before.
  */
-async function getObject(client: S3Client, bodies: UndiciAgent, t: S3Timeouts, input: { Bucket: string; Key: string; Range?: string },
+async function getObject(client: S3Client, g: BodyGetter, input: { Bucket: string; Key: string; Range?: string },
   signal?: AbortSignal): Promise<Readable> {
+  const t = g.t;
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     const left = started + t.call - Date.now();
@@ -123,13 +137,10 @@ async function getObject(client: S3Client, bodies: UndiciAgent, t: S3Timeouts, i
     const url = await getSignedUrl(client, new GetObjectCommand({ Bucket: input.Bucket, Key: input.Key }), { expiresIn: GET_URL_EXPIRY_S });
     let failure: unknown;
     try {
-      const r = await undiciRequest(url, {
-        dispatcher: bodies, signal, headers: input.Range ? { range: input.Range } : undefined,
-        headersTimeout: Math.min(t.attempt, left), bodyTimeout: t.idle,
-      });
-      if (r.statusCode === 200 || r.statusCode === 206) return r.body;
-      failure = await storeError(r.statusCode, r.body);
-      if (r.statusCode < 500) throw failure;
+      const r = await fetchBody(g, url, input.Range, Math.min(t.attempt, left), signal);
+      if (r.status === 200 || r.status === 206) return r.body;
+      failure = await storeError(r.status, r.body);
+      if (r.status < 500) throw failure;
     } catch (err) {
       if (err === failure || signal?.aborted || (err as { name?: string } | null)?.name === 'AbortError') throw err;
       failure = err;
@@ -137,6 +148,27 @@ async function getObject(client: S3Client, bodies: UndiciAgent, t: S3Timeouts, i
     if (attempt >= 3) throw failure;
     await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
   }
+}
+
+/** One attempt's answer, its headers in within `headersTimeout` ms. */
+async function fetchBody(g: BodyGetter, url: string, range: string | undefined, headersTimeout: number,
+  signal?: AbortSignal): Promise<{ status: number; body: Readable }> {
+  const headers: Record<string, string> = {};
+  if (range) headers.range = range;
+  if (g.userAgent) headers['user-agent'] = g.userAgent;
+  if (g.lend) {
+    try {
+      const r = await lentGet(new URL(url), {
+        headers, tls: g.tls, connectTimeout: g.t.connect, headersTimeout, idleTimeout: g.t.idle, signal,
+      });
+      return { status: r.status, body: r.body };
+    } catch (err) {
+      if (!(err instanceof NotLendable)) throw err;
+      g.lend = false;   // the store frames its answers so: undici from now on
+    }
+  }
+  const r = await undiciRequest(url, { dispatcher: g.undici, signal, headers, headersTimeout, bodyTimeout: g.t.idle });
+  return { status: r.statusCode, body: r.body };
 }
 
 /** An S3 error response as the SDK would throw it: name = its <Code>, $metadata.httpStatusCode = the status. */
@@ -251,8 +283,8 @@ function streams(req: Req): boolean {
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchUpload']);
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED',
-  // undici's (getObject)
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
+  // getObject's: lent-get's, undici's
+  BAD_ANSWER, 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 
 /**
  * An SDK error as a driver error: missing keys → PathNotFoundError; network errors, timeouts, 5xx, a certificate
