@@ -15,9 +15,10 @@ import { sendBody } from '../../src/registry/api/send-body.js';
 import { BAD_ANSWER, lentGet, lentGetStats } from '../../src/registry/storage/drivers/lent-get.js';
 import { connect, mapS3Error, type S3Connection } from '../../src/registry/storage/drivers/s3-client.js';
 import { s3Prefix, s3Skip, s3Store, type S3Settings } from '../support/s3.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { forwardTlsToTcp, type TlsForward } from '../support/tcp-forward.js';
 import { makeTestCert } from '../support/tls-certs.js';
-import { withDeadline } from '../support/wait.js';
+import { waitUntil, withDeadline } from '../support/wait.js';
 
 const skip = await s3Skip();
 const KiB = 1024;
@@ -128,6 +129,28 @@ describe('s3 blob bodies read into lent buffers (lent-get)', { skip }, () => {
     const err = await withDeadline(new Promise<unknown>((resolve) => { body.once('end', () => resolve(undefined)); body.once('error', resolve); body.resume(); }), 15_000, 'the paused body');
     assert.equal(err, undefined, String(err));
     assert.equal(sha(Buffer.concat(parts)), sha(data));
+  });
+
+  test('store connections end with their GET: after a whole body, and at once when the client goes away mid-body', async () => {
+    const data = randomBytes(16 * MiB);
+    await put(`${prefix}/gone`, data);
+    const u = new URL(s.endpoint);
+    const proxy = await startFaultProxy({ host: u.hostname, port: Number(u.port) });   // counts the open connections
+    closers.push(() => proxy.close());
+    const pc = connect({ region: s.region, forcePathStyle: true, accessKey: s.accessKey, secretKey: s.secretKey, skipVerify: false,
+      endpoint: proxy.url, timeouts: T });
+    closers.push(() => pc.destroy());
+    const url = await relay(pc);
+    const whole = await request(`${url}/?key=${prefix}/gone&length=${data.length}`);
+    assert.equal(sha(Buffer.from(await whole.body.arrayBuffer())), sha(data));
+    await waitUntil('the store connection of the whole GET closed', () => proxy.stats().open === 0, { timeoutMs: 5000 });
+    const before0 = proxy.stats().accepted;
+    proxy.set('slow', { bytesPerSecond: 2 * MiB });   // the rest would take 8 s to drain: it must not be read
+    const r = await request(`${url}/?key=${prefix}/gone&length=${data.length}`);
+    await new Promise<void>((resolve) => r.body.once('data', () => resolve()));
+    assert.equal(proxy.stats().accepted - before0, 1);
+    r.body.destroy();   // the client goes away with most of the body unread
+    await waitUntil('the store connection of the abandoned GET closed', () => proxy.stats().open === 0, { timeoutMs: 3000 });
   });
 
   test('over https (skipverify): bytes exact through lent-get', async () => {
