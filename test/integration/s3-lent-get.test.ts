@@ -238,6 +238,31 @@ describe('s3 blob bodies read into lent buffers (lent-get)', { skip }, () => {
       assert.match(String(err), /990 bytes short/);
     });
 
+    test('small reads (a store across a network) fill one read buffer together, not one buffer each', async () => {
+      const body = randomBytes(200 * 1000);
+      answer = (sock) => {
+        sock.setNoDelay(true);
+        sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`);
+        let i = 0;
+        const next = () => {   // 200 writes of 1000 bytes, 1 ms apart: the reader sees ~200 small reads
+          if (sock.destroyed) return;
+          if (i === 200) { sock.end(); return; }
+          sock.write(body.subarray(i * 1000, ++i * 1000));
+          setTimeout(next, 1);
+        };
+        next();
+      };
+      const before0 = lentGetStats().allocated;
+      const r = await get();
+      let chunks = 0;
+      const parts: Buffer[] = [];
+      for await (const chunk of r.body) { chunks++; parts.push(Buffer.from(chunk as Buffer)); }
+      assert.ok(Buffer.concat(parts).equals(body));
+      assert.ok(chunks > 20, `${chunks} reads (the test needs small reads)`);
+      const allocated = lentGetStats().allocated - before0;
+      assert.ok(allocated <= 3, `${chunks} reads took ${allocated} read buffers`);
+    });
+
     test('a head that never ends in time fails within headersTimeout; bytes past Content-Length are ignored', async () => {
       answer = (sock) => sock.write('HTTP/1.1 200 OK\r\n');   // and nothing more
       const t0 = Date.now();

@@ -18,8 +18,11 @@ import * as tls from 'node:tls';
 import { Readable } from 'node:stream';
 import { RECYCLE } from '../../../util/recycle.js';
 
-/** Bytes per socket read: 256 KiB ran a little faster and cheaper than 64 KiB in the measurement above. */
+/** Read buffers: 256 KiB ran a little faster and cheaper than 64 KiB in the measurement above. Consecutive reads
+ *  fill one buffer (each read gets what is left of it, while at least MIN_READ is), so small reads (a store across
+ *  a network, a few KiB each) do not pin a whole buffer each: a GET holds about its read-ahead in buffers. */
 const READ_SIZE = 256 * 1024;
+const MIN_READ = 32 * 1024;
 /** Idle read buffers kept for the next reads, shared by all GETs (4 MiB). */
 const SPARE_MAX = 16;
 /** Body bytes read ahead of the consumer per GET (then the socket pauses). */
@@ -84,16 +87,20 @@ const timeoutError = (what: string, ms: number) =>
   Object.assign(new Error(`object store: ${what} within ${ms} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 const badAnswer = (what: string) => Object.assign(new Error(`object store: ${what}`), { code: BAD_ANSWER });
 
+/** A read buffer and how much of it reads have filled; `out`: its chunks pushed and not handed back; `current`:
+ *  reads still land in it. It goes back to the pool when neither holds. */
+interface Slab { buf: Buffer; used: number; out: number; current: boolean }
+
 class LentBody extends Readable {
   private readonly socket: net.Socket;
   private state: 'head' | 'body' | 'done' = 'head';
   private readonly head: Buffer[] = [];
   private headBytes = 0;
   private left = 0;
-  /** The buffer the socket reads into next (given by onread's buffer function, not yet filled). */
-  private next: Buffer | undefined;
+  /** The buffer reads land in now. */
+  private slab: Slab | undefined;
   /** Chunks pushed and not yet handed back → the read buffer each is part of. */
-  private readonly lent = new Map<Uint8Array, Buffer>();
+  private readonly lent = new Map<Uint8Array, Slab>();
   /** The socket stopped reading because the consumer is behind: the idle timeout does not run meanwhile. */
   private held = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -105,7 +112,7 @@ class LentBody extends Readable {
     const https = url.protocol === 'https:';
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = Number(url.port) || (https ? 443 : 80);
-    const onread = { buffer: () => (this.next = take()), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf as Buffer) };
+    const onread = { buffer: () => this.nextRead(), callback: (n: number) => this.onRead(n) };
     // tls.connect takes onread as net.connect does (Node's docs; its types leave it out): the decrypted bytes land in
     // the buffers given.
     this.socket = https
@@ -127,8 +134,7 @@ class LentBody extends Readable {
     });
     this.socket.on('timeout', () => { if (!this.held && this.state === 'body') this.fail(timeoutError('no body byte', o.idleTimeout)); });
     this.socket.once('close', () => {
-      if (this.next) keep(this.next);   // given for a read that never came
-      this.next = undefined;
+      this.retire();   // no read lands in it any more
       for (const t of this.timers) clearTimeout(t);
       if (this.state !== 'done') this.fail(badAnswer('connection closed'));
     });
@@ -137,28 +143,48 @@ class LentBody extends Readable {
     else o.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  /** onread's callback: `buf` (from the buffer function) holds `n` new bytes. False pauses the socket. */
-  private onRead(n: number, buf: Buffer): boolean {
-    this.next = undefined;   // ours now; the buffer function gives the next read another one
-    if (this.state === 'head') return this.readHead(n, buf);
-    if (this.state === 'done' || this.destroyed) { keep(buf); return true; }   // bytes after the body: ignored
-    return this.deliver(buf, 0, n);
+  /** onread's buffer function, before every read: what is left of the current buffer, or a new one. */
+  private nextRead(): Uint8Array {
+    let s = this.slab;
+    if (!s || s.buf.length - s.used < MIN_READ) {
+      this.retire();
+      s = this.slab = { buf: take(), used: 0, out: 0, current: true };
+    }
+    return s.buf.subarray(s.used);
   }
 
-  private readHead(n: number, buf: Buffer): boolean {
-    const fresh = buf.subarray(0, n);
+  /** Reads no longer land in the current buffer: it goes back to the pool now, or when its last chunk does. */
+  private retire(): void {
+    const s = this.slab;
+    this.slab = undefined;
+    if (!s) return;
+    s.current = false;
+    if (s.out === 0) keep(s.buf);
+  }
+
+  /** onread's callback: `n` new bytes where nextRead() said. False pauses the socket. */
+  private onRead(n: number): boolean {
+    const s = this.slab!;
+    const at = s.used;
+    s.used += n;
+    if (this.state === 'head') return this.readHead(s, at, n);
+    if (this.state === 'done' || this.destroyed) return true;   // bytes after the body: ignored
+    return this.deliver(s, at, at + n);
+  }
+
+  private readHead(s: Slab, at: number, n: number): boolean {
+    const fresh = s.buf.subarray(at, at + n);
     const data = this.head.length === 0 ? fresh : Buffer.concat([...this.head, fresh]);
     const end = data.indexOf('\r\n\r\n');
     if (end < 0) {
       this.headBytes += n;
-      if (this.headBytes > HEAD_MAX) { keep(buf); this.fail(badAnswer(`answer's head longer than ${HEAD_MAX} bytes`)); return false; }
+      if (this.headBytes > HEAD_MAX) { this.fail(badAnswer(`answer's head longer than ${HEAD_MAX} bytes`)); return false; }
       this.head.push(Buffer.from(fresh));
-      keep(buf);
       return true;
     }
-    if (end > HEAD_MAX) { keep(buf); this.fail(badAnswer(`answer's head longer than ${HEAD_MAX} bytes`)); return false; }
+    if (end > HEAD_MAX) { this.fail(badAnswer(`answer's head longer than ${HEAD_MAX} bytes`)); return false; }
     const parsed = parseHead(data.toString('latin1', 0, end));
-    if (parsed instanceof Error) { keep(buf); this.fail(parsed); return false; }
+    if (parsed instanceof Error) { this.fail(parsed); return false; }
     answers++;
     this.state = 'body';
     this.left = parsed.length;
@@ -170,12 +196,9 @@ class LentBody extends Readable {
     const start = end + 4;
     let more = true;
     if (this.head.length > 0) {   // the head came in several reads: the body's first bytes are in a copy
-      keep(buf);
       if (data.length > start) more = this.deliver(undefined, start, data.length, data);
     } else if (n > start) {
-      more = this.deliver(buf, start, n);
-    } else {
-      keep(buf);
+      more = this.deliver(s, at + start, at + n);
     }
     this.head.length = 0;
     if (this.left === 0 && this.state === 'body') this.finish();
@@ -184,12 +207,12 @@ class LentBody extends Readable {
 
   private get finished(): boolean { return this.state === 'done'; }
 
-  /** Pushes bytes [from, to) of `buf` (lent: handed back through [RECYCLE]) or of `copy` (not lent). */
-  private deliver(buf: Buffer | undefined, from: number, to: number, copy?: Buffer): boolean {
+  /** Pushes bytes [from, to) of the read buffer `s` (lent: handed back through [RECYCLE]) or of `copy` (not lent). */
+  private deliver(s: Slab | undefined, from: number, to: number, copy?: Buffer): boolean {
     const len = Math.min(to - from, this.left);
-    if (len <= 0) { if (buf) keep(buf); return true; }
-    const chunk = (buf ?? copy!).subarray(from, from + len);
-    if (buf) this.lent.set(chunk, buf);
+    if (len <= 0) return true;
+    const chunk = (s ? s.buf : copy!).subarray(from, from + len);
+    if (s) { s.out++; this.lent.set(chunk, s); }
     this.left -= len;
     const more = this.push(chunk);
     if (this.left === 0) { this.finish(); return true; }   // read on to the store's close
@@ -232,8 +255,10 @@ class LentBody extends Readable {
 
   /** The consumer is done with `chunk` (one this stream pushed): its buffer may be read into again. */
   [RECYCLE](chunk: Uint8Array): void {
-    const b = this.lent.get(chunk);
-    if (b && this.lent.delete(chunk)) keep(b);
+    const s = this.lent.get(chunk);
+    if (!s || !this.lent.delete(chunk)) return;
+    s.out--;
+    if (s.out === 0 && !s.current) keep(s.buf);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
