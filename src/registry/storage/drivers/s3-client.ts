@@ -118,9 +118,9 @@ interface BodyGetter {
 
 /**
  * GetObject's body fetched from a presigned URL (the Range header, not signed, rides along) with lent-get.ts, whose
- * socket reads land in buffers the blob GET hands back: a pull with redirect off is bound by this relay's CPU
+ * socket reads land in buffers the blob GET hands back: a pull with redirect off was bound by this relay's CPU
  * (measured on the tests' Ceph RGW, a 200 MiB object relayed into an http response, Node 24: the SDK's GetObject 4.4
- * CPU-s per GiB, undici 1.4-1.9 on this machine, lent-get 0.5-0.8; bench/RESULTS.md, "S3"). A store whose answer
+ * CPU-s per GiB, undici 1.4-1.9 on this machine, lent-get 0.5-0.8; bench/RESULTS.md, "S3", item 6). A store whose answer
  * lent-get does not read (chunked, no Content-Length) gets that request again through undici, and every later one.
  * Like the SDK (maxAttempts 3), an attempt that fails before the response headers (a network error, no headers
  * within S3Timeouts.attempt, a 5xx) is retried, twice, within S3Timeouts.call; the body may then be idle
