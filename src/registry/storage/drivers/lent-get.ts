@@ -17,6 +17,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Readable } from 'node:stream';
 import { RECYCLE } from '../../../util/recycle.js';
+import { storeTimeout } from './s3-timeouts.js';
 
 /** Read buffers: 256 KiB ran a little faster and cheaper than 64 KiB in the measurement above. Consecutive reads
  *  fill one buffer (each read gets what is left of it, while at least MIN_READ is), so small reads (a store across
@@ -83,8 +84,6 @@ export function lentGet(url: URL, o: LentGetOptions): Promise<LentResponse> {
   return new Promise<LentResponse>((resolve, reject) => { new LentBody(url, o, resolve, reject); });
 }
 
-const timeoutError = (what: string, ms: number) =>
-  Object.assign(new Error(`object store: ${what} within ${ms} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 const badAnswer = (what: string) => Object.assign(new Error(`object store: ${what}`), { code: BAD_ANSWER });
 
 /** A read buffer and how much of it reads have filled; `out`: its chunks pushed and not handed back; `current`:
@@ -121,8 +120,8 @@ class LentBody extends Readable {
     this.socket.setNoDelay(true);
     const headers = Object.entries(o.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
     const request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n${headers}connection: close\r\n\r\n`;
-    this.timers.push(setTimeout(() => this.fail(timeoutError('no connection', o.connectTimeout)), o.connectTimeout));
-    this.timers.push(setTimeout(() => this.fail(timeoutError('no answer', o.headersTimeout)), o.headersTimeout));
+    this.timers.push(setTimeout(() => this.fail(storeTimeout('no connection', o.connectTimeout)), o.connectTimeout));
+    this.timers.push(setTimeout(() => this.fail(storeTimeout('no answer', o.headersTimeout)), o.headersTimeout));
     this.socket.once(https ? 'secureConnect' : 'connect', () => {
       clearTimeout(this.timers[0]);
       this.socket.write(request);
@@ -132,7 +131,7 @@ class LentBody extends Readable {
       if (this.state === 'done') return;   // the store closed after the body, as asked
       this.fail(badAnswer(this.state === 'head' ? 'connection closed before the answer' : `body ended ${this.left} bytes short`));
     });
-    this.socket.on('timeout', () => { if (!this.held && this.state === 'body') this.fail(timeoutError('no body byte', o.idleTimeout)); });
+    this.socket.on('timeout', () => { if (!this.held && this.state === 'body') this.fail(storeTimeout('no body byte', o.idleTimeout)); });
     this.socket.once('close', () => {
       this.retire();   // no read lands in it any more
       for (const t of this.timers) clearTimeout(t);
@@ -201,11 +200,9 @@ class LentBody extends Readable {
       more = this.deliver(s, at + start, at + n);
     }
     this.head.length = 0;
-    if (this.left === 0 && this.state === 'body') this.finish();
-    return more || this.finished;   // after the body, read on to the store's close
+    if (this.left === 0 && this.state === 'body') this.finish();   // an empty body (deliver() finishes the others)
+    return more;
   }
-
-  private get finished(): boolean { return this.state === 'done'; }
 
   /** Pushes bytes [from, to) of the read buffer `s` (lent: handed back through [RECYCLE]) or of `copy` (not lent). */
   private deliver(s: Slab | undefined, from: number, to: number, copy?: Buffer): boolean {

@@ -39,7 +39,7 @@ export interface ClientParameters {
 }
 
 export { S3_TIMEOUTS, type S3Timeouts } from './s3-timeouts.js';
-import { S3_TIMEOUTS, type S3Timeouts } from './s3-timeouts.js';
+import { S3_TIMEOUTS, storeTimeout, type S3Timeouts } from './s3-timeouts.js';
 
 /** A body at most this long, held in memory, counts as small (manifests, links, the XML of a list of parts):
  *  the whole request is bounded (S3Timeouts.attempt). A larger one (an upload's tail, a part) may be slow to send. */
@@ -133,7 +133,7 @@ async function getObject(client: S3Client, g: BodyGetter, input: { Bucket: strin
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     const left = started + t.call - Date.now();
-    if (left <= 0) throw Object.assign(new Error(`object store: no answer within ${t.call} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+    if (left <= 0) throw storeTimeout('no answer', t.call);
     const url = await getSignedUrl(client, new GetObjectCommand({ Bucket: input.Bucket, Key: input.Key }), { expiresIn: GET_URL_EXPIRY_S });
     let failure: unknown;
     try {
@@ -207,7 +207,7 @@ function bounded(client: S3Client, t: S3Timeouts, agents: HttpAgent[], fresh?: H
     if (!streams(req)) {
       const left = (context as Record<symbol, number>)[started] + t.call - Date.now();
       if (left <= 0) {
-        return Promise.reject(Object.assign(new Error(`object store: no answer within ${t.call} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' }));
+        return Promise.reject(storeTimeout('no answer', t.call));
       }
       allowed.set(req, Math.min(t.attempt, left));
     }

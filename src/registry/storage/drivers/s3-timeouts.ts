@@ -13,3 +13,9 @@
  */
 export interface S3Timeouts { connect: number; attempt: number; call: number; idle: number }
 export const S3_TIMEOUTS: Readonly<S3Timeouts> = Object.freeze({ connect: 3000, attempt: 10_000, call: 20_000, idle: 60_000 });
+
+/** The error of a bound above running out (`what` did not happen within `ms`): a TimeoutError, as the SDK's are,
+ *  which mapS3Error maps to the store being unavailable. */
+export function storeTimeout(what: string, ms: number): Error {
+  return Object.assign(new Error(`object store: ${what} within ${ms} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+}
